@@ -1,0 +1,266 @@
+//! The one configuration struct, loaded once, validated, passed down.
+//!
+//! Defaults live in `config/default.toml` only (embedded here at compile time);
+//! this module parses and validates, the binary layers files, environment and
+//! flags on top with [`figment`].
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Format, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Lang;
+
+/// `config/default.toml`, the documented defaults of every knob.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Everything Concord can be told at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub embed: EmbedConfig,
+    pub store: StoreConfig,
+    pub index: IndexConfig,
+    pub cluster: ClusterConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub shutdown_deadline_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    pub dir: PathBuf,
+    pub ort_dylib: PathBuf,
+    pub max_tokens: usize,
+    pub intra_threads: usize,
+    pub languages: Vec<Lang>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    pub max_wait_ms: u64,
+}
+
+impl EmbedConfig {
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+}
+
+/// Which rule decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// The tuned rule (centred similarities, link + centroid score, time decay, merges).
+    Concord,
+    /// The baseline: join the nearest article's cluster when it is within
+    /// `plain_window_hours` and cosine ≥ `plain_threshold`.
+    Plain,
+}
+
+/// How similarities are centred before scoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Centering {
+    /// Raw cosine.
+    None,
+    /// Subtract the running mean of every vector seen so far.
+    Global,
+    /// Subtract the running mean of the article's own language.
+    Language,
+}
+
+/// The rule's knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleParams {
+    pub kind: RuleKind,
+    pub window_hours: f64,
+    pub k: usize,
+    pub centering: Centering,
+    pub centering_min_count: u64,
+    pub link_weight: f32,
+    pub threshold: f32,
+    pub cross_lang_threshold: f32,
+    pub decay_per_day: f32,
+    pub merge_threshold: f32,
+    pub plain_threshold: f32,
+    pub plain_window_hours: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub synchronous: Synchronous,
+}
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives a process crash such as `kill -9` (SQLite WAL, `synchronous=NORMAL`).
+    Normal,
+    /// Also survives power loss, at an fsync per commit.
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+    pub exact_scan_below: usize,
+    pub rebuild_tombstone_ratio: f64,
+    pub dump_every_inserts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub queue_capacity: usize,
+    pub rule: RuleParams,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("invalid configuration: `{field}` {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// The defaults as a figment, for callers that layer more providers on top.
+    pub fn default_figment() -> Figment {
+        Figment::from(Toml::string(DEFAULT_TOML))
+    }
+
+    /// Extract and validate a configuration from any figment.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The documented defaults, validated.
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        Self::from_figment(&Self::default_figment())
+    }
+
+    /// Checks the invariants serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.embed.queue_capacity == 0 {
+            return invalid("embed.queue_capacity", "must be at least 1");
+        }
+        if self.embed.max_batch == 0 {
+            return invalid("embed.max_batch", "must be at least 1");
+        }
+        if self.embed.max_batch > self.embed.queue_capacity {
+            return invalid("embed.max_batch", "must not exceed embed.queue_capacity");
+        }
+        if self.cluster.queue_capacity == 0 {
+            return invalid("cluster.queue_capacity", "must be at least 1");
+        }
+        if self.cluster.rule.k == 0 {
+            return invalid("cluster.rule.k", "must be at least 1");
+        }
+        if !(self.cluster.rule.window_hours > 0.0 && self.cluster.rule.plain_window_hours > 0.0) {
+            return invalid("cluster.rule.window_hours", "must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.cluster.rule.link_weight) {
+            return invalid("cluster.rule.link_weight", "must be in [0, 1]");
+        }
+        if !(2..=255).contains(&self.index.m) {
+            return invalid("index.m", "must be between 2 and 255");
+        }
+        if self.model.max_tokens < 8 {
+            return invalid("model.max_tokens", "must be at least 8");
+        }
+        if self.model.name.trim().is_empty() {
+            return invalid("model.name", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    #[test]
+    fn embedded_defaults_parse_and_validate() {
+        let config = Config::embedded_default().unwrap();
+        assert_eq!(config.embed.max_batch, 32);
+        assert!(config.model.languages.contains(&Lang::parse("ko").unwrap()));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let figment = Config::default_figment().merge(Toml::string("[server]\nlisten_typo = 1\n"));
+        assert!(matches!(
+            Config::from_figment(&figment),
+            Err(ConfigError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn zero_batch_is_invalid() {
+        let figment = Config::default_figment().merge(Serialized::default("embed.max_batch", 0));
+        let err = Config::from_figment(&figment);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    field: "embed.max_batch",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+}
