@@ -1,0 +1,20 @@
+//! The sentence model: loading it offline, owning it on one thread, batching.
+//!
+//! Owns: model files on disk (checked at start-up with one clear error that
+//! names the install command), ONNX Runtime initialisation, the embed worker
+//! thread and its bounded queue, and the tokenizer-backed token budget used by
+//! text preparation.
+//! Must not: know about HTTP, SQL, clusters, or prepare text itself.
+
+mod budget;
+mod error;
+mod model;
+mod worker;
+
+pub use budget::TokenizerBudget;
+pub use error::EmbedError;
+pub use model::{Model, ModelFiles};
+pub use worker::{EmbedHandle, EmbedPermit, EmbedWorker, WorkerStats};
+
+/// The command that installs (or repairs) the model and runtime files.
+pub const INSTALL_HINT: &str = "run `models/install.sh` from the repository root";

@@ -1,0 +1,224 @@
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use concord_core::{UnitVector, config::EmbedConfig};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{EmbedError, Model};
+
+type Reply = oneshot::Sender<Result<UnitVector, EmbedError>>;
+
+struct Job {
+    text: String,
+    reply: Reply,
+}
+
+/// Counters the worker keeps; read them for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub batches: AtomicU64,
+    pub texts: AtomicU64,
+    pub busy_micros: AtomicU64,
+}
+
+/// Cheap to clone; every clone feeds the same bounded queue.
+#[derive(Debug, Clone)]
+pub struct EmbedHandle {
+    tx: mpsc::Sender<Job>,
+    capacity: usize,
+    dim: usize,
+    stats: Arc<WorkerStats>,
+}
+
+impl EmbedHandle {
+    /// Queues `text` without waiting for room: a full queue is [`EmbedError::QueueFull`],
+    /// which the API turns into 429 with Retry-After.
+    pub fn try_submit(
+        &self,
+        text: String,
+    ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Job { text, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
+        })?;
+        Ok(rx)
+    }
+
+    /// Reserves one place in the queue without waiting, so a caller can make
+    /// its own write durable before committing the text to the model.
+    pub fn try_reserve(&self) -> Result<EmbedPermit, EmbedError> {
+        self.tx
+            .clone()
+            .try_reserve_owned()
+            .map(|permit| EmbedPermit { permit })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
+            })
+    }
+
+    /// Reserves one place in the queue, waiting for room.
+    pub async fn reserve(&self) -> Result<EmbedPermit, EmbedError> {
+        self.tx
+            .clone()
+            .reserve_owned()
+            .await
+            .map(|permit| EmbedPermit { permit })
+            .map_err(|_| EmbedError::WorkerGone)
+    }
+
+    /// Queues `text`, waiting for room, then waits for its vector.
+    pub async fn embed(&self, text: String) -> Result<UnitVector, EmbedError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { text, reply })
+            .await
+            .map_err(|_| EmbedError::WorkerGone)?;
+        rx.await.map_err(|_| EmbedError::WorkerGone)?
+    }
+
+    /// Texts waiting for the model right now.
+    pub fn queue_depth(&self) -> usize {
+        self.capacity - self.tx.capacity()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+}
+
+/// A reserved place in the embed queue; dropping it gives the place back.
+#[derive(Debug)]
+pub struct EmbedPermit {
+    permit: mpsc::OwnedPermit<Job>,
+}
+
+impl EmbedPermit {
+    /// Queues `text` in the reserved place; the receiver yields its vector.
+    pub fn submit(self, text: String) -> oneshot::Receiver<Result<UnitVector, EmbedError>> {
+        let (reply, rx) = oneshot::channel();
+        self.permit.send(Job { text, reply });
+        rx
+    }
+}
+
+/// The thread that owns the model. Dropping every [`EmbedHandle`] stops it
+/// after the queue drains; [`EmbedWorker::join`] waits for that.
+#[derive(Debug)]
+pub struct EmbedWorker {
+    thread: JoinHandle<()>,
+}
+
+impl EmbedWorker {
+    /// Moves `model` onto its own thread and returns the handle that feeds it.
+    pub fn spawn(model: Model, config: &EmbedConfig) -> std::io::Result<(Self, EmbedHandle)> {
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let stats = Arc::new(WorkerStats::default());
+        let handle = EmbedHandle {
+            tx,
+            capacity: config.queue_capacity,
+            dim: model.dim(),
+            stats: Arc::clone(&stats),
+        };
+        let max_batch = config.max_batch;
+        let max_wait = config.max_wait();
+        let thread = std::thread::Builder::new()
+            .name("concord-embed".into())
+            .spawn(move || run(model, rx, max_batch, max_wait, &stats))?;
+        Ok((Self { thread }, handle))
+    }
+
+    /// Waits until the queue is drained and the thread has exited.
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("embed worker panicked");
+        }
+    }
+}
+
+fn run(
+    mut model: Model,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    max_wait: Duration,
+    stats: &WorkerStats,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            tracing::error!(%error, "embed worker could not start its timer runtime");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            let deadline = tokio::time::Instant::now() + max_wait;
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(job)) => batch.push(job),
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                }
+            }
+            run_batch(&mut model, &mut batch, stats);
+        }
+    });
+    tracing::debug!("embed worker stopped");
+}
+
+fn run_batch(model: &mut Model, batch: &mut Vec<Job>, stats: &WorkerStats) {
+    // A caller that gave up (dropped its receiver) costs no model time.
+    batch.retain(|job| !job.reply.is_closed());
+    if batch.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
+    let result = model.embed(&texts);
+    let elapsed = started.elapsed();
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.texts.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    stats.busy_micros.fetch_add(
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    tracing::trace!(
+        size = batch.len(),
+        micros = elapsed.as_micros(),
+        "embedded batch"
+    );
+    match result {
+        Ok(vectors) => {
+            for (job, vector) in batch.drain(..).zip(vectors) {
+                let _ = job.reply.send(Ok(vector));
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(EmbedError::Inference(message.clone())));
+            }
+        }
+    }
+}

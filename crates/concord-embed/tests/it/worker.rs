@@ -1,0 +1,64 @@
+use concord_embed::{EmbedError, EmbedWorker, Model};
+
+use crate::config;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_batches_queued_texts_and_answers_each_caller() {
+    let config = config();
+    let model = Model::load(&config.model).unwrap();
+    let mut embed_config = config.embed.clone();
+    embed_config.max_batch = 8;
+    embed_config.max_wait_ms = 50;
+    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+
+    let texts = ["un", "deux", "trois", "quatre", "cinq", "six"];
+    let receivers: Vec<_> = texts
+        .iter()
+        .map(|t| handle.try_submit((*t).to_owned()).unwrap())
+        .collect();
+    let mut vectors = Vec::new();
+    for rx in receivers {
+        vectors.push(rx.await.unwrap().unwrap());
+    }
+    assert_eq!(vectors.len(), texts.len());
+    // Each caller got its own text's vector, not a neighbour's.
+    let direct = handle.embed("trois".to_owned()).await.unwrap();
+    assert!(direct.cosine(&vectors[2]) > 0.9999);
+    assert!(direct.cosine(&vectors[0]) < 0.999);
+    let stats = handle.stats();
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        batches < 7,
+        "six queued texts took {batches} model calls: no batching"
+    );
+
+    drop(handle);
+    worker.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_refused_not_grown() {
+    let config = config();
+    let model = Model::load(&config.model).unwrap();
+    let mut embed_config = config.embed.clone();
+    embed_config.queue_capacity = 2;
+    embed_config.max_batch = 1;
+    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(40);
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        match handle.try_submit(long.clone()) {
+            Ok(rx) => accepted.push(rx),
+            Err(EmbedError::QueueFull) => refused += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert!(refused > 0, "a queue of 2 accepted 200 texts");
+    assert!(handle.queue_depth() <= 2);
+    for rx in accepted {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    drop(handle);
+    worker.join();
+}
