@@ -1,0 +1,86 @@
+//! The HTTP edge: the axum router, health and readiness, request ids and
+//! request logging.
+//!
+//! Owns: routes, status codes, the JSON shapes clients see.
+//! Must not: hold business logic (clustering, embedding, storage decisions
+//! live in their own crates and are reached through handles in [`AppState`]).
+
+use std::sync::Arc;
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use concord_embed::EmbedHandle;
+use serde::Serialize;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+/// What handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    model_name: String,
+    embed: EmbedHandle,
+}
+
+impl AppState {
+    pub fn new(model_name: String, embed: EmbedHandle) -> Self {
+        Self {
+            inner: Arc::new(Inner { model_name, embed }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Ready {
+    status: &'static str,
+    model: String,
+    dim: usize,
+    embed_queue_depth: usize,
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(Health { status: "ok" })
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    // The state only exists once the model has loaded, so reaching here means ready.
+    let embed = &state.inner.embed;
+    (
+        StatusCode::OK,
+        Json(Ready {
+            status: "ready",
+            model: state.inner.model_name.clone(),
+            dim: embed.dim(),
+            embed_queue_depth: embed.queue_depth(),
+        }),
+    )
+}
+
+/// The whole HTTP surface, without a socket (tests drive it with `oneshot`).
+pub fn app(state: AppState) -> Router {
+    let header = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+}

@@ -1,0 +1,44 @@
+//! `concord`: the command line. Wiring only: parse flags, load config, call crates.
+
+mod bench;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "concord",
+    version,
+    about = "Cross-lingual news event clustering"
+)]
+struct Cli {
+    /// Extra configuration file layered over config/default.toml.
+    #[arg(long, global = true, env = "CONCORD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Print the prepared text (cleaned, truncated, language) of an article file.
+    Prepare(serve::PrepareArgs),
+    /// Benchmarks that print numbers.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let figment = config::figment(cli.config.as_deref());
+    match cli.command {
+        Command::Serve(args) => serve::serve(figment, args),
+        Command::Prepare(args) => serve::prepare(figment, &args),
+        Command::Bench(bench) => bench::run(figment, bench),
+    }
+}

@@ -1,0 +1,142 @@
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Args;
+use concord_embed::{EmbedWorker, Model};
+use concord_server::{AppState, app};
+use figment::Figment;
+
+use crate::config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (overrides data.dir).
+    #[arg(long)]
+    data_dir: Option<String>,
+}
+
+pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
+    let config = config::load(
+        figment,
+        &[("server.listen", args.listen), ("data.dir", args.data_dir)],
+    )?;
+    config::init_tracing(&config);
+    std::fs::create_dir_all(&config.data.dir)
+        .with_context(|| format!("cannot create data dir {}", config.data.dir.display()))?;
+
+    let started = std::time::Instant::now();
+    let model = Model::load(&config.model).context("cannot start the embedding model")?;
+    tracing::info!(
+        model = model.name(),
+        dim = model.dim(),
+        millis = started.elapsed().as_millis(),
+        "model loaded"
+    );
+    let (worker, embed) =
+        EmbedWorker::spawn(model, &config.embed).context("cannot spawn the embed worker")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let deadline = Duration::from_secs(config.server.shutdown_deadline_secs);
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        tracing::info!(addr = %config.server.listen, "listening");
+        let state = AppState::new(config.model.name.clone(), embed);
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")
+    })?;
+    tracing::info!("draining");
+    // The router (and with it every embed handle) is gone: the worker drains and exits.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        worker.join();
+        let _ = done_tx.send(());
+    });
+    if done_rx.recv_timeout(deadline).is_err() {
+        tracing::warn!(
+            secs = deadline.as_secs(),
+            "shutdown deadline passed; exiting with work queued"
+        );
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// A text file: first non-empty line is the title, the rest the body.
+    file: PathBuf,
+    /// The article's language, if known (ISO 639-1 or 639-3).
+    #[arg(long)]
+    lang: Option<String>,
+}
+
+pub fn prepare(figment: Figment, args: &PrepareArgs) -> anyhow::Result<()> {
+    let config = config::load(figment, &[])?;
+    let raw = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let (title, body) = split_title(&raw);
+    let lang = args
+        .lang
+        .as_deref()
+        .map(concord_core::Lang::parse)
+        .transpose()
+        .context("--lang")?;
+    let budget = concord_embed::TokenizerBudget::load(&config.model.dir, config.model.max_tokens)
+        .context("cannot load the tokenizer")?;
+    let prepared = concord_text::prepare(
+        &concord_text::ArticleInput { title, body, lang },
+        &config.model.languages,
+        &budget,
+    )
+    .context("cannot prepare the text")?;
+    println!("{}", serde_json::to_string_pretty(&prepared)?);
+    Ok(())
+}
+
+/// Title is the first non-empty line; the rest is the body.
+pub fn split_title(raw: &str) -> (&str, &str) {
+    let trimmed = raw.trim_start();
+    match trimmed.split_once('\n') {
+        Some((title, body)) => (title.trim(), body),
+        None => (trimmed.trim(), ""),
+    }
+}
