@@ -1,0 +1,443 @@
+use concord_core::{ArticleId, Lang, UnitVector};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    Db, StoreError,
+    db::{Tx, from_millis, millis},
+};
+
+/// Where an article is on its way through Concord.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArticleState {
+    /// Stored and acknowledged; waiting for the model.
+    Queued,
+    /// Has a vector; waiting for the clusterer.
+    Embedded,
+    /// In exactly one cluster.
+    Clustered,
+    /// Removed by a caller; in no cluster and not in the index.
+    Deleted,
+}
+
+impl ArticleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Embedded => "embedded",
+            Self::Clustered => "clustered",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "queued" => Ok(Self::Queued),
+            "embedded" => Ok(Self::Embedded),
+            "clustered" => Ok(Self::Clustered),
+            "deleted" => Ok(Self::Deleted),
+            other => Err(StoreError::Corrupt {
+                table: "articles",
+                reason: format!("unknown state {other:?}"),
+            }),
+        }
+    }
+}
+
+/// The fingerprint that decides whether a re-sent article changed.
+pub fn content_hash(
+    title: &str,
+    body: &str,
+    url: Option<&str>,
+    published_at: Timestamp,
+    lang: Option<Lang>,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        title,
+        body,
+        url.unwrap_or(""),
+        &published_at.as_millisecond().to_string(),
+        lang.map_or("", Lang::as_str),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// An article as ingest hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    pub external_id: String,
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub lang: Option<Lang>,
+    /// `given`, `detected` or `undetermined`.
+    pub lang_source: &'static str,
+    pub model_supports_lang: bool,
+    pub published_at: Timestamp,
+    pub title: String,
+    pub content_hash: String,
+    pub prepared_text: String,
+    pub truncated: bool,
+}
+
+/// What an upsert by external id did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// First time this external id was seen.
+    Inserted(ArticleId),
+    /// Same id and same content: nothing changed.
+    Unchanged(ArticleId, ArticleState),
+    /// Same id, new content: stored and queued again.
+    Updated(ArticleId),
+}
+
+impl UpsertOutcome {
+    pub fn id(self) -> ArticleId {
+        match self {
+            Self::Inserted(id) | Self::Unchanged(id, _) | Self::Updated(id) => id,
+        }
+    }
+}
+
+/// An article row as stored.
+#[derive(Debug, Clone)]
+pub struct ArticleRecord {
+    pub id: ArticleId,
+    pub external_id: String,
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub lang: Option<Lang>,
+    pub lang_source: String,
+    pub model_supports_lang: bool,
+    pub published_at: Timestamp,
+    pub received_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub title: String,
+    pub content_hash: String,
+    pub prepared_text: String,
+    pub truncated: bool,
+    pub state: ArticleState,
+}
+
+/// An article that still has work to do (after a restart, for instance).
+#[derive(Debug, Clone)]
+pub struct PendingArticle {
+    pub id: ArticleId,
+    pub state: ArticleState,
+    pub published_at: Timestamp,
+    pub lang: Option<Lang>,
+    pub title: String,
+    pub prepared_text: String,
+    pub vector: Option<UnitVector>,
+}
+
+const ARTICLE_COLUMNS: &str = "id, external_id, source, url, lang, lang_source, model_supports_lang, \
+     published_at, received_at, updated_at, title, content_hash, prepared_text, truncated, state";
+
+fn parse_lang(table: &'static str, s: Option<String>) -> Result<Option<Lang>, StoreError> {
+    s.map(|s| {
+        Lang::parse(&s).map_err(|e| StoreError::Corrupt {
+            table,
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ArticleRecord, StoreError>> {
+    let id: i64 = row.get(0)?;
+    let lang: Option<String> = row.get(4)?;
+    let published: i64 = row.get(7)?;
+    let received: i64 = row.get(8)?;
+    let updated: i64 = row.get(9)?;
+    let state: String = row.get(14)?;
+    let record = (|| {
+        Ok(ArticleRecord {
+            id: ArticleId(id as u64),
+            external_id: row.get(1)?,
+            source: row.get(2)?,
+            url: row.get(3)?,
+            lang: parse_lang("articles", lang)?,
+            lang_source: row.get(5)?,
+            model_supports_lang: row.get(6)?,
+            published_at: from_millis("articles", published)?,
+            received_at: from_millis("articles", received)?,
+            updated_at: from_millis("articles", updated)?,
+            title: row.get(10)?,
+            content_hash: row.get(11)?,
+            prepared_text: row.get(12)?,
+            truncated: row.get(13)?,
+            state: ArticleState::parse(&state)?,
+        })
+    })();
+    Ok(record)
+}
+
+pub(crate) fn vector_to_blob(v: &UnitVector) -> Vec<u8> {
+    v.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(crate) fn vector_from_blob(blob: &[u8]) -> Result<UnitVector, StoreError> {
+    if blob.len() % 4 != 0 {
+        return Err(StoreError::Corrupt {
+            table: "articles",
+            reason: format!("vector blob of {} bytes", blob.len()),
+        });
+    }
+    let raw: Vec<f32> = blob
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    UnitVector::normalize(raw).map_err(|e| StoreError::Corrupt {
+        table: "articles",
+        reason: e.to_string(),
+    })
+}
+
+impl Db {
+    /// Stores an article by its external id (idempotent); it is durable when this returns.
+    pub fn upsert_article(
+        &mut self,
+        a: &NewArticle,
+        now: Timestamp,
+    ) -> Result<UpsertOutcome, StoreError> {
+        self.transaction(|tx| tx.upsert_article(a, now))
+    }
+
+    pub fn article(&self, id: ArticleId) -> Result<Option<ArticleRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"),
+                [id.0 as i64],
+                article_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    pub fn article_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ArticleRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE external_id = ?1"),
+                [external_id],
+                article_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Stores an article's vector and moves it to `embedded`, unless its content
+    /// changed meanwhile (`expected_hash` no longer matches): then nothing happens
+    /// and `false` is returned, since a newer version is queued.
+    pub fn set_vector(
+        &self,
+        id: ArticleId,
+        expected_hash: &str,
+        model: &str,
+        vector: &UnitVector,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE articles SET vector = ?1, model = ?2, state = 'embedded'
+             WHERE id = ?3 AND content_hash = ?4 AND state = 'queued'",
+            params![vector_to_blob(vector), model, id.0 as i64, expected_hash],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The stored vector of an article, if it has one.
+    pub fn vector(&self, id: ArticleId) -> Result<Option<UnitVector>, StoreError> {
+        let blob: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row(
+                "SELECT vector FROM articles WHERE id = ?1",
+                [id.0 as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        blob.flatten().map(|b| vector_from_blob(&b)).transpose()
+    }
+
+    /// Articles not yet clustered, oldest first: what a restart must finish.
+    pub fn pending_articles(&self) -> Result<Vec<PendingArticle>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, state, published_at, lang, title, prepared_text, vector FROM articles
+             WHERE state IN ('queued', 'embedded') ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<Vec<u8>>>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, state, published, lang, title, prepared_text, vector) = row?;
+            let state = ArticleState::parse(&state)?;
+            out.push(PendingArticle {
+                id: ArticleId(id as u64),
+                state,
+                published_at: from_millis("articles", published)?,
+                lang: parse_lang("articles", lang)?,
+                title,
+                prepared_text,
+                vector: match (state, vector) {
+                    (ArticleState::Embedded, Some(b)) => Some(vector_from_blob(&b)?),
+                    _ => None,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every clustered article with its vector and time, in id order: what the
+    /// index and the clusterer rebuild themselves from.
+    pub fn clustered_vectors(
+        &self,
+        mut f: impl FnMut(ArticleId, Timestamp, Option<Lang>, UnitVector) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, published_at, lang, vector FROM articles
+             WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let published: i64 = r.get(1)?;
+            let lang: Option<String> = r.get(2)?;
+            let blob: Vec<u8> = r.get(3)?;
+            f(
+                ArticleId(id as u64),
+                from_millis("articles", published)?,
+                parse_lang("articles", lang)?,
+                vector_from_blob(&blob)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Counts of articles by state.
+    pub fn article_counts(&self) -> Result<Vec<(ArticleState, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM articles GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (state, n) = row?;
+            out.push((ArticleState::parse(&state)?, n as u64));
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    pub fn upsert_article(
+        &self,
+        a: &NewArticle,
+        now: Timestamp,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let existing: Option<(i64, String, String)> = self
+            .tx
+            .query_row(
+                "SELECT id, content_hash, state FROM articles WHERE external_id = ?1",
+                [&a.external_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let lang = a.lang.map(Lang::as_str);
+        match existing {
+            Some((id, hash, state)) if hash == a.content_hash && state != "deleted" => Ok(
+                UpsertOutcome::Unchanged(ArticleId(id as u64), ArticleState::parse(&state)?),
+            ),
+            Some((id, _, _)) => {
+                self.tx.execute(
+                    "UPDATE articles SET source = ?2, url = ?3, lang = ?4, lang_source = ?5,
+                        model_supports_lang = ?6, published_at = ?7, updated_at = ?8, title = ?9,
+                        content_hash = ?10, prepared_text = ?11, truncated = ?12,
+                        model = NULL, vector = NULL, state = 'queued'
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        a.source,
+                        a.url,
+                        lang,
+                        a.lang_source,
+                        a.model_supports_lang,
+                        millis(a.published_at),
+                        millis(now),
+                        a.title,
+                        a.content_hash,
+                        a.prepared_text,
+                        a.truncated
+                    ],
+                )?;
+                Ok(UpsertOutcome::Updated(ArticleId(id as u64)))
+            }
+            None => {
+                self.tx.execute(
+                    "INSERT INTO articles (external_id, source, url, lang, lang_source,
+                        model_supports_lang, published_at, received_at, updated_at, title,
+                        content_hash, prepared_text, truncated, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, 'queued')",
+                    params![
+                        a.external_id,
+                        a.source,
+                        a.url,
+                        lang,
+                        a.lang_source,
+                        a.model_supports_lang,
+                        millis(a.published_at),
+                        millis(now),
+                        a.title,
+                        a.content_hash,
+                        a.prepared_text,
+                        a.truncated
+                    ],
+                )?;
+                Ok(UpsertOutcome::Inserted(ArticleId(
+                    self.tx.last_insert_rowid() as u64,
+                )))
+            }
+        }
+    }
+
+    /// [`Db::set_vector`] inside a transaction.
+    pub fn set_vector(
+        &self,
+        id: ArticleId,
+        expected_hash: &str,
+        model: &str,
+        vector: &UnitVector,
+    ) -> Result<bool, StoreError> {
+        let n = self.tx.execute(
+            "UPDATE articles SET vector = ?1, model = ?2, state = 'embedded'
+             WHERE id = ?3 AND content_hash = ?4 AND state IN ('queued', 'embedded', 'clustered')",
+            params![vector_to_blob(vector), model, id.0 as i64, expected_hash],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn set_article_state(&self, id: ArticleId, state: ArticleState) -> Result<(), StoreError> {
+        let n = self.tx.execute(
+            "UPDATE articles SET state = ?2 WHERE id = ?1",
+            params![id.0 as i64, state.as_str()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+}

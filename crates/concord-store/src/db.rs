@@ -1,0 +1,135 @@
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{StoreError, migrations};
+
+/// How hard a commit waits for the disk. `Normal` (WAL) survives a process
+/// crash such as `kill -9`; `Full` also survives power loss, at an fsync per commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+/// The database file and how to open connections to it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    synchronous: Synchronous,
+}
+
+impl Store {
+    /// Creates the data directory and database if needed and migrates the schema.
+    pub fn open(dir: &Path, synchronous: Synchronous) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let store = Self {
+            path: dir.join("concord.sqlite3"),
+            synchronous,
+        };
+        let mut conn = store.raw_connection(false)?;
+        migrations::migrate(&mut conn)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A read-write connection. Each owner (ingest, clusterer) holds its own.
+    pub fn connect(&self) -> Result<Db, StoreError> {
+        Ok(Db {
+            conn: self.raw_connection(false)?,
+        })
+    }
+
+    /// A read-only connection for queries.
+    pub fn connect_read_only(&self) -> Result<Db, StoreError> {
+        Ok(Db {
+            conn: self.raw_connection(true)?,
+        })
+    }
+
+    fn raw_connection(&self, read_only: bool) -> Result<Connection, StoreError> {
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        if !read_only {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        let sync = match self.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+}
+
+/// One connection and the statements Concord runs on it.
+#[derive(Debug)]
+pub struct Db {
+    pub(crate) conn: Connection,
+}
+
+impl Db {
+    /// Runs `f` in one transaction: everything it writes commits together or not at all.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A value from the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}
+
+/// A write transaction in progress; see [`Db::transaction`].
+#[derive(Debug)]
+pub struct Tx<'a> {
+    pub(crate) tx: &'a rusqlite::Transaction<'a>,
+}
+
+pub(crate) fn millis(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub(crate) fn from_millis(table: &'static str, ms: i64) -> Result<jiff::Timestamp, StoreError> {
+    jiff::Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: format!("timestamp {ms}: {e}"),
+    })
+}

@@ -1,0 +1,23 @@
+//! The durable truth: SQLite (WAL) holding articles, their vectors, clusters,
+//! memberships, cluster events and analyst corrections.
+//!
+//! Owns: the schema and its versioned migrations, every SQL statement, and the
+//! transactions that make one clustering decision atomic (membership, cluster
+//! rows, events and the article's state change together or not at all).
+//! Must not: decide anything about clusters or interpret vectors; the index
+//! and the clusterer are caches and deciders built on top of what is here.
+
+mod article;
+mod cluster;
+mod db;
+mod error;
+mod migrations;
+
+pub use article::{
+    ArticleRecord, ArticleState, NewArticle, PendingArticle, UpsertOutcome, content_hash,
+};
+pub use cluster::{
+    ClusterEventKind, ClusterRecord, ClusterStatus, Correction, EventRecord, MembershipRecord,
+};
+pub use db::{Db, Store, Synchronous, Tx};
+pub use error::StoreError;
