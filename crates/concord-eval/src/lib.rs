@@ -1,0 +1,18 @@
+//! Evaluation: dataset readers and clustering-quality metrics.
+//!
+//! Owns: reading the labelled evaluation data (OG2021, the seed articles) into one
+//! [`Dataset`] shape, and scoring a predicted clustering against gold labels ([`metrics`]).
+//! Must not: be used by the server or anything on the product path. It exists for offline
+//! measurement and tuning; the product never sees gold labels, and evaluation data never
+//! enters the repository.
+
+mod dataset;
+mod error;
+pub mod metrics;
+pub mod og2021;
+pub mod seeds;
+
+pub use dataset::{Dataset, Item};
+pub use error::EvalError;
+pub use metrics::{LangPairStats, PairStats, Prf, Scores, score};
+pub use og2021::OG2021_TUNE_UNTIL;
