@@ -183,7 +183,7 @@ pub(crate) fn vector_to_blob(v: &UnitVector) -> Vec<u8> {
 }
 
 pub(crate) fn vector_from_blob(blob: &[u8]) -> Result<UnitVector, StoreError> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt {
             table: "articles",
             reason: format!("vector blob of {} bytes", blob.len()),

@@ -56,7 +56,7 @@ pub fn run(figment: Figment, command: BenchCommand) -> anyhow::Result<()> {
 
 fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
     let config = config::load(figment, &[])?;
-    if args.batch_sizes.iter().any(|b| *b == 0) {
+    if args.batch_sizes.contains(&0) {
         bail!("batch sizes must be at least 1");
     }
     let rss_before = peak_rss_mib();

@@ -1,5 +1,7 @@
 //! Integration tests on the real model installed by `models/install.sh`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 mod worker;
 

@@ -1,5 +1,7 @@
 //! The router driven without a socket, on the real model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use axum::{

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_store::{
     ArticleState, ClusterEventKind, ClusterStatus, MembershipRecord, NewArticle, Store, StoreError,
