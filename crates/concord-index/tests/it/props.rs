@@ -1,0 +1,67 @@
+use std::collections::BTreeMap;
+
+use concord_core::ArticleId;
+use concord_index::{IndexParams, TimeWindow, VectorIndex};
+use proptest::prelude::*;
+
+use crate::common::{Rng, params, published, ts};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u64),
+    Upsert(u64),
+    Remove(u64),
+    Rebuild,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..24).prop_map(Op::Insert),
+        1 => (0u64..24).prop_map(Op::Upsert),
+        3 => (0u64..24).prop_map(Op::Remove),
+        1 => Just(Op::Rebuild),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn live_len_is_consistent_and_removed_ids_never_come_back(
+        ops in proptest::collection::vec(op(), 1..60),
+        graph_path in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let p = IndexParams { exact_scan_below: if graph_path { 0 } else { 4096 }, m: 4, ..params(8) };
+        let mut index = VectorIndex::new(p).unwrap();
+        let mut rng = Rng::new(seed);
+        let mut model: BTreeMap<u64, ()> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Insert(id) => {
+                    let res = index.insert(ArticleId(id), ts(published(id)), &rng.vector(8));
+                    prop_assert_eq!(res.is_ok(), model.insert(id, ()).is_none());
+                }
+                Op::Upsert(id) => {
+                    let replaced = index.upsert(ArticleId(id), ts(published(id)), &rng.vector(8)).unwrap();
+                    prop_assert_eq!(replaced, model.insert(id, ()).is_some());
+                }
+                Op::Remove(id) => prop_assert_eq!(index.remove(ArticleId(id)), model.remove(&id).is_some()),
+                Op::Rebuild => {
+                    index.rebuild();
+                    prop_assert_eq!(index.tombstones(), 0);
+                }
+            }
+            prop_assert_eq!(index.len(), model.len());
+            prop_assert_eq!(index.graph_len(), index.len() + index.tombstones());
+            let q = rng.vector(8);
+            let hits = index.search(&q, 30, None).unwrap();
+            prop_assert!(hits.iter().all(|h| model.contains_key(&h.id.0)));
+            let window = TimeWindow::new(ts(published(5)), ts(published(15)));
+            let hits = index.search(&q, 30, Some(window)).unwrap();
+            prop_assert!(hits.iter().all(|h| model.contains_key(&h.id.0) && (5..=15).contains(&h.id.0)));
+            // the exact path must find every live entry
+            prop_assert_eq!(index.search_exact(&q, 30, None).unwrap().len(), model.len());
+        }
+    }
+}
