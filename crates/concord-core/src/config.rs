@@ -92,20 +92,28 @@ pub enum Centering {
     Language,
 }
 
-/// The rule's knobs.
+/// The rule's knobs; each is documented in `config/default.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParams {
     pub kind: RuleKind,
     pub window_hours: f64,
+    pub recent_hours: f64,
+    pub decay_per_day: f32,
     pub k: usize,
     pub centering: Centering,
-    pub centering_min_count: u64,
+    pub centering_shrink: f64,
+    pub centering_warmup: f64,
     pub link_weight: f32,
     pub threshold: f32,
-    pub cross_lang_threshold: f32,
-    pub decay_per_day: f32,
+    pub density_slope: f32,
+    pub density_ref: f32,
+    pub cross_lang_bonus: f32,
+    pub token_weight: f32,
+    pub token_cap: f32,
     pub merge_threshold: f32,
+    pub merge_threshold_cross_lang: f32,
+    pub merge_min_size: usize,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }

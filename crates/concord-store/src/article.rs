@@ -124,6 +124,19 @@ pub struct ArticleRecord {
     pub state: ArticleState,
 }
 
+/// A clustered article as the clusterer reloads it.
+#[derive(Debug, Clone)]
+pub struct ClusteredArticle {
+    pub id: ArticleId,
+    pub published_at: Timestamp,
+    pub lang: Option<Lang>,
+    pub title: String,
+    /// The model's vector.
+    pub vector: UnitVector,
+    /// The clusterer's centred vector, frozen when the article arrived.
+    pub centred: UnitVector,
+}
+
 /// An article that still has work to do (after a restart, for instance).
 #[derive(Debug, Clone)]
 pub struct PendingArticle {
@@ -302,14 +315,14 @@ impl Db {
         Ok(out)
     }
 
-    /// Every clustered article with its vector and time, in id order: what the
-    /// index and the clusterer rebuild themselves from.
-    pub fn clustered_vectors(
+    /// Every clustered article with both its vectors, in id (arrival) order:
+    /// what the index and the clusterer rebuild themselves from.
+    pub fn clustered_articles(
         &self,
-        mut f: impl FnMut(ArticleId, Timestamp, Option<Lang>, UnitVector) -> Result<(), StoreError>,
+        mut f: impl FnMut(ClusteredArticle) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, published_at, lang, vector FROM articles
+            "SELECT id, published_at, lang, title, vector, cvector FROM articles
              WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -317,15 +330,47 @@ impl Db {
             let id: i64 = r.get(0)?;
             let published: i64 = r.get(1)?;
             let lang: Option<String> = r.get(2)?;
-            let blob: Vec<u8> = r.get(3)?;
-            f(
-                ArticleId(id as u64),
-                from_millis("articles", published)?,
-                parse_lang("articles", lang)?,
-                vector_from_blob(&blob)?,
-            )?;
+            let vector: Vec<u8> = r.get(4)?;
+            let cvector: Option<Vec<u8>> = r.get(5)?;
+            let vector = vector_from_blob(&vector)?;
+            let centred = match cvector {
+                Some(b) => vector_from_blob(&b)?,
+                None => vector.clone(),
+            };
+            f(ClusteredArticle {
+                id: ArticleId(id as u64),
+                published_at: from_millis("articles", published)?,
+                lang: parse_lang("articles", lang)?,
+                title: r.get(3)?,
+                vector,
+                centred,
+            })?;
         }
         Ok(())
+    }
+
+    /// The model's vector and the clusterer's centred vector of one article.
+    pub fn vectors(&self, id: ArticleId) -> Result<Option<(UnitVector, UnitVector)>, StoreError> {
+        type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Blobs> = self
+            .conn
+            .query_row(
+                "SELECT vector, cvector FROM articles WHERE id = ?1",
+                [id.0 as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            Some((Some(v), c)) => {
+                let v = vector_from_blob(&v)?;
+                let c = match c {
+                    Some(c) => vector_from_blob(&c)?,
+                    None => v.clone(),
+                };
+                Ok(Some((v, c)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Counts of articles by state.
@@ -367,7 +412,7 @@ impl Tx<'_> {
                     "UPDATE articles SET source = ?2, url = ?3, lang = ?4, lang_source = ?5,
                         model_supports_lang = ?6, published_at = ?7, updated_at = ?8, title = ?9,
                         content_hash = ?10, prepared_text = ?11, truncated = ?12,
-                        model = NULL, vector = NULL, state = 'queued'
+                        state = 'queued'
                      WHERE id = ?1",
                     params![
                         id,
@@ -414,18 +459,26 @@ impl Tx<'_> {
         }
     }
 
-    /// [`Db::set_vector`] inside a transaction.
-    pub fn set_vector(
+    /// Stores both vectors of an article being clustered, unless its content
+    /// changed meanwhile (then `false`: a newer version is queued).
+    pub fn set_vectors(
         &self,
         id: ArticleId,
         expected_hash: &str,
         model: &str,
         vector: &UnitVector,
+        centred: &UnitVector,
     ) -> Result<bool, StoreError> {
         let n = self.tx.execute(
-            "UPDATE articles SET vector = ?1, model = ?2, state = 'embedded'
-             WHERE id = ?3 AND content_hash = ?4 AND state IN ('queued', 'embedded', 'clustered')",
-            params![vector_to_blob(vector), model, id.0 as i64, expected_hash],
+            "UPDATE articles SET vector = ?1, cvector = ?2, model = ?3, state = 'embedded'
+             WHERE id = ?4 AND content_hash = ?5 AND state IN ('queued', 'embedded', 'clustered')",
+            params![
+                vector_to_blob(vector),
+                vector_to_blob(centred),
+                model,
+                id.0 as i64,
+                expected_hash
+            ],
         )?;
         Ok(n == 1)
     }

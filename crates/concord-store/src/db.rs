@@ -88,11 +88,16 @@ pub struct Db {
 
 impl Db {
     /// Runs `f` in one transaction: everything it writes commits together or not at all.
+    /// The write lock is taken up front (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// reads first cannot upgrade once another connection has written, and would fail
+    /// with "database is locked" instead of waiting.
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&Tx { tx: &tx })?;
         tx.commit()?;
         Ok(out)

@@ -14,7 +14,8 @@ mod error;
 mod migrations;
 
 pub use article::{
-    ArticleRecord, ArticleState, NewArticle, PendingArticle, UpsertOutcome, content_hash,
+    ArticleRecord, ArticleState, ClusteredArticle, NewArticle, PendingArticle, UpsertOutcome,
+    content_hash,
 };
 pub use cluster::{
     ClusterEventKind, ClusterRecord, ClusterStatus, Correction, EventRecord, MembershipRecord,

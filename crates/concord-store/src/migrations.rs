@@ -77,6 +77,10 @@ const MIGRATIONS: &[&str] = &[
         value           TEXT NOT NULL
     );
     "#,
+    // 2: the clusterer's frozen, centred vector beside the model's own.
+    r#"
+    ALTER TABLE articles ADD COLUMN cvector BLOB;
+    "#,
 ];
 
 /// The schema version this binary writes.
