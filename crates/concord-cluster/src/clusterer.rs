@@ -1,0 +1,817 @@
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_index::{TimeWindow, VectorIndex};
+use concord_store::{
+    ArticleState, ClusterEventKind, ClusterRecord, ClusterStatus, Db, MembershipRecord, StoreError,
+    Tx,
+};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use crate::{
+    ClusterError,
+    rule::{self, Candidate, Centering, RuleKind, RuleParams},
+    state::{ArticleMeta, ClusterState, ClusterSummary, Clusters},
+    tokens::TokenStats,
+};
+
+/// An embedded article, ready to be clustered.
+#[derive(Debug, Clone)]
+pub struct ClusterInput {
+    pub id: ArticleId,
+    /// The content the vector was computed from; if the stored article has
+    /// changed since, the vector is stale and the article is left queued.
+    pub content_hash: String,
+    pub published_at: Timestamp,
+    pub lang: Option<Lang>,
+    /// The title, for the shared-token signal.
+    pub title: String,
+    pub vector: UnitVector,
+    pub model: String,
+}
+
+/// Where an article went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub article: ArticleId,
+    pub cluster: ClusterId,
+    pub created: bool,
+    /// Score of the winning candidate (1.0 for a new cluster's first member).
+    pub similarity: f32,
+    /// Clusters merged into `cluster` because of this article.
+    pub merged: Vec<ClusterId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Assigned(Assignment),
+    /// The article changed (or was deleted) after this vector was computed.
+    Stale,
+}
+
+/// Running sums of the model's vectors, overall and per language, for centring.
+#[derive(Debug, Default)]
+struct Means {
+    global: (Vec<f64>, u64),
+    by_lang: HashMap<Option<Lang>, (Vec<f64>, u64)>,
+}
+
+fn accumulate(entry: &mut (Vec<f64>, u64), v: &[f32], sign: f64) {
+    if entry.0.len() != v.len() {
+        entry.0 = vec![0.0; v.len()];
+    }
+    entry
+        .0
+        .iter_mut()
+        .zip(v)
+        .for_each(|(s, x)| *s += sign * f64::from(*x));
+    if sign > 0.0 {
+        entry.1 += 1;
+    } else {
+        entry.1 = entry.1.saturating_sub(1);
+    }
+}
+
+impl Means {
+    fn add(&mut self, lang: Option<Lang>, v: &[f32], sign: f64) {
+        accumulate(&mut self.global, v, sign);
+        accumulate(self.by_lang.entry(lang).or_default(), v, sign);
+    }
+
+    /// The centred vector of `v` as if `v` had already been added to the means:
+    /// `normalize(v - mu)`, `mu` blending the language mean (weight n/(n+shrink))
+    /// with the global mean; `v` itself when nothing is left.
+    fn centre(&self, params: &RuleParams, lang: Option<Lang>, v: &[f32]) -> Vec<f32> {
+        let (mode, shrink, warmup) = (
+            params.centering,
+            params.centering_shrink,
+            params.centering_warmup,
+        );
+        let mean_with = |entry: Option<&(Vec<f64>, u64)>| -> Vec<f64> {
+            let n = entry.map_or(0, |e| e.1) as f64 + 1.0;
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let s = entry.and_then(|e| e.0.get(i)).copied().unwrap_or(0.0);
+                    (s + f64::from(*x)) / n
+                })
+                .collect()
+        };
+        let mu: Vec<f64> = match mode {
+            Centering::None => return v.to_vec(),
+            Centering::Global => mean_with(Some(&self.global)),
+            Centering::Language => {
+                let lang_entry = self.by_lang.get(&lang);
+                let n_l = lang_entry.map_or(0, |e| e.1) as f64 + 1.0;
+                let a = n_l / (n_l + shrink);
+                let lm = mean_with(lang_entry);
+                let gm = mean_with(Some(&self.global));
+                lm.iter()
+                    .zip(&gm)
+                    .map(|(l, g)| a * l + (1.0 - a) * g)
+                    .collect()
+            }
+        };
+        // Shrink towards no centring while little has been seen.
+        let n = self.global.1 as f64 + 1.0;
+        let weight = n / (n + warmup);
+        let mu: Vec<f64> = mu.iter().map(|m| m * weight).collect();
+        let x: Vec<f64> = v.iter().zip(&mu).map(|(a, m)| f64::from(*a) - m).collect();
+        let norm = x.iter().map(|y| y * y).sum::<f64>().sqrt();
+        if norm <= 1e-9 {
+            return v.to_vec();
+        }
+        x.iter().map(|y| (y / norm) as f32).collect()
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 1e-12 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
+/// What `assign` decided, handed to the commit.
+struct Decision<'a> {
+    /// The article's centred vector.
+    x: &'a UnitVector,
+    tokens: Vec<u32>,
+    join: Option<(ClusterId, f32)>,
+    /// Recent candidate clusters (merge partners).
+    others: &'a [ClusterId],
+    in_window: usize,
+    now: Timestamp,
+}
+
+/// The single writer of cluster state. Owned by one thread or task.
+pub struct Clusterer {
+    params: RuleParams,
+    dim: usize,
+    index: Arc<RwLock<VectorIndex>>,
+    db: Db,
+    clusters: Clusters,
+    articles: HashMap<ArticleId, ArticleMeta>,
+    means: Means,
+    tokens: TokenStats,
+    /// Pairs an analyst split apart: never merged again automatically.
+    split_guards: HashSet<(ClusterId, ClusterId)>,
+    clock: Box<dyn Fn() -> Timestamp + Send>,
+}
+
+impl std::fmt::Debug for Clusterer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clusterer")
+            .field("params", &self.params)
+            .field("clusters", &self.clusters.len())
+            .field("articles", &self.articles.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn guard_key(a: ClusterId, b: ClusterId) -> (ClusterId, ClusterId) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+impl Clusterer {
+    /// Rebuilds the in-memory state from the store and makes the index agree
+    /// with it (inserting what it lacks, dropping what the store no longer has).
+    /// The index holds the clusterer's centred vectors.
+    pub fn open(
+        mut params: RuleParams,
+        dim: usize,
+        db: Db,
+        index: Arc<RwLock<VectorIndex>>,
+    ) -> Result<Self, ClusterError> {
+        if params.kind == RuleKind::Plain {
+            // The baseline compares raw cosines.
+            params.centering = Centering::None;
+        }
+        let mut this = Self {
+            params,
+            dim,
+            index,
+            db,
+            clusters: HashMap::new(),
+            articles: HashMap::new(),
+            means: Means::default(),
+            tokens: TokenStats::default(),
+            split_guards: HashSet::new(),
+            clock: Box::new(Timestamp::now),
+        };
+        this.reload()?;
+        Ok(this)
+    }
+
+    /// Replaces the wall clock (evaluation replays and tests use a fixed one).
+    pub fn set_clock(&mut self, clock: impl Fn() -> Timestamp + Send + 'static) {
+        self.clock = Box::new(clock);
+    }
+
+    pub fn params(&self) -> &RuleParams {
+        &self.params
+    }
+
+    fn index_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, VectorIndex>, ClusterError> {
+        self.index
+            .write()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))
+    }
+
+    fn reload(&mut self) -> Result<(), ClusterError> {
+        self.clusters.clear();
+        self.articles.clear();
+        self.means = Means::default();
+        self.tokens = TokenStats::default();
+        for record in self.db.active_clusters()? {
+            self.clusters
+                .insert(record.id, ClusterState::new(record, self.dim));
+        }
+        let memberships: HashMap<ArticleId, ClusterId> = self
+            .db
+            .all_memberships()?
+            .into_iter()
+            .map(|m| (m.article, m.cluster))
+            .collect();
+        let index = Arc::clone(&self.index);
+        let mut index = index
+            .write()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?;
+        let mut live = HashSet::new();
+        let mut missing = Vec::new();
+        let Self {
+            db,
+            clusters,
+            articles,
+            means,
+            tokens,
+            ..
+        } = self;
+        db.clustered_articles(|a| {
+            let Some(cluster) = memberships.get(&a.id).copied() else {
+                return Err(StoreError::Corrupt {
+                    table: "memberships",
+                    reason: format!("clustered article {} has no membership", a.id),
+                });
+            };
+            let Some(state) = clusters.get_mut(&cluster) else {
+                return Err(StoreError::Corrupt {
+                    table: "memberships",
+                    reason: format!("article {} is in inactive cluster {cluster}", a.id),
+                });
+            };
+            state.add(a.id, a.lang, a.centred.as_slice());
+            means.add(a.lang, a.vector.as_slice(), 1.0);
+            let ids = tokens.intern(&a.title);
+            tokens.count(&ids);
+            articles.insert(
+                a.id,
+                ArticleMeta {
+                    cluster,
+                    secs: a.published_at.as_second(),
+                    lang: a.lang,
+                    tokens: ids,
+                },
+            );
+            live.insert(a.id);
+            if !index.contains(a.id) {
+                missing.push((a.id, a.published_at, a.centred));
+            }
+            Ok(())
+        })?;
+        let stale: Vec<ArticleId> = index.ids().filter(|id| !live.contains(id)).collect();
+        for id in &stale {
+            index.remove(*id);
+        }
+        let repaired = missing.len();
+        for (id, published_at, vector) in missing {
+            index.insert(id, published_at, &vector)?;
+        }
+        if index.needs_rebuild() {
+            index.rebuild();
+        }
+        drop(index);
+        for (_, data) in self.db.corrections_of_kind("split")? {
+            if let (Some(a), Some(b)) = (data["from"].as_u64(), data["to"].as_u64()) {
+                self.split_guards
+                    .insert(guard_key(ClusterId(a), ClusterId(b)));
+            }
+        }
+        tracing::info!(
+            clusters = self.clusters.len(),
+            articles = self.articles.len(),
+            index_repaired = repaired,
+            index_dropped = stale.len(),
+            "clusterer state loaded"
+        );
+        Ok(())
+    }
+
+    fn window(&self, t: Timestamp, hours: f64) -> TimeWindow {
+        let half = SignedDuration::from_secs((hours * 3600.0) as i64);
+        TimeWindow::new(
+            t.checked_sub(half).unwrap_or(Timestamp::MIN),
+            t.checked_add(half).unwrap_or(Timestamp::MAX),
+        )
+    }
+
+    /// Candidate clusters for an article with centred vector `x`, from its
+    /// nearest neighbours in the time window, and how many articles the window holds.
+    fn candidates(
+        &self,
+        input: &ClusterInput,
+        x: &UnitVector,
+        tokens: &[u32],
+    ) -> Result<(Vec<Candidate>, usize), ClusterError> {
+        let window = self.window(
+            input.published_at,
+            self.params.window_hours.max(self.params.plain_window_hours),
+        );
+        let recent = self.window(input.published_at, self.params.recent_hours);
+        let index = self
+            .index
+            .read()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?;
+        let hits = index.search(x, self.params.k, Some(window))?;
+        let in_window = index.count_in_window(recent);
+        drop(index);
+        let recent_secs = (self.params.recent_hours * 3600.0) as i64;
+        let secs = input.published_at.as_second();
+        let plain_secs = (self.params.plain_window_hours * 3600.0) as i64;
+        let mut by_cluster: HashMap<ClusterId, Candidate> = HashMap::new();
+        for hit in hits {
+            let Some(meta) = self.articles.get(&hit.id) else {
+                continue;
+            };
+            let shared = self.tokens.shared_idf(tokens, &meta.tokens);
+            let apart = (secs - meta.secs).abs();
+            let link = rule::link(
+                &self.params,
+                hit.similarity,
+                meta.lang != input.lang,
+                shared,
+            ) - rule::decay(&self.params, apart as f64 / 3600.0, in_window);
+            let plain = (apart <= plain_secs).then_some(hit.similarity);
+            let entry = by_cluster.entry(meta.cluster).or_insert_with(|| Candidate {
+                cluster: meta.cluster,
+                best_link: f32::MIN,
+                best_plain: None,
+                centroid: 0.0,
+                has_lang: false,
+                recent: false,
+            });
+            entry.recent |= apart <= recent_secs;
+            entry.best_link = entry.best_link.max(link);
+            entry.best_plain = match (entry.best_plain, plain) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let mut out: Vec<Candidate> = by_cluster.into_values().collect();
+        for c in &mut out {
+            if let Some(state) = self.clusters.get(&c.cluster) {
+                c.centroid = dot(x.as_slice(), &unit(&state.sum));
+                c.has_lang = state.has_lang(input.lang);
+            }
+        }
+        out.sort_by_key(|c| c.cluster);
+        Ok((out, in_window))
+    }
+
+    /// Clusters one embedded article: decide, commit, then update memory and the index.
+    pub fn assign(&mut self, input: &ClusterInput) -> Result<Outcome, ClusterError> {
+        if input.vector.dim() != self.dim {
+            return Err(ClusterError::Invalid(format!(
+                "vector has {} dimensions, the index {}",
+                input.vector.dim(),
+                self.dim
+            )));
+        }
+        // An updated article is re-decided from scratch.
+        if self.articles.contains_key(&input.id) {
+            self.detach(input.id)?;
+        }
+        let centred = self
+            .means
+            .centre(&self.params, input.lang, input.vector.as_slice());
+        let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
+        let tokens = self.tokens.intern(&input.title);
+        let (candidates, in_window) = self.candidates(input, &x, &tokens)?;
+        let verdict = rule::decide(&self.params, &candidates, in_window);
+        let now = (self.clock)();
+        let others: Vec<ClusterId> = candidates
+            .iter()
+            .filter(|c| c.recent)
+            .map(|c| c.cluster)
+            .collect();
+        match self.commit_assignment(
+            input,
+            Decision {
+                x: &x,
+                tokens,
+                join: verdict.join,
+                others: &others,
+                in_window,
+                now,
+            },
+        ) {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                // Memory may be ahead of the store: rebuild it from the truth.
+                tracing::error!(error = %e, article = %input.id, "assignment failed; reloading state");
+                self.reload()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_assignment(
+        &mut self,
+        input: &ClusterInput,
+        decision: Decision<'_>,
+    ) -> Result<Outcome, ClusterError> {
+        let Self {
+            db,
+            clusters,
+            dim,
+            params,
+            split_guards,
+            ..
+        } = self;
+        let params = &*params;
+        let split_guards = &*split_guards;
+        let Decision {
+            x,
+            tokens,
+            join,
+            others,
+            in_window,
+            now,
+        } = decision;
+        let xs = x.as_slice();
+        let committed = db.transaction(|tx| {
+            if !tx.set_vectors(
+                input.id,
+                &input.content_hash,
+                &input.model,
+                &input.vector,
+                x,
+            )? {
+                return Ok(None);
+            }
+            let (mut state, created, similarity) =
+                match join.and_then(|(c, s)| clusters.get(&c).map(|st| (st, s))) {
+                    Some((existing, s)) => (existing.clone(), false, s),
+                    None => {
+                        let id = tx.create_cluster(now)?;
+                        let record = tx
+                            .cluster(id)?
+                            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                        tx.add_event(
+                            id,
+                            ClusterEventKind::Created,
+                            Some(input.id),
+                            None,
+                            now,
+                            &json!({}),
+                        )?;
+                        (ClusterState::new(record, *dim), true, 1.0)
+                    }
+                };
+            state.add(input.id, input.lang, xs);
+            update_label(&mut state, input.id, xs);
+            let cluster = state.record.id;
+            tx.set_membership(&MembershipRecord {
+                article: input.id,
+                cluster,
+                similarity,
+                joined_at: now,
+                pinned: false,
+            })?;
+            tx.add_event(
+                cluster,
+                ClusterEventKind::ArticleJoined,
+                Some(input.id),
+                None,
+                now,
+                &json!({ "similarity": similarity }),
+            )?;
+            // At most one merge per arrival: the candidate whose centroid is closest
+            // to the updated cluster's, if it clears the bar. The older id survives.
+            let partner = merge_partner(params, clusters, split_guards, &state, others, in_window);
+            let (mut survivor, absorbed) = match partner.and_then(|o| clusters.get(&o)) {
+                Some(other) if other.record.id < cluster => {
+                    let mut survivor = other.clone();
+                    let data = json!({ "reason": "centroids", "article": input.id.0 });
+                    merge_into(tx, &mut survivor, &state, now, &data)?;
+                    (survivor, vec![state])
+                }
+                Some(other) => {
+                    let mut survivor = state;
+                    let data = json!({ "reason": "centroids", "article": input.id.0 });
+                    merge_into(tx, &mut survivor, other, now, &data)?;
+                    (survivor, vec![other.clone()])
+                }
+                None => (state, Vec::new()),
+            };
+            finish_record(&mut survivor, now, input.published_at);
+            tx.update_cluster(&survivor.record)?;
+            tx.set_article_state(input.id, ArticleState::Clustered)?;
+            Ok(Some((survivor, absorbed, created, similarity, cluster)))
+        })?;
+        let Some((survivor, absorbed, created, similarity, joined)) = committed else {
+            return Ok(Outcome::Stale);
+        };
+        let cluster = survivor.record.id;
+        let mut merged = Vec::new();
+        for loser in &absorbed {
+            for m in &loser.members {
+                if let Some(meta) = self.articles.get_mut(m) {
+                    meta.cluster = cluster;
+                }
+            }
+            self.clusters.remove(&loser.record.id);
+            merged.push(loser.record.id);
+        }
+        if joined != cluster {
+            merged.push(joined);
+            self.clusters.remove(&joined);
+        }
+        merged.retain(|m| *m != cluster);
+        merged.sort();
+        merged.dedup();
+        self.clusters.insert(cluster, survivor);
+        self.tokens.count(&tokens);
+        self.articles.insert(
+            input.id,
+            ArticleMeta {
+                cluster,
+                secs: input.published_at.as_second(),
+                lang: input.lang,
+                tokens,
+            },
+        );
+        self.means.add(input.lang, input.vector.as_slice(), 1.0);
+        self.index_write()?
+            .insert(input.id, input.published_at, x)?;
+        Ok(Outcome::Assigned(Assignment {
+            article: input.id,
+            cluster,
+            created: created && merged.is_empty(),
+            similarity,
+            merged,
+        }))
+    }
+
+    /// Takes an article out of its cluster and the index (memory only; the
+    /// caller's transaction rewrites its membership).
+    fn detach(&mut self, id: ArticleId) -> Result<(), ClusterError> {
+        let Some(meta) = self.articles.remove(&id) else {
+            return Ok(());
+        };
+        let vectors = self.db.vectors(id)?;
+        if let Some(state) = self.clusters.get_mut(&meta.cluster) {
+            state.remove(id, meta.lang, vectors.as_ref().map(|(_, x)| x.as_slice()));
+        }
+        if let Some((v, _)) = &vectors {
+            self.means.add(meta.lang, v.as_slice(), -1.0);
+        }
+        self.tokens.uncount(&meta.tokens);
+        self.index_write()?.remove(id);
+        if let Some(state) = self.clusters.get_mut(&meta.cluster) {
+            let now = (self.clock)();
+            let record = refresh_after_removal(state, &self.articles, now);
+            let article = id;
+            let cluster = state.record.id;
+            let emptied = state.size() == 0;
+            self.db.transaction(|tx| {
+                tx.remove_membership(article)?;
+                tx.update_cluster(&record)?;
+                tx.add_event(
+                    cluster,
+                    ClusterEventKind::ArticleLeft,
+                    Some(article),
+                    None,
+                    now,
+                    &json!({}),
+                )?;
+                Ok(())
+            })?;
+            if emptied {
+                self.clusters.remove(&cluster);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an article for good: out of its cluster, out of the index, state `deleted`.
+    pub fn delete_article(&mut self, id: ArticleId) -> Result<Option<ClusterId>, ClusterError> {
+        let cluster = self.articles.get(&id).map(|m| m.cluster);
+        self.detach(id)?;
+        self.db
+            .transaction(|tx| tx.set_article_state(id, ArticleState::Deleted))?;
+        Ok(cluster)
+    }
+
+    /// The cluster an article is in right now.
+    pub fn cluster_of(&self, id: ArticleId) -> Option<ClusterId> {
+        self.articles.get(&id).map(|m| m.cluster)
+    }
+
+    /// Every active cluster, sorted by id (tests, invariants, evaluation).
+    pub fn summaries(&self) -> Vec<ClusterSummary> {
+        let mut out: Vec<ClusterSummary> = self
+            .clusters
+            .values()
+            .map(|s| ClusterSummary {
+                id: s.record.id,
+                size: s.size(),
+                languages: s.languages(),
+                members: s.members.clone(),
+            })
+            .collect();
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
+    pub fn article_count(&self) -> usize {
+        self.articles.len()
+    }
+
+    pub fn cluster_count(&self) -> usize {
+        self.clusters.len()
+    }
+
+    /// Approximate heap bytes of the clustering state (excluding the index).
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let clusters: usize = self
+            .clusters
+            .values()
+            .map(|s| {
+                size_of::<ClusterState>()
+                    + s.sum.capacity() * size_of::<f32>()
+                    + s.members.capacity() * size_of::<ArticleId>()
+                    + s.lang_counts.capacity() * size_of::<(Option<Lang>, u32)>()
+                    + size_of::<ClusterId>()
+                    + 8
+            })
+            .sum();
+        let articles =
+            self.articles.capacity() * (size_of::<ArticleId>() + size_of::<ArticleMeta>() + 1);
+        clusters + articles
+    }
+}
+
+/// The candidate cluster to merge with `state` (already holding the new
+/// article), if any clears the bar. Ties go to the older cluster.
+fn merge_partner(
+    params: &RuleParams,
+    clusters: &Clusters,
+    split_guards: &HashSet<(ClusterId, ClusterId)>,
+    state: &ClusterState,
+    others: &[ClusterId],
+    in_window: usize,
+) -> Option<ClusterId> {
+    if params.kind != RuleKind::Concord || state.size() < params.merge_min_size {
+        return None;
+    }
+    let me = state.record.id;
+    let centroid = unit(&state.sum);
+    let mut best: Option<(f32, ClusterId)> = None;
+    for &o in others {
+        if o == me || split_guards.contains(&guard_key(o, me)) {
+            continue;
+        }
+        let Some(other) = clusters.get(&o) else {
+            continue;
+        };
+        if other.size() < params.merge_min_size {
+            continue;
+        }
+        let cosine = dot(&unit(&other.sum), &centroid);
+        let share = other.lang_counts.iter().any(|(l, _)| state.has_lang(*l));
+        let margin = rule::merge_margin(params, cosine, share, in_window);
+        if best.is_none_or(|(b, id)| margin > b || (margin == b && o < id)) {
+            best = Some((margin, o));
+        }
+    }
+    best.filter(|(m, _)| *m >= 0.0).map(|(_, o)| o)
+}
+
+fn update_label(state: &mut ClusterState, id: ArticleId, v: &[f32]) {
+    let centroid = unit(&state.sum);
+    let sim = dot(&centroid, v);
+    if state.record.label_article.is_none() || sim > state.label_sim {
+        state.record.label_article = Some(id);
+        state.label_sim = sim;
+    }
+}
+
+fn finish_record(state: &mut ClusterState, now: Timestamp, published_at: Timestamp) {
+    let languages = state.languages();
+    let size = state.members.len() as u64;
+    let r = &mut state.record;
+    r.updated_at = now;
+    r.size = size;
+    r.first_published = Some(
+        r.first_published
+            .map_or(published_at, |f| f.min(published_at)),
+    );
+    r.last_published = Some(
+        r.last_published
+            .map_or(published_at, |l| l.max(published_at)),
+    );
+    r.languages = languages;
+    r.status = ClusterStatus::Active;
+}
+
+fn refresh_after_removal(
+    state: &mut ClusterState,
+    articles: &HashMap<ArticleId, ArticleMeta>,
+    now: Timestamp,
+) -> ClusterRecord {
+    let times: Vec<i64> = state
+        .members
+        .iter()
+        .filter_map(|m| articles.get(m).map(|a| a.secs))
+        .collect();
+    let languages = state.languages();
+    let size = state.members.len() as u64;
+    let r = &mut state.record;
+    r.updated_at = now;
+    r.size = size;
+    r.first_published = times
+        .iter()
+        .min()
+        .and_then(|s| Timestamp::from_second(*s).ok());
+    r.last_published = times
+        .iter()
+        .max()
+        .and_then(|s| Timestamp::from_second(*s).ok());
+    if r.label_article.is_some_and(|l| !state.members.contains(&l)) {
+        r.label_article = state.members.first().copied();
+        state.label_sim = f32::MIN;
+    }
+    r.languages = languages;
+    if state.members.is_empty() {
+        r.status = ClusterStatus::Empty;
+    }
+    state.record.clone()
+}
+
+/// Moves `loser`'s members into `survivor` inside `tx` and records the merge.
+fn merge_into(
+    tx: &Tx<'_>,
+    survivor: &mut ClusterState,
+    loser: &ClusterState,
+    now: Timestamp,
+    data: &serde_json::Value,
+) -> Result<(), StoreError> {
+    tx.move_members(loser.record.id, survivor.record.id)?;
+    survivor.absorb(loser);
+    let mut record = loser.record.clone();
+    record.status = ClusterStatus::Merged;
+    record.merged_into = Some(survivor.record.id);
+    record.updated_at = now;
+    tx.update_cluster(&record)?;
+    tx.add_event(
+        loser.record.id,
+        ClusterEventKind::MergedInto,
+        None,
+        Some(survivor.record.id),
+        now,
+        data,
+    )?;
+    tx.add_event(
+        survivor.record.id,
+        ClusterEventKind::Absorbed,
+        None,
+        Some(loser.record.id),
+        now,
+        data,
+    )?;
+    if let Some(first) = loser.record.first_published {
+        survivor.record.first_published = Some(
+            survivor
+                .record
+                .first_published
+                .map_or(first, |f| f.min(first)),
+        );
+    }
+    if let Some(last) = loser.record.last_published {
+        survivor.record.last_published =
+            Some(survivor.record.last_published.map_or(last, |l| l.max(last)));
+    }
+    Ok(())
+}

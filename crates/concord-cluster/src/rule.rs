@@ -1,0 +1,224 @@
+//! The decision rule: given an arriving article and the candidate clusters
+//! its nearest neighbours belong to, join one or start a new cluster.
+//!
+//! Pure functions of their inputs; the knobs come from `[cluster.rule]` in
+//! `config/default.toml`, where each is documented, with the values the
+//! evaluation chose. ARCHITECTURE.md explains the rule and why.
+
+use concord_core::ClusterId;
+pub use concord_core::config::{Centering, RuleKind, RuleParams};
+
+/// What the rule sees of one candidate cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub cluster: ClusterId,
+    /// Best link to a member among the hits: centred cosine plus bonuses.
+    pub best_link: f32,
+    /// Best plain cosine to a member within the baseline's window (`None`: none there).
+    pub best_plain: Option<f32>,
+    /// Centred cosine between the article and the cluster's centroid.
+    pub centroid: f32,
+    /// Whether the cluster already holds an article in the article's language.
+    pub has_lang: bool,
+    /// Whether one of its members among the hits is within `recent_hours`.
+    pub recent: bool,
+}
+
+/// The rule's verdict: the cluster to join and the score that won, or `None`
+/// for a new cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub join: Option<(ClusterId, f32)>,
+}
+
+/// One link's score: the centred cosine plus the cross-lingual and token bonuses.
+pub fn link(params: &RuleParams, cosine: f32, other_lang: bool, shared_idf: f32) -> f32 {
+    cosine
+        + if other_lang {
+            params.cross_lang_bonus
+        } else {
+            0.0
+        }
+        + params.token_weight * shared_idf.min(params.token_cap)
+}
+
+/// The penalty on a link between articles `hours_apart`: `decay_per_day` per
+/// day beyond `recent_hours`, scaled by how busy the news is (`in_window`
+/// articles within `recent_hours`, relative to `density_ref`, at most 1): in a
+/// sparse stream a report days later is still likely the same story; in a
+/// dense one a same-topic report days later is usually another event.
+pub fn decay(params: &RuleParams, hours_apart: f64, in_window: usize) -> f32 {
+    let beyond = (hours_apart - params.recent_hours).max(0.0) / 24.0;
+    let busy = (in_window as f32 / params.density_ref).min(1.0);
+    params.decay_per_day * beyond as f32 * busy
+}
+
+/// A candidate cluster's score under the tuned rule.
+pub fn score(params: &RuleParams, c: &Candidate) -> f32 {
+    let centroid = c.centroid
+        + if c.has_lang {
+            0.0
+        } else {
+            params.cross_lang_bonus
+        };
+    params.link_weight * c.best_link + (1.0 - params.link_weight) * centroid
+}
+
+/// The join threshold when `in_window` articles share the article's time window.
+pub fn threshold(params: &RuleParams, in_window: usize) -> f32 {
+    let density = (in_window.max(1) as f32 / params.density_ref).ln();
+    params.threshold + params.density_slope * density
+}
+
+/// How far two clusters' centroid cosine clears the merge bar (merge when ≥ 0).
+pub fn merge_margin(
+    params: &RuleParams,
+    cosine: f32,
+    share_a_language: bool,
+    in_window: usize,
+) -> f32 {
+    let bar = if share_a_language {
+        params.merge_threshold
+    } else {
+        params.merge_threshold_cross_lang
+    };
+    cosine - bar - (threshold(params, in_window) - params.threshold)
+}
+
+/// Decides for one article. Ties break towards the older (smaller) cluster id,
+/// so the outcome never depends on hash-map order.
+pub fn decide(params: &RuleParams, candidates: &[Candidate], in_window: usize) -> Verdict {
+    let none = Verdict { join: None };
+    match params.kind {
+        RuleKind::Plain => {
+            let best = candidates
+                .iter()
+                .filter_map(|c| c.best_plain.map(|s| (s, c.cluster)))
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            match best {
+                Some((s, cluster)) if s >= params.plain_threshold => Verdict {
+                    join: Some((cluster, s)),
+                },
+                _ => none,
+            }
+        }
+        RuleKind::Concord => {
+            let bar = threshold(params, in_window);
+            let mut scored: Vec<(f32, ClusterId)> = candidates
+                .iter()
+                .map(|c| (score(params, c), c.cluster))
+                .filter(|(s, _)| *s >= bar)
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            match scored.first() {
+                Some(&(best_score, best)) => Verdict {
+                    join: Some((best, best_score)),
+                },
+                None => none,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> RuleParams {
+        concord_core::Config::embedded_default()
+            .map(|c| c.cluster.rule)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn cand(id: u64, best_link: f32, centroid: f32, has_lang: bool) -> Candidate {
+        Candidate {
+            cluster: ClusterId(id),
+            best_link,
+            best_plain: Some(best_link),
+            centroid,
+            has_lang,
+            recent: true,
+        }
+    }
+
+    #[test]
+    fn the_best_cluster_above_the_bar_wins_and_ties_go_to_the_older() {
+        let p = params();
+        let v = decide(
+            &p,
+            &[
+                cand(7, 0.9, 0.8, true),
+                cand(3, 0.9, 0.8, true),
+                cand(5, 0.5, 0.4, true),
+            ],
+            100,
+        );
+        assert_eq!(v.join.map(|j| j.0), Some(ClusterId(3)));
+    }
+
+    #[test]
+    fn nothing_above_the_bar_starts_a_new_cluster() {
+        let p = params();
+        assert_eq!(decide(&p, &[cand(1, 0.1, 0.1, true)], 100).join, None);
+        assert_eq!(decide(&p, &[], 100).join, None);
+    }
+
+    #[test]
+    fn busy_windows_raise_the_bar() {
+        let p = params();
+        assert!(threshold(&p, 1000) > threshold(&p, 100));
+        assert!(threshold(&p, 10) < threshold(&p, 100));
+        assert!((threshold(&p, 100) - p.threshold).abs() < 1e-6);
+        // A score that clears a quiet day's bar fails a busy day's.
+        let c = cand(
+            1,
+            threshold(&p, 100) + 0.01,
+            threshold(&p, 100) + 0.01,
+            true,
+        );
+        assert!(decide(&p, std::slice::from_ref(&c), 100).join.is_some());
+        assert!(decide(&p, &[c], 5000).join.is_none());
+    }
+
+    #[test]
+    fn a_cluster_without_the_language_gets_the_cross_lingual_bonus() {
+        let mut p = params();
+        p.cross_lang_bonus = 0.06;
+        assert!(score(&p, &cand(1, 0.5, 0.5, false)) > score(&p, &cand(1, 0.5, 0.5, true)));
+        assert!(link(&p, 0.5, true, 0.0) > link(&p, 0.5, false, 0.0));
+        assert!(link(&p, 0.5, false, 1000.0) <= 0.5 + p.token_weight * p.token_cap + 1e-6);
+    }
+
+    #[test]
+    fn links_fade_with_days_beyond_the_recent_horizon() {
+        let p = params();
+        let busy = 1000;
+        assert_eq!(decay(&p, 0.0, busy), 0.0);
+        assert_eq!(decay(&p, p.recent_hours, busy), 0.0);
+        assert!(decay(&p, p.recent_hours + 48.0, busy) > decay(&p, p.recent_hours + 24.0, busy));
+        assert!((decay(&p, p.recent_hours + 24.0, busy) - p.decay_per_day).abs() < 1e-6);
+        // A quiet stream barely penalises a report days later.
+        assert!(decay(&p, p.recent_hours + 96.0, 2) < 0.1 * decay(&p, p.recent_hours + 96.0, busy));
+    }
+
+    #[test]
+    fn clusters_without_a_shared_language_merge_at_a_lower_cosine() {
+        let p = params();
+        let cos = (p.merge_threshold + p.merge_threshold_cross_lang) / 2.0;
+        assert!(merge_margin(&p, cos, false, 100) >= 0.0);
+        assert!(merge_margin(&p, cos, true, 100) < 0.0);
+        assert!(merge_margin(&p, cos, false, 100) > merge_margin(&p, cos, false, 10_000));
+    }
+
+    #[test]
+    fn the_plain_rule_uses_the_nearest_article_only() {
+        let mut p = params();
+        p.kind = RuleKind::Plain;
+        let mut far = cand(2, 0.99, 0.99, true);
+        far.best_plain = None;
+        let v = decide(&p, &[far, cand(4, 0.7, 0.0, true)], 100);
+        assert_eq!(v.join.map(|j| j.0), Some(ClusterId(4)));
+        let v = decide(&p, &[cand(4, 0.6, 0.9, true)], 100);
+        assert_eq!(v.join, None);
+    }
+}

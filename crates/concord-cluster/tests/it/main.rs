@@ -1,0 +1,312 @@
+//! Clusterer behaviour on synthetic vectors (no model needed).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use concord_cluster::{Centering, ClusterInput, Clusterer, Outcome, RuleKind, RuleParams};
+use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_index::{IndexParams, VectorIndex};
+use concord_store::{NewArticle, Store, Synchronous, content_hash};
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+const DIM: usize = 16;
+
+fn params() -> RuleParams {
+    RuleParams {
+        kind: RuleKind::Concord,
+        window_hours: 72.0,
+        recent_hours: 72.0,
+        decay_per_day: 0.0,
+        k: 16,
+        centering: Centering::None,
+        centering_shrink: 100.0,
+        centering_warmup: 100.0,
+        link_weight: 0.5,
+        threshold: 0.8,
+        density_slope: 0.0,
+        density_ref: 100.0,
+        cross_lang_bonus: 0.0,
+        token_weight: 0.0,
+        token_cap: 10.0,
+        merge_threshold: 0.9,
+        merge_threshold_cross_lang: 0.9,
+        merge_min_size: 1,
+        plain_threshold: 0.65,
+        plain_window_hours: 24.0,
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Store,
+    index: Arc<RwLock<VectorIndex>>,
+    clusterer: Clusterer,
+    next: u64,
+}
+
+impl Harness {
+    fn new(params: RuleParams) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Synchronous::Normal).unwrap();
+        let index = Arc::new(RwLock::new(
+            VectorIndex::new(IndexParams::new(DIM)).unwrap(),
+        ));
+        let clusterer =
+            Clusterer::open(params, DIM, store.connect().unwrap(), Arc::clone(&index)).unwrap();
+        Self {
+            _dir: dir,
+            store,
+            index,
+            clusterer,
+            next: 0,
+        }
+    }
+
+    /// Stores an article and clusters it; returns its id and outcome.
+    fn add(&mut self, v: &[f32], at: Timestamp, lang: &str) -> (ArticleId, Outcome) {
+        self.next += 1;
+        let title = format!("article {}", self.next);
+        let hash = content_hash(&title, "", None, at, None);
+        let lang = Lang::parse(lang).unwrap();
+        let id = self
+            .store
+            .connect()
+            .unwrap()
+            .upsert_article(
+                &NewArticle {
+                    external_id: format!("ext-{}", self.next),
+                    source: None,
+                    url: None,
+                    lang: Some(lang),
+                    lang_source: "given",
+                    model_supports_lang: true,
+                    published_at: at,
+                    title: title.clone(),
+                    content_hash: hash.clone(),
+                    prepared_text: title,
+                    truncated: false,
+                },
+                Timestamp::now(),
+            )
+            .unwrap()
+            .id();
+        let outcome = self
+            .clusterer
+            .assign(&ClusterInput {
+                id,
+                content_hash: hash,
+                published_at: at,
+                lang: Some(lang),
+                title: format!("title {}", self.next),
+                vector: UnitVector::normalize(v.to_vec()).unwrap(),
+                model: "test".into(),
+            })
+            .unwrap();
+        (id, outcome)
+    }
+
+    fn cluster(outcome: &Outcome) -> ClusterId {
+        match outcome {
+            Outcome::Assigned(a) => a.cluster,
+            Outcome::Stale => panic!("unexpected stale outcome"),
+        }
+    }
+
+    /// Every article in exactly one cluster, in memory and in the store alike.
+    fn check_partition(&self, ids: &[ArticleId]) {
+        let summaries = self.clusterer.summaries();
+        let mut seen = HashSet::new();
+        for s in &summaries {
+            assert!(s.size > 0, "empty active cluster {}", s.id);
+            assert_eq!(s.size, s.members.len());
+            for m in &s.members {
+                assert!(seen.insert(*m), "{m} is in two clusters");
+                assert_eq!(self.clusterer.cluster_of(*m), Some(s.id));
+            }
+        }
+        let expected: HashSet<ArticleId> = ids.iter().copied().collect();
+        assert_eq!(seen, expected, "clusters do not partition the articles");
+        let db = self.store.connect_read_only().unwrap();
+        for s in &summaries {
+            let stored: HashSet<ArticleId> = db
+                .members(s.id)
+                .unwrap()
+                .iter()
+                .map(|m| m.article)
+                .collect();
+            let memory: HashSet<ArticleId> = s.members.iter().copied().collect();
+            assert_eq!(stored, memory, "store and memory disagree on {}", s.id);
+            assert_eq!(db.cluster(s.id).unwrap().unwrap().size, s.size as u64);
+        }
+        assert_eq!(self.index.read().unwrap().len(), ids.len());
+    }
+}
+
+fn t0() -> Timestamp {
+    "2021-07-20T00:00:00Z".parse().unwrap()
+}
+
+fn hours(h: i64) -> SignedDuration {
+    SignedDuration::from_hours(h)
+}
+
+fn axis(i: usize, noise: f32) -> Vec<f32> {
+    let mut v = vec![noise; DIM];
+    v[i] = 1.0;
+    v
+}
+
+#[test]
+fn similar_articles_join_and_different_ones_do_not() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(0, 0.01), t0(), "en");
+    let (b, ob) = h.add(&axis(0, 0.02), t0() + hours(2), "fr");
+    let (c, oc) = h.add(&axis(5, 0.01), t0() + hours(3), "en");
+    assert_eq!(Harness::cluster(&oa), Harness::cluster(&ob));
+    assert_ne!(Harness::cluster(&oa), Harness::cluster(&oc));
+    let Outcome::Assigned(first) = &oa else {
+        panic!()
+    };
+    assert!(first.created);
+    h.check_partition(&[a, b, c]);
+}
+
+#[test]
+fn the_same_story_outside_the_time_window_starts_a_new_cluster() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(1, 0.01), t0(), "en");
+    let (b, ob) = h.add(&axis(1, 0.01), t0() + hours(24 * 365 * 5), "en");
+    assert_ne!(Harness::cluster(&oa), Harness::cluster(&ob));
+    h.check_partition(&[a, b]);
+}
+
+#[test]
+fn an_article_bridging_two_clusters_merges_them_and_the_old_id_resolves() {
+    let mut p = params();
+    p.threshold = 0.6;
+    p.merge_threshold = 0.6;
+    p.merge_threshold_cross_lang = 0.6;
+    p.link_weight = 1.0;
+    let mut h = Harness::new(p);
+    let mut left = axis(2, 0.0);
+    left[3] = 0.3;
+    let mut right = axis(3, 0.0);
+    right[2] = 0.3;
+    let (a, oa) = h.add(&left, t0(), "en");
+    let (b, ob) = h.add(&right, t0() + hours(1), "en");
+    let (ca, cb) = (Harness::cluster(&oa), Harness::cluster(&ob));
+    assert_ne!(ca, cb, "the two ends must start apart");
+    let (c, oc) = h.add(
+        &axis(2, 0.0)
+            .iter()
+            .zip(axis(3, 0.0))
+            .map(|(x, y)| x + y)
+            .collect::<Vec<_>>(),
+        t0() + hours(2),
+        "en",
+    );
+    let Outcome::Assigned(bridge) = &oc else {
+        panic!()
+    };
+    assert_eq!(bridge.merged.len(), 1, "{bridge:?}");
+    let survivor = bridge.cluster;
+    let loser = bridge.merged[0];
+    assert!([ca, cb].contains(&survivor) && [ca, cb].contains(&loser));
+    let db = h.store.connect_read_only().unwrap();
+    assert_eq!(db.resolve_cluster(loser).unwrap().unwrap().id, survivor);
+    h.check_partition(&[a, b, c]);
+}
+
+#[test]
+fn state_reloaded_from_the_store_matches_memory() {
+    let mut h = Harness::new(params());
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let (id, _) = h.add(&axis(i % 3, 0.01 * i as f32), t0() + hours(i as i64), "en");
+        ids.push(id);
+    }
+    let before = h.clusterer.summaries();
+    let index = Arc::new(RwLock::new(
+        VectorIndex::new(IndexParams::new(DIM)).unwrap(),
+    ));
+    let reloaded = Clusterer::open(
+        params(),
+        DIM,
+        h.store.connect().unwrap(),
+        Arc::clone(&index),
+    )
+    .unwrap();
+    assert_eq!(reloaded.summaries(), before);
+    assert_eq!(
+        index.read().unwrap().len(),
+        ids.len(),
+        "index repaired from the store"
+    );
+}
+
+#[test]
+fn a_deleted_article_leaves_its_cluster_and_the_index() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(4, 0.01), t0(), "en");
+    let (b, _) = h.add(&axis(4, 0.02), t0() + hours(1), "en");
+    let cluster = Harness::cluster(&oa);
+    assert_eq!(h.clusterer.delete_article(a).unwrap(), Some(cluster));
+    assert_eq!(h.clusterer.cluster_of(a), None);
+    assert!(!h.index.read().unwrap().contains(a));
+    h.check_partition(&[b]);
+    let db = h.store.connect_read_only().unwrap();
+    assert_eq!(db.cluster(cluster).unwrap().unwrap().size, 1);
+}
+
+#[test]
+fn the_plain_rule_links_to_the_nearest_article_within_a_day() {
+    let mut p = params();
+    p.kind = RuleKind::Plain;
+    p.plain_threshold = 0.9;
+    let mut h = Harness::new(p);
+    let (_, oa) = h.add(&axis(6, 0.01), t0(), "en");
+    let (_, ob) = h.add(&axis(6, 0.01), t0() + hours(20), "en");
+    let (_, oc) = h.add(&axis(6, 0.01), t0() + hours(60), "en");
+    assert_eq!(Harness::cluster(&oa), Harness::cluster(&ob));
+    assert_ne!(
+        Harness::cluster(&ob),
+        Harness::cluster(&oc),
+        "60h later is outside a day of every member"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn every_article_is_in_exactly_one_cluster(
+        articles in proptest::collection::vec((0usize..4, 0u8..40, 0i64..200, 0usize..3), 1..40),
+        merge_threshold in 0.5f32..1.0,
+        threshold in 0.3f32..0.95,
+        noise_mode in 0u8..3,
+    ) {
+        let mut p = params();
+        p.threshold = threshold;
+        p.merge_threshold = merge_threshold;
+        p.merge_threshold_cross_lang = merge_threshold - 0.05;
+        p.centering = [Centering::None, Centering::Global, Centering::Language][usize::from(noise_mode) % 3];
+        p.token_weight = 0.02;
+        p.cross_lang_bonus = 0.06;
+        p.density_slope = 0.04;
+        let mut h = Harness::new(p);
+        let mut ids = Vec::new();
+        let mut by_cluster: HashMap<ClusterId, usize> = HashMap::new();
+        for (topic, noise, hour, lang) in articles {
+            let mut v = axis(topic, 0.0);
+            v[(topic + 1 + usize::from(noise) % 7) % DIM] = f32::from(noise) / 40.0;
+            let (id, outcome) = h.add(&v, t0() + hours(hour), ["en", "fr", "ar"][lang]);
+            *by_cluster.entry(Harness::cluster(&outcome)).or_default() += 1;
+            ids.push(id);
+        }
+        h.check_partition(&ids);
+    }
+}
