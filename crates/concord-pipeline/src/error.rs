@@ -1,0 +1,30 @@
+use concord_core::ArticleId;
+
+/// Why an article was not accepted, or not clustered.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("article text is unusable: {0}")]
+    Text(#[from] concord_text::PrepareError),
+    #[error("{queue} queue is full")]
+    Busy { queue: &'static str },
+    #[error("store: {0}")]
+    Store(#[from] concord_store::StoreError),
+    #[error("embedding failed: {0}")]
+    Embed(concord_embed::EmbedError),
+    #[error("clustering failed: {0}")]
+    Cluster(#[from] concord_cluster::ClusterError),
+    #[error("article {0} not found")]
+    NotFound(ArticleId),
+    #[error("pipeline is shutting down")]
+    ShuttingDown,
+}
+
+impl From<concord_embed::EmbedError> for IngestError {
+    fn from(e: concord_embed::EmbedError) -> Self {
+        match e {
+            concord_embed::EmbedError::QueueFull => Self::Busy { queue: "embed" },
+            concord_embed::EmbedError::WorkerGone => Self::ShuttingDown,
+            other => Self::Embed(other),
+        }
+    }
+}

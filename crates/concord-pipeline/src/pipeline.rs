@@ -1,0 +1,420 @@
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    thread::JoinHandle,
+};
+
+use concord_cluster::{ClusterInput, ClusterSummary, Clusterer};
+use concord_core::{ArticleId, ClusterId, Config, Lang};
+use concord_embed::{EmbedHandle, EmbedWorker, Model, TokenizerBudget};
+use concord_index::{IndexParams, VectorIndex};
+use concord_store::{ArticleState, Db, NewArticle, Store, UpsertOutcome, content_hash};
+use concord_text::{ArticleInput, LangSource, PreparedText, Preparer};
+use jiff::Timestamp;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    IngestError,
+    worker::{ClusterReply, ClusterWorker, Msg, Queued},
+};
+
+/// An article as a caller submits it.
+#[derive(Debug, Clone)]
+pub struct ArticleSubmission {
+    pub external_id: String,
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub lang: Option<Lang>,
+    pub published_at: Timestamp,
+    pub title: String,
+    pub body: String,
+}
+
+/// What ingest did with a submission. When this is returned the article is durable.
+#[derive(Debug)]
+pub struct Submitted {
+    pub id: ArticleId,
+    pub outcome: UpsertOutcome,
+    pub prepared: PreparedText,
+    /// Resolves when the article is clustered (absent when nothing changed).
+    pub clustered: Option<oneshot::Receiver<ClusterReply>>,
+}
+
+/// How ingest treats a full queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Refuse at once (the API's 429).
+    Refuse,
+    /// Wait for room (replays and recovery).
+    Wait,
+}
+
+/// Handles to the pipeline's stages. Cheap to clone; see [`Pipeline::shutdown`].
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    ingest_db: Mutex<Db>,
+    embed: EmbedHandle,
+    cluster_tx: mpsc::Sender<Msg>,
+    preparer: Preparer,
+    index: Arc<RwLock<VectorIndex>>,
+    model_name: String,
+    workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
+}
+
+fn index_dir(config: &Config) -> PathBuf {
+    config.data.dir.join("index")
+}
+
+fn store_sync(config: &Config) -> concord_store::Synchronous {
+    match config.store.synchronous {
+        concord_core::config::Synchronous::Normal => concord_store::Synchronous::Normal,
+        concord_core::config::Synchronous::Full => concord_store::Synchronous::Full,
+    }
+}
+
+impl Pipeline {
+    /// Opens the store, loads (or rebuilds) the index, rebuilds cluster state,
+    /// and starts the embed and cluster workers. Call [`Pipeline::recover`]
+    /// next to finish what a previous run left unfinished.
+    pub fn start(config: &Config, model: Model) -> Result<Self, IngestError> {
+        let store = Store::open(&config.data.dir, store_sync(config))?;
+        let dim = model.dim();
+        let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
+        let preparer = Preparer::new(config.model.languages.clone(), budget);
+        let model_name = model.name().to_owned();
+
+        let dump_dir = index_dir(config);
+        let index = match VectorIndex::load(&dump_dir).map(|(index, _)| index) {
+            Ok(index) if index.params().dim == dim => {
+                tracing::info!(entries = index.len(), "index dump loaded");
+                index
+            }
+            Ok(_) => {
+                tracing::warn!("index dump has another dimension; rebuilding from the store");
+                VectorIndex::new(index_params(config, dim))
+                    .map_err(concord_cluster::ClusterError::from)?
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "no usable index dump; rebuilding from the store");
+                VectorIndex::new(index_params(config, dim))
+                    .map_err(concord_cluster::ClusterError::from)?
+            }
+        };
+        let index = Arc::new(RwLock::new(index));
+        let clusterer = Clusterer::open(
+            config.cluster.rule.clone(),
+            dim,
+            store.connect()?,
+            Arc::clone(&index),
+        )?;
+
+        let (embed_worker, embed) = EmbedWorker::spawn(model, &config.embed)
+            .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
+        let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
+        let worker = ClusterWorker {
+            clusterer,
+            model: model_name.clone(),
+            index: Arc::clone(&index),
+            dump_dir,
+            dump_every: config.index.dump_every_inserts,
+        };
+        let cluster_thread = std::thread::Builder::new()
+            .name("concord-cluster".into())
+            .spawn(move || worker.run(cluster_rx))
+            .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ingest_db: Mutex::new(store.connect()?),
+                store,
+                embed,
+                cluster_tx,
+                preparer,
+                index,
+                model_name,
+                workers: Mutex::new(Some((embed_worker, cluster_thread))),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
+        &self.inner.index
+    }
+
+    pub fn embed(&self) -> &EmbedHandle {
+        &self.inner.embed
+    }
+
+    pub fn model_name(&self) -> &str {
+        &self.inner.model_name
+    }
+
+    /// Prepares the text the way ingest does (also for search queries).
+    pub fn prepare(
+        &self,
+        title: &str,
+        body: &str,
+        lang: Option<Lang>,
+    ) -> Result<PreparedText, IngestError> {
+        Ok(self
+            .inner
+            .preparer
+            .prepare(&ArticleInput { title, body, lang })?)
+    }
+
+    /// Ingest for callers that must not wait: a full queue is [`IngestError::Busy`].
+    pub async fn submit(
+        &self,
+        a: ArticleSubmission,
+        want_reply: bool,
+    ) -> Result<Submitted, IngestError> {
+        self.submit_with(a, Admission::Refuse, want_reply).await
+    }
+
+    /// Ingest that waits for room in the queues (replays, batch loads).
+    pub async fn submit_waiting(
+        &self,
+        a: ArticleSubmission,
+        want_reply: bool,
+    ) -> Result<Submitted, IngestError> {
+        self.submit_with(a, Admission::Wait, want_reply).await
+    }
+
+    async fn submit_with(
+        &self,
+        a: ArticleSubmission,
+        admission: Admission,
+        want_reply: bool,
+    ) -> Result<Submitted, IngestError> {
+        let prepared = self.prepare(&a.title, &a.body, a.lang)?;
+        // Room in both queues first, so an acknowledged article is never stuck behind a refusal.
+        let (cluster_permit, embed_permit) = match admission {
+            Admission::Refuse => (
+                self.inner
+                    .cluster_tx
+                    .clone()
+                    .try_reserve_owned()
+                    .map_err(|e| match e {
+                        mpsc::error::TrySendError::Full(_) => {
+                            IngestError::Busy { queue: "cluster" }
+                        }
+                        mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+                    })?,
+                self.inner.embed.try_reserve()?,
+            ),
+            Admission::Wait => (
+                self.inner
+                    .cluster_tx
+                    .clone()
+                    .reserve_owned()
+                    .await
+                    .map_err(|_| IngestError::ShuttingDown)?,
+                self.inner.embed.reserve().await?,
+            ),
+        };
+        let lang = prepared.lang;
+        let title = a.title.clone();
+        let hash = content_hash(&a.title, &a.body, a.url.as_deref(), a.published_at, a.lang);
+        let new = NewArticle {
+            external_id: a.external_id,
+            source: a.source,
+            url: a.url,
+            lang,
+            lang_source: match prepared.lang_source {
+                LangSource::Given => "given",
+                LangSource::Detected => "detected",
+                LangSource::Undetermined => "undetermined",
+            },
+            model_supports_lang: prepared.model_supports_lang,
+            published_at: a.published_at,
+            title: a.title,
+            content_hash: hash.clone(),
+            prepared_text: prepared.text.clone(),
+            truncated: prepared.truncated,
+        };
+        let inner = Arc::clone(&self.inner);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut db = inner
+                .ingest_db
+                .lock()
+                .map_err(|_| IngestError::ShuttingDown)?;
+            db.upsert_article(&new, Timestamp::now())
+                .map_err(IngestError::from)
+        })
+        .await
+        .map_err(|_| IngestError::ShuttingDown)??;
+        let id = outcome.id();
+        let clustered = match outcome {
+            UpsertOutcome::Unchanged(..) => None,
+            UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => {
+                let vector = embed_permit.submit(prepared.text.clone());
+                let (done, rx) = if want_reply {
+                    let (tx, rx) = oneshot::channel();
+                    (Some(tx), Some(rx))
+                } else {
+                    (None, None)
+                };
+                cluster_permit.send(Msg::Embedded {
+                    article: Queued {
+                        id,
+                        content_hash: hash,
+                        published_at: a.published_at,
+                        lang,
+                        title,
+                    },
+                    vector,
+                    done,
+                });
+                rx
+            }
+        };
+        tracing::debug!(article = %id, outcome = ?outcome, "article stored");
+        Ok(Submitted {
+            id,
+            outcome,
+            prepared,
+            clustered,
+        })
+    }
+
+    /// Re-queues what the store holds unfinished (after a crash or restart),
+    /// oldest first. Returns how many articles were re-queued.
+    pub async fn recover(&self) -> Result<usize, IngestError> {
+        let store = self.inner.store.clone();
+        let pending = tokio::task::spawn_blocking(move || store.connect()?.pending_articles())
+            .await
+            .map_err(|_| IngestError::ShuttingDown)??;
+        let n = pending.len();
+        if n > 0 {
+            tracing::info!(articles = n, "re-queueing unfinished articles");
+        }
+        for p in pending {
+            let permit = self
+                .inner
+                .cluster_tx
+                .clone()
+                .reserve_owned()
+                .await
+                .map_err(|_| IngestError::ShuttingDown)?;
+            let hash = self.content_hash_of(p.id).await?;
+            match (p.state, p.vector) {
+                (ArticleState::Embedded, Some(vector)) => {
+                    permit.send(Msg::Ready {
+                        input: ClusterInput {
+                            id: p.id,
+                            content_hash: hash,
+                            published_at: p.published_at,
+                            lang: p.lang,
+                            title: p.title,
+                            vector,
+                            model: self.inner.model_name.clone(),
+                        },
+                        done: None,
+                    });
+                }
+                _ => {
+                    let embed = self.inner.embed.reserve().await?;
+                    let vector = embed.submit(p.prepared_text);
+                    permit.send(Msg::Embedded {
+                        article: Queued {
+                            id: p.id,
+                            content_hash: hash,
+                            published_at: p.published_at,
+                            lang: p.lang,
+                            title: p.title,
+                        },
+                        vector,
+                        done: None,
+                    });
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn content_hash_of(&self, id: ArticleId) -> Result<String, IngestError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store
+                .connect_read_only()?
+                .article(id)?
+                .map(|a| a.content_hash)
+                .ok_or(IngestError::NotFound(id))
+        })
+        .await
+        .map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Removes an article from its cluster and the index; the cluster updates.
+    pub async fn delete(&self, id: ArticleId) -> Result<Option<ClusterId>, IngestError> {
+        let (done, rx) = oneshot::channel();
+        self.inner
+            .cluster_tx
+            .send(Msg::Delete { id, done })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Waits until everything submitted before this call is clustered.
+    pub async fn flush(&self) -> Result<(), IngestError> {
+        let (done, rx) = oneshot::channel();
+        self.inner
+            .cluster_tx
+            .send(Msg::Flush(done))
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)
+    }
+
+    /// The clusterer's view of every active cluster.
+    pub async fn summaries(&self) -> Result<Vec<ClusterSummary>, IngestError> {
+        let (done, rx) = oneshot::channel();
+        self.inner
+            .cluster_tx
+            .send(Msg::Summaries(done))
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)
+    }
+
+    /// Stops both workers once their queues drain (the clusterer dumps the
+    /// index on its way out). Other clones of this pipeline must be dropped
+    /// first, or their queues stay open; returns `false` when they were not.
+    pub fn shutdown(self) -> bool {
+        let workers = self.inner.workers.lock().ok().and_then(|mut w| w.take());
+        let Ok(inner) = Arc::try_unwrap(self.inner) else {
+            tracing::warn!(
+                "pipeline still shared at shutdown; workers stop when the last handle drops"
+            );
+            return false;
+        };
+        drop(inner);
+        if let Some((embed_worker, cluster_thread)) = workers {
+            if cluster_thread.join().is_err() {
+                tracing::error!("cluster worker panicked");
+            }
+            embed_worker.join();
+        }
+        true
+    }
+}
+
+fn index_params(config: &Config, dim: usize) -> IndexParams {
+    let mut p = IndexParams::new(dim);
+    p.m = config.index.m;
+    p.ef_construction = config.index.ef_construction;
+    p.ef_search = config.index.ef_search;
+    p.exact_scan_below = config.index.exact_scan_below;
+    p.rebuild_tombstone_ratio = config.index.rebuild_tombstone_ratio;
+    p
+}

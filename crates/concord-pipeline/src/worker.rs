@@ -1,0 +1,148 @@
+//! The clusterer's owning thread: applies messages strictly in arrival order.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, RwLock},
+};
+
+use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Outcome};
+use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_embed::EmbedError;
+use concord_index::VectorIndex;
+use jiff::Timestamp;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::IngestError;
+
+/// What the submitter of an article learns once it is clustered.
+pub type ClusterReply = Result<Outcome, IngestError>;
+
+/// An article whose vector is on its way.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub id: ArticleId,
+    pub content_hash: String,
+    pub published_at: Timestamp,
+    pub lang: Option<Lang>,
+    pub title: String,
+}
+
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// Wait for the vector, then cluster.
+    Embedded {
+        article: Queued,
+        vector: oneshot::Receiver<Result<UnitVector, EmbedError>>,
+        done: Option<oneshot::Sender<ClusterReply>>,
+    },
+    /// Already has a vector (recovery after a restart).
+    Ready {
+        input: ClusterInput,
+        done: Option<oneshot::Sender<ClusterReply>>,
+    },
+    Delete {
+        id: ArticleId,
+        done: oneshot::Sender<Result<Option<ClusterId>, IngestError>>,
+    },
+    /// Answers once everything sent before it has been applied.
+    Flush(oneshot::Sender<()>),
+    Summaries(oneshot::Sender<Vec<ClusterSummary>>),
+}
+
+pub(crate) struct ClusterWorker {
+    pub clusterer: Clusterer,
+    pub model: String,
+    pub index: Arc<RwLock<VectorIndex>>,
+    pub dump_dir: PathBuf,
+    pub dump_every: u64,
+}
+
+impl ClusterWorker {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut since_dump = 0u64;
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                Msg::Embedded {
+                    article,
+                    vector,
+                    done,
+                } => {
+                    let reply = match vector.blocking_recv() {
+                        Ok(Ok(vector)) => self.assign(ClusterInput {
+                            id: article.id,
+                            content_hash: article.content_hash,
+                            published_at: article.published_at,
+                            lang: article.lang,
+                            title: article.title,
+                            vector,
+                            model: self.model.clone(),
+                        }),
+                        Ok(Err(e)) => {
+                            tracing::warn!(article = %article.id, error = %e, "embedding failed; article stays queued");
+                            Err(IngestError::from(e))
+                        }
+                        Err(_) => Err(IngestError::ShuttingDown),
+                    };
+                    since_dump += u64::from(reply.is_ok());
+                    if let Some(done) = done {
+                        let _ = done.send(reply);
+                    }
+                }
+                Msg::Ready { input, done } => {
+                    let reply = self.assign(input);
+                    since_dump += u64::from(reply.is_ok());
+                    if let Some(done) = done {
+                        let _ = done.send(reply);
+                    }
+                }
+                Msg::Delete { id, done } => {
+                    let _ = done.send(self.clusterer.delete_article(id).map_err(IngestError::from));
+                }
+                Msg::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Msg::Summaries(done) => {
+                    let _ = done.send(self.clusterer.summaries());
+                }
+            }
+            if self.dump_every > 0 && since_dump >= self.dump_every {
+                self.dump();
+                since_dump = 0;
+            }
+        }
+        // Every sender is gone: the queue is drained. Leave a fresh dump behind.
+        self.dump();
+        tracing::info!("clusterer stopped");
+    }
+
+    fn assign(&mut self, input: ClusterInput) -> ClusterReply {
+        let id = input.id;
+        let span = tracing::debug_span!("cluster", article = %id);
+        let _guard = span.enter();
+        let outcome = self.clusterer.assign(&input).map_err(IngestError::from);
+        match &outcome {
+            Ok(Outcome::Assigned(a)) => tracing::debug!(
+                cluster = %a.cluster,
+                created = a.created,
+                similarity = a.similarity,
+                merged = a.merged.len(),
+                "clustered"
+            ),
+            Ok(Outcome::Stale) => tracing::debug!("vector is stale; newer content queued"),
+            Err(e) => tracing::error!(error = %e, "clustering failed"),
+        }
+        outcome
+    }
+
+    fn dump(&self) {
+        let started = std::time::Instant::now();
+        let result = match self.index.read() {
+            Ok(index) => index.dump(&self.dump_dir, 0).map_err(|e| e.to_string()),
+            Err(_) => Err("index lock poisoned".to_owned()),
+        };
+        match result {
+            Ok(()) => tracing::info!(millis = started.elapsed().as_millis(), "index dumped"),
+            Err(error) => tracing::error!(%error, "index dump failed"),
+        }
+    }
+}

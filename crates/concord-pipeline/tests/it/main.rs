@@ -1,0 +1,239 @@
+//! The pipeline end to end on the real model: store, embed worker, index, clusterer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use concord_cluster::Outcome;
+use concord_core::{Config, Lang};
+use concord_embed::Model;
+use concord_pipeline::{ArticleSubmission, IngestError, Pipeline};
+use concord_store::{ArticleState, UpsertOutcome};
+use jiff::Timestamp;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn config(data: &Path) -> Config {
+    let mut config = Config::embedded_default().unwrap();
+    config.model.dir = root().join(&config.model.dir);
+    config.model.ort_dylib = root().join(&config.model.ort_dylib);
+    config.data.dir = data.to_path_buf();
+    config
+}
+
+struct Seed {
+    file: String,
+    lang: Lang,
+    published: Timestamp,
+    title: String,
+    body: String,
+}
+
+/// The five seed articles with their labelled language and date (no gold label).
+fn seeds() -> Vec<Seed> {
+    let dir = root().join("../shared/data/seeds");
+    let labels = std::fs::read_to_string(dir.join("labels.jsonl")).unwrap();
+    labels
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let file = v["file"].as_str().unwrap().to_owned();
+            let raw = std::fs::read_to_string(dir.join(&file)).unwrap();
+            let (title, body) = raw.trim_start().split_once('\n').unwrap();
+            Seed {
+                lang: Lang::parse(v["lang"].as_str().unwrap()).unwrap(),
+                published: format!("{}T12:00:00Z", v["published"].as_str().unwrap())
+                    .parse()
+                    .unwrap(),
+                title: title.trim().to_owned(),
+                body: body.to_owned(),
+                file,
+            }
+        })
+        .collect()
+}
+
+fn submission(s: &Seed) -> ArticleSubmission {
+    ArticleSubmission {
+        external_id: s.file.clone(),
+        source: Some("seeds".into()),
+        url: None,
+        lang: Some(s.lang),
+        published_at: s.published,
+        title: s.title.clone(),
+        body: s.body.clone(),
+    }
+}
+
+async fn cluster_of(
+    reply: Option<tokio::sync::oneshot::Receiver<concord_pipeline::ClusterReply>>,
+) -> concord_core::ClusterId {
+    match reply
+        .expect("a new article is clustered")
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Outcome::Assigned(a) => a.cluster,
+        Outcome::Stale => panic!("stale"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_2020_seeds_form_one_cross_lingual_cluster_and_2015_stays_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    let mut seeds = seeds();
+    seeds.sort_by_key(|s| s.published);
+    let mut clusters = std::collections::HashMap::new();
+    for s in &seeds {
+        let submitted = pipeline.submit_waiting(submission(s), true).await.unwrap();
+        assert!(matches!(submitted.outcome, UpsertOutcome::Inserted(_)));
+        clusters.insert(s.file.clone(), cluster_of(submitted.clustered).await);
+    }
+    // Later merges can fold a cluster into another: compare what the clusterer holds now.
+    let summaries = pipeline.summaries().await.unwrap();
+    let now_in = |file: &str| {
+        let id = pipeline_article(&pipeline, file);
+        summaries
+            .iter()
+            .find(|s| s.members.contains(&id))
+            .map(|s| s.id)
+            .unwrap()
+    };
+    let a = now_in("000_9324e893e81eec0c.txt");
+    for f in [
+        "001_534f8ade4f14ded0.txt",
+        "002_54456295ff58628f.txt",
+        "003_3af99dfced1773ad.txt",
+    ] {
+        assert_eq!(now_in(f), a, "{f} is not with 000");
+    }
+    assert_ne!(
+        now_in("004_9e1bf06b7e740873.txt"),
+        a,
+        "the 2015 article joined the 2020 event"
+    );
+    let event = summaries.iter().find(|s| s.id == a).unwrap();
+    let langs: Vec<&str> = event.languages.iter().map(|l| l.as_str()).collect();
+    assert_eq!(langs, ["ar", "en", "fr"]);
+    assert!(pipeline.shutdown());
+}
+
+fn pipeline_article(pipeline: &Pipeline, external_id: &str) -> concord_core::ArticleId {
+    pipeline
+        .store()
+        .connect_read_only()
+        .unwrap()
+        .article_by_external_id(external_id)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmitting_is_idempotent_and_new_content_is_reclustered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    let seed = &seeds()[1];
+    let first = pipeline
+        .submit_waiting(submission(seed), true)
+        .await
+        .unwrap();
+    cluster_of(first.clustered).await;
+    let again = pipeline
+        .submit_waiting(submission(seed), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.outcome,
+        UpsertOutcome::Unchanged(first.id, ArticleState::Clustered)
+    );
+    assert!(again.clustered.is_none());
+    let mut changed = submission(seed);
+    changed.title.push_str(" (mis à jour)");
+    let updated = pipeline.submit_waiting(changed, true).await.unwrap();
+    assert_eq!(updated.outcome, UpsertOutcome::Updated(first.id));
+    cluster_of(updated.clustered).await;
+    let summaries = pipeline.summaries().await.unwrap();
+    let total: usize = summaries.iter().map(|s| s.size).sum();
+    assert_eq!(total, 1, "the update must not leave a second copy behind");
+    assert!(pipeline.shutdown());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_text_is_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    let mut s = submission(&seeds()[0]);
+    s.title = "  ".into();
+    s.body = "!!! ... ---".into();
+    let err = pipeline.submit(s, false).await.unwrap_err();
+    assert!(matches!(err, IngestError::Text(_)), "{err:?}");
+    let db = pipeline.store().connect_read_only().unwrap();
+    assert!(db.article_counts().unwrap().is_empty());
+    assert!(pipeline.shutdown());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_articles_are_clustered_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let seeds = seeds();
+    {
+        // Store the articles as ingest would, without letting the workers run:
+        // the state a crash right after the acknowledgement leaves behind.
+        let store =
+            concord_store::Store::open(dir.path(), concord_store::Synchronous::Normal).unwrap();
+        let mut db = store.connect().unwrap();
+        for s in &seeds {
+            db.upsert_article(
+                &concord_store::NewArticle {
+                    external_id: s.file.clone(),
+                    source: None,
+                    url: None,
+                    lang: Some(s.lang),
+                    lang_source: "given",
+                    model_supports_lang: true,
+                    published_at: s.published,
+                    title: s.title.clone(),
+                    content_hash: concord_store::content_hash(
+                        &s.title,
+                        &s.body,
+                        None,
+                        s.published,
+                        Some(s.lang),
+                    ),
+                    prepared_text: format!("{}\n{}", s.title, s.body),
+                    truncated: false,
+                },
+                Timestamp::now(),
+            )
+            .unwrap();
+        }
+    }
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    assert_eq!(pipeline.recover().await.unwrap(), seeds.len());
+    pipeline.flush().await.unwrap();
+    let db = pipeline.store().connect_read_only().unwrap();
+    assert_eq!(
+        db.article_counts().unwrap(),
+        vec![(ArticleState::Clustered, seeds.len() as u64)]
+    );
+    let summaries = pipeline.summaries().await.unwrap();
+    assert_eq!(summaries.iter().map(|s| s.size).sum::<usize>(), seeds.len());
+    assert_eq!(pipeline.index().read().unwrap().len(), seeds.len());
+    drop(db);
+    assert!(pipeline.shutdown());
+    // And the index dump written at shutdown is picked up by the next start.
+    let again = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    assert_eq!(again.recover().await.unwrap(), 0);
+    assert_eq!(again.index().read().unwrap().len(), seeds.len());
+    assert!(again.shutdown());
+}
