@@ -1,7 +1,9 @@
-//! Evaluation: dataset readers and clustering-quality metrics.
+//! Evaluation: dataset readers, replay, and clustering-quality metrics.
 //!
 //! Owns: reading the labelled evaluation data (OG2021, the seed articles) into one
-//! [`Dataset`] shape, and scoring a predicted clustering against gold labels ([`metrics`]).
+//! [`Dataset`] shape, replaying it through the service's own pipeline ([`replay`]:
+//! store, model, index, clusterer; gold labels are never submitted), and scoring the
+//! predicted clustering against gold labels ([`metrics`]).
 //! Must not: be used by the server or anything on the product path. It exists for offline
 //! measurement and tuning; the product never sees gold labels, and evaluation data never
 //! enters the repository.
@@ -10,6 +12,7 @@ mod dataset;
 mod error;
 pub mod metrics;
 pub mod og2021;
+pub mod replay;
 pub mod seeds;
 
 pub use dataset::{Dataset, Item};

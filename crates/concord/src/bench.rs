@@ -20,6 +20,8 @@ use crate::{config, serve::split_title};
 pub enum BenchCommand {
     /// Embedding throughput (texts/s) and peak RSS at several batch sizes.
     Embed(EmbedBenchArgs),
+    /// Clustering throughput, assignment latency and memory on synthetic vectors (no model).
+    Cluster(crate::bench_cluster::ClusterBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,7 @@ pub struct EmbedBenchArgs {
 pub fn run(figment: Figment, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Embed(args) => embed(figment, &args),
+        BenchCommand::Cluster(args) => crate::bench_cluster::run(figment, &args),
     }
 }
 
@@ -305,11 +308,11 @@ fn status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     status_kib("VmHWM:") / 1024.0
 }
 
-fn current_rss_mib() -> f64 {
+pub(crate) fn current_rss_mib() -> f64 {
     status_kib("VmRSS:") / 1024.0
 }
 

@@ -40,3 +40,13 @@ pub fn init_tracing(config: &Config) {
         LogFormat::Json => builder.json().init(),
     }
 }
+
+/// Tracing for batch commands: warnings only unless RUST_LOG says otherwise,
+/// so progress bars and tables stay readable.
+pub fn init_tracing_quiet(_config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,7 +1,9 @@
 //! `concord`: the command line. Wiring only: parse flags, load config, call crates.
 
 mod bench;
+mod bench_cluster;
 mod config;
+mod eval;
 mod serve;
 
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print the prepared text (cleaned, truncated, language) of an article file.
     Prepare(serve::PrepareArgs),
+    /// Replay a labelled dataset through the pipeline and print clustering quality.
+    Eval(eval::EvalArgs),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -39,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(figment, args),
         Command::Prepare(args) => serve::prepare(figment, &args),
+        Command::Eval(args) => eval::run(figment, &args),
         Command::Bench(bench) => bench::run(figment, bench),
     }
 }

@@ -1,0 +1,220 @@
+//! `concord eval`: replay a labelled dataset through the service's own
+//! pipeline and print clustering quality beside the plain baseline.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use concord_core::{Config, config::RuleKind};
+use concord_embed::Model;
+use concord_eval::{Dataset, Scores, replay::replay, score};
+use concord_pipeline::Pipeline;
+use figment::Figment;
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::config;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The OG2021 CSV file, or a folder of seed articles with labels.jsonl.
+    dataset: PathBuf,
+    /// Only articles published on or after this date (UTC).
+    #[arg(long)]
+    from: Option<Date>,
+    /// Only articles published before this date (UTC).
+    #[arg(long)]
+    until: Option<Date>,
+    /// Also score the parts before and from this date, each replayed alone
+    /// (the tuning half and the held-out half).
+    #[arg(long)]
+    split: Option<Date>,
+    /// Which rules to run: the configured one (`concord`), the baseline (`plain`), or both.
+    #[arg(long, value_delimiter = ',', default_value = "plain,concord")]
+    rules: Vec<String>,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Print per-language-pair recall for each run.
+    #[arg(long)]
+    lang_pairs: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Run {
+    rule: String,
+    part: String,
+    articles: usize,
+    refused: usize,
+    seconds: f64,
+    articles_per_second: f64,
+    scores: Scores,
+}
+
+fn read(path: &Path) -> anyhow::Result<Dataset> {
+    if path.is_dir() {
+        Ok(concord_eval::seeds::read(path)?)
+    } else {
+        Ok(concord_eval::og2021::read(path)?)
+    }
+}
+
+pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
+    let base = config::load(figment, &[])?;
+    config::init_tracing_quiet(&base);
+    let dataset =
+        read(&args.dataset).with_context(|| format!("cannot read {}", args.dataset.display()))?;
+    let dataset = dataset.filter_dates(args.from, args.until);
+    if dataset.is_empty() {
+        bail!("no articles in the chosen dates");
+    }
+    let mut parts: Vec<(String, Dataset)> = Vec::new();
+    if let Some(split) = args.split {
+        parts.push((
+            format!("before {split}"),
+            dataset.filter_dates(None, Some(split)),
+        ));
+        parts.push((
+            format!("from {split}"),
+            dataset.filter_dates(Some(split), None),
+        ));
+    }
+    parts.push(("all".to_owned(), dataset));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut runs = Vec::new();
+    for rule in &args.rules {
+        let kind = match rule.as_str() {
+            "concord" => RuleKind::Concord,
+            "plain" => RuleKind::Plain,
+            other => bail!("unknown rule {other:?}: expected concord or plain"),
+        };
+        for (part, data) in &parts {
+            let mut config = base.clone();
+            config.cluster.rule.kind = kind;
+            let run = runtime.block_on(replay_once(&config, data, rule, part, args.json))?;
+            if !args.json {
+                print_run(&run, args.lang_pairs);
+            }
+            runs.push(run);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    } else {
+        print_summary(&runs, &base);
+    }
+    Ok(())
+}
+
+async fn replay_once(
+    config: &Config,
+    data: &Dataset,
+    rule: &str,
+    part: &str,
+    quiet: bool,
+) -> anyhow::Result<Run> {
+    // A fresh, throw-away data directory: the same store, index and clusterer as the service.
+    let dir = tempfile::tempdir().context("cannot create a scratch data directory")?;
+    let mut config = config.clone();
+    config.data.dir = dir.path().to_path_buf();
+    config.index.dump_every_inserts = 0;
+    let model = Model::load(&config.model).context("cannot load the model")?;
+    let pipeline = Pipeline::start(&config, model)?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(data.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{rule} / {part}"));
+    let replayed = replay(&pipeline, data, |n| bar.set_position(n as u64)).await?;
+    bar.finish_and_clear();
+    let items: Vec<(&str, concord_core::ClusterId, concord_core::Lang)> = data
+        .items
+        .iter()
+        .zip(&replayed.predicted)
+        .map(|(item, cluster)| (item.gold.as_str(), *cluster, item.lang))
+        .collect();
+    let scores = score(&items);
+    let run = Run {
+        rule: rule.to_owned(),
+        part: part.to_owned(),
+        articles: data.len(),
+        refused: replayed.refused.len(),
+        seconds: replayed.seconds,
+        articles_per_second: replayed.articles_per_second(),
+        scores,
+    };
+    tokio::task::spawn_blocking(move || pipeline.shutdown()).await?;
+    Ok(run)
+}
+
+fn f(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn print_run(run: &Run, lang_pairs: bool) {
+    if lang_pairs {
+        println!("## {} / {}\n\n{}", run.rule, run.part, run.scores);
+    }
+}
+
+fn print_summary(runs: &[Run], config: &Config) {
+    println!(
+        "| rule | part | articles | BCubed P | BCubed R | BCubed F1 | pairwise P | pairwise R | pairwise F1 | cross-lingual R | clusters | articles/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in runs {
+        let s = &r.scores;
+        println!(
+            "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} | **{}** | {} | {:.0} |",
+            r.rule,
+            r.part,
+            r.articles,
+            f(s.bcubed.precision),
+            f(s.bcubed.recall),
+            f(s.bcubed.f1),
+            f(s.pairwise.scores.precision),
+            f(s.pairwise.scores.recall),
+            f(s.pairwise.scores.f1),
+            f(s.cross_lingual.scores.recall),
+            s.predicted_clusters,
+            r.articles_per_second
+        );
+        if r.refused > 0 {
+            println!(
+                "  ({} articles refused by text preparation, scored as singletons)",
+                r.refused
+            );
+        }
+    }
+    let rule = &config.cluster.rule;
+    println!(
+        "\nknobs: window_hours={} k={} centering={:?} shrink={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={}/{} (min size {}); plain: cosine>={} within {}h",
+        rule.window_hours,
+        rule.k,
+        rule.centering,
+        rule.centering_shrink,
+        rule.link_weight,
+        rule.threshold,
+        rule.density_slope,
+        rule.density_ref,
+        rule.cross_lang_bonus,
+        rule.token_weight,
+        rule.token_cap,
+        rule.merge_threshold,
+        rule.merge_threshold_cross_lang,
+        rule.merge_min_size,
+        rule.plain_threshold,
+        rule.plain_window_hours
+    );
+}
