@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use concord_core::{Config, config::LogFormat};
 use figment::{
     Figment,
@@ -15,7 +14,13 @@ pub fn figment(file: Option<&Path>) -> Figment {
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment.merge(Env::prefixed("CONCORD_").split("__").ignore(&["config"]))
+    // Only section-qualified keys (`CONCORD_<SECTION>__<KEY>`): other CONCORD_* variables
+    // (CONCORD_CONFIG, CONCORD_CACHE_DIR of the scripts) are not configuration keys.
+    figment.merge(
+        Env::prefixed("CONCORD_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    )
 }
 
 /// Applies flag overrides (`(key path, value)` pairs) and validates.
@@ -26,7 +31,7 @@ pub fn load(figment: Figment, overrides: &[(&str, Option<String>)]) -> anyhow::R
             figment = figment.merge(Serialized::default(key, value));
         }
     }
-    Config::from_figment(&figment).context("configuration rejected")
+    Config::from_figment(&figment).map_err(|e| anyhow::anyhow!("configuration rejected: {e}"))
 }
 
 pub fn init_tracing(config: &Config) {
