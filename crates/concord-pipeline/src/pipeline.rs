@@ -354,37 +354,33 @@ impl Pipeline {
         .map_err(|_| IngestError::ShuttingDown)?
     }
 
-    /// Removes an article from its cluster and the index; the cluster updates.
-    pub async fn delete(&self, id: ArticleId) -> Result<Option<ClusterId>, IngestError> {
+    /// Sends the cluster thread a message carrying a reply channel, and waits for the reply.
+    async fn ask<T>(
+        &self,
+        message: impl FnOnce(oneshot::Sender<T>) -> Msg,
+    ) -> Result<T, IngestError> {
         let (done, rx) = oneshot::channel();
         self.inner
             .cluster_tx
-            .send(Msg::Delete { id, done })
+            .send(message(done))
             .await
             .map_err(|_| IngestError::ShuttingDown)?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)?
+        rx.await.map_err(|_| IngestError::ShuttingDown)
+    }
+
+    /// Removes an article from its cluster and the index; the cluster updates.
+    pub async fn delete(&self, id: ArticleId) -> Result<Option<ClusterId>, IngestError> {
+        self.ask(|done| Msg::Delete { id, done }).await?
     }
 
     /// Waits until everything submitted before this call is clustered.
     pub async fn flush(&self) -> Result<(), IngestError> {
-        let (done, rx) = oneshot::channel();
-        self.inner
-            .cluster_tx
-            .send(Msg::Flush(done))
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)
+        self.ask(Msg::Flush).await
     }
 
     /// The clusterer's view of every active cluster.
     pub async fn summaries(&self) -> Result<Vec<ClusterSummary>, IngestError> {
-        let (done, rx) = oneshot::channel();
-        self.inner
-            .cluster_tx
-            .send(Msg::Summaries(done))
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)
+        self.ask(Msg::Summaries).await
     }
 
     /// Stops both workers once their queues drain (the clusterer dumps the

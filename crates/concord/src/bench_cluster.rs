@@ -76,16 +76,19 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
             .iter()
             .filter_map(|l| Lang::parse(l).ok())
             .collect();
-        let events = (n / args.event_size).max(1);
-        let centres: Vec<Vec<f32>> = (0..events.min(50_000))
-            .map(|_| (0..args.dim).map(|_| rng.unit()).collect())
-            .collect();
+        // Events are local in time, as news is: article i reports one of the ~20 events
+        // that started most recently. Centres are generated as events start.
+        let mut centres: Vec<Vec<f32>> = Vec::new();
         let start: Timestamp = "2024-01-01T00:00:00Z".parse()?;
         let step = 86_400.0 / args.per_day as f64;
         let mut latencies = Vec::with_capacity(n);
         let started = Instant::now();
         for i in 0..n {
-            let event = (rng.next() as usize) % centres.len();
+            let newest = i / args.event_size.max(1);
+            while centres.len() <= newest {
+                centres.push((0..args.dim).map(|_| rng.unit()).collect());
+            }
+            let event = newest.saturating_sub((rng.next() as usize) % 20);
             let centre = &centres[event];
             let raw: Vec<f32> = centre.iter().map(|c| c + 0.8 * rng.unit()).collect();
             let vector = UnitVector::normalize(raw).context("synthetic vector")?;
@@ -159,7 +162,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\nassign = decide + one SQLite transaction + index insert; synthetic stream of {} articles/day, ~{} per event, dim {}; the vectors themselves are {} B/article (twice in the index: ours and the graph's)",
+        "\nassign = decide + one SQLite transaction + index insert; synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}; the vectors themselves are {} B/article (twice in the index: ours and the graph's)",
         args.per_day,
         args.event_size,
         args.dim,

@@ -183,8 +183,8 @@ fn tokenizer_budget_cuts_long_text_to_the_model_budget() {
 #[test]
 fn missing_model_files_name_the_install_command() {
     let mut config = config();
-    let empty = std::env::temp_dir().join(format!("concord-empty-model-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
+    let guard = tempfile::tempdir().unwrap();
+    let empty = guard.path().to_path_buf();
     config.model.dir = empty.clone();
     let err = Model::load(&config.model).expect_err("an empty model folder cannot load");
     assert!(
@@ -203,8 +203,8 @@ fn missing_model_files_name_the_install_command() {
 #[test]
 fn corrupt_model_file_is_a_load_error() {
     let config0 = config();
-    let dir = std::env::temp_dir().join(format!("concord-corrupt-model-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let guard = tempfile::tempdir().unwrap();
+    let dir = guard.path().to_path_buf();
     for name in [
         "tokenizer.json",
         "config.json",

@@ -6,14 +6,14 @@ use concord_store::{
 };
 use jiff::Timestamp;
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "concord-store-{name}-{}-{}",
-        std::process::id(),
-        Timestamp::now().as_nanosecond()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch data directory, removed when the returned guard drops.
+fn temp_dir(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("concord-store-{name}-"))
+        .tempdir()
+        .unwrap();
+    let path = dir.path().to_path_buf();
+    (dir, path)
 }
 
 fn article(external_id: &str, title: &str) -> NewArticle {
@@ -39,7 +39,8 @@ fn vector(seed: f32) -> UnitVector {
 
 #[test]
 fn upsert_is_idempotent_by_external_id_and_content() {
-    let store = Store::open(&temp_dir("upsert"), Synchronous::Normal).unwrap();
+    let (_guard, dir) = temp_dir("upsert");
+    let store = Store::open(&dir, Synchronous::Normal).unwrap();
     let mut db = store.connect().unwrap();
     let now = Timestamp::now();
     let first = db
@@ -65,7 +66,7 @@ fn upsert_is_idempotent_by_external_id_and_content() {
 
 #[test]
 fn acknowledged_articles_survive_reopening() {
-    let dir = temp_dir("durable");
+    let (_guard, dir) = temp_dir("durable");
     let id = {
         let store = Store::open(&dir, Synchronous::Normal).unwrap();
         let mut db = store.connect().unwrap();
@@ -83,7 +84,8 @@ fn acknowledged_articles_survive_reopening() {
 
 #[test]
 fn vectors_round_trip_and_stale_vectors_are_refused() {
-    let store = Store::open(&temp_dir("vector"), Synchronous::Normal).unwrap();
+    let (_guard, dir) = temp_dir("vector");
+    let store = Store::open(&dir, Synchronous::Normal).unwrap();
     let mut db = store.connect().unwrap();
     let a = article("v-1", "Vecteur");
     let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
@@ -101,7 +103,8 @@ fn vectors_round_trip_and_stale_vectors_are_refused() {
 
 #[test]
 fn a_failed_transaction_writes_nothing() {
-    let store = Store::open(&temp_dir("atomic"), Synchronous::Normal).unwrap();
+    let (_guard, dir) = temp_dir("atomic");
+    let store = Store::open(&dir, Synchronous::Normal).unwrap();
     let mut db = store.connect().unwrap();
     let id = db
         .upsert_article(&article("t-1", "Atomique"), Timestamp::now())
@@ -125,7 +128,8 @@ fn a_failed_transaction_writes_nothing() {
 
 #[test]
 fn merged_clusters_resolve_to_their_survivor() {
-    let store = Store::open(&temp_dir("merge"), Synchronous::Normal).unwrap();
+    let (_guard, dir) = temp_dir("merge");
+    let store = Store::open(&dir, Synchronous::Normal).unwrap();
     let mut db = store.connect().unwrap();
     let now = Timestamp::now();
     let (a, b, c) = db
@@ -161,7 +165,7 @@ fn merged_clusters_resolve_to_their_survivor() {
 
 #[test]
 fn a_database_from_a_newer_binary_is_refused() {
-    let dir = temp_dir("future");
+    let (_guard, dir) = temp_dir("future");
     Store::open(&dir, Synchronous::Normal).unwrap();
     let conn = rusqlite_conn(&dir);
     conn.pragma_update(None, "user_version", 999).unwrap();
