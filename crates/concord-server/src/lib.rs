@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use concord_embed::EmbedHandle;
+use concord_pipeline::Pipeline;
 use serde::Serialize;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -23,14 +23,13 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    model_name: String,
-    embed: EmbedHandle,
+    pipeline: Pipeline,
 }
 
 impl AppState {
-    pub fn new(model_name: String, embed: EmbedHandle) -> Self {
+    pub fn new(pipeline: Pipeline) -> Self {
         Self {
-            inner: Arc::new(Inner { model_name, embed }),
+            inner: Arc::new(Inner { pipeline }),
         }
     }
 }
@@ -46,6 +45,7 @@ struct Ready {
     model: String,
     dim: usize,
     embed_queue_depth: usize,
+    indexed_articles: usize,
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -53,15 +53,19 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    // The state only exists once the model has loaded, so reaching here means ready.
-    let embed = &state.inner.embed;
+    // The state only exists once the model is loaded and the index is rebuilt or
+    // repaired from the store, so reaching here means ready.
+    let pipeline = &state.inner.pipeline;
+    let embed = pipeline.embed();
+    let indexed_articles = pipeline.index().read().map_or(0, |index| index.len());
     (
         StatusCode::OK,
         Json(Ready {
             status: "ready",
-            model: state.inner.model_name.clone(),
+            model: pipeline.model_name().to_owned(),
             dim: embed.dim(),
             embed_queue_depth: embed.queue_depth(),
+            indexed_articles,
         }),
     )
 }

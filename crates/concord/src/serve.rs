@@ -2,7 +2,8 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
-use concord_embed::{EmbedWorker, Model};
+use concord_embed::Model;
+use concord_pipeline::Pipeline;
 use concord_server::{AppState, app};
 use figment::Figment;
 
@@ -35,8 +36,8 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         millis = started.elapsed().as_millis(),
         "model loaded"
     );
-    let (worker, embed) =
-        EmbedWorker::spawn(model, &config.embed).context("cannot spawn the embed worker")?;
+    let pipeline = Pipeline::start(&config, model).context("cannot open the store and index")?;
+    tracing::info!(millis = started.elapsed().as_millis(), "pipeline ready");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,28 +45,39 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let deadline = Duration::from_secs(config.server.shutdown_deadline_secs);
     runtime.block_on(async {
+        // Finish what a previous run acknowledged but did not cluster, in the background.
+        let recovering = pipeline.clone();
+        tokio::spawn(async move {
+            match recovering.recover().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(articles = n, "re-queued unfinished articles"),
+                Err(error) => tracing::error!(%error, "recovery failed"),
+            }
+        });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         tracing::info!(addr = %config.server.listen, "listening");
-        let state = AppState::new(config.model.name.clone(), embed);
-        axum::serve(listener, app(state))
+        axum::serve(listener, app(AppState::new(pipeline.clone())))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")
     })?;
     tracing::info!("draining");
-    // The router (and with it every embed handle) is gone: the worker drains and exits.
+    // The router is gone: let the queues drain and the index dump be written.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        worker.join();
-        let _ = done_tx.send(());
+        let _ = done_tx.send(pipeline.shutdown());
     });
-    if done_rx.recv_timeout(deadline).is_err() {
-        tracing::warn!(
+    match done_rx.recv_timeout(deadline) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("pipeline still shared at shutdown; queued work continues in the store")
+        }
+        Err(_) => tracing::warn!(
             secs = deadline.as_secs(),
-            "shutdown deadline passed; exiting with work queued"
-        );
+            "shutdown deadline passed; queued work stays in the store for the next start"
+        ),
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopped");

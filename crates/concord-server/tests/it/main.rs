@@ -9,23 +9,25 @@ use axum::{
     http::{Request, StatusCode},
 };
 use concord_core::Config;
-use concord_embed::{EmbedWorker, Model};
+use concord_embed::Model;
+use concord_pipeline::Pipeline;
 use concord_server::{AppState, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-fn state() -> AppState {
+fn state(data: &Path) -> AppState {
     let mut config = Config::embedded_default().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     config.model.dir = root.join(&config.model.dir);
     config.model.ort_dylib = root.join(&config.model.ort_dylib);
+    config.data.dir = data.to_path_buf();
     let model = Model::load(&config.model).unwrap();
-    let (_worker, handle) = EmbedWorker::spawn(model, &config.embed).unwrap();
-    AppState::new(config.model.name.clone(), handle)
+    AppState::new(Pipeline::start(&config, model).unwrap())
 }
 
 async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-    let response = app(state())
+    let data = tempfile::tempdir().unwrap();
+    let response = app(state(data.path()))
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -54,6 +56,7 @@ async fn readyz_reports_the_loaded_model() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["model"], "use-m-v3");
     assert_eq!(body["dim"], 512);
+    assert_eq!(body["indexed_articles"], 0);
 }
 
 #[tokio::test]
