@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod data;
 mod metrics;
-mod og2021;
+mod olympics_titles;
 mod readers;
 mod seeds;
