@@ -7,7 +7,18 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+mod problem;
+mod routes;
+
+pub use problem::Problem;
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use concord_pipeline::Pipeline;
 use serde::Serialize;
 use tower_http::{
@@ -32,6 +43,17 @@ impl AppState {
             inner: Arc::new(Inner { pipeline }),
         }
     }
+
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+}
+
+/// Largest request body accepted (an article with a long body fits many times over).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such route")
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +98,11 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/v1/articles", post(routes::submit_article))
+        .route("/v1/articles/{id}", get(routes::get_article))
+        .route("/v1/clusters/{id}", get(routes::get_cluster))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

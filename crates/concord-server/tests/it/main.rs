@@ -25,12 +25,11 @@ fn state(data: &Path) -> AppState {
     AppState::new(Pipeline::start(&config, model).unwrap())
 }
 
-async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-    let data = tempfile::tempdir().unwrap();
-    let response = app(state(data.path()))
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+async fn send(
+    router: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -41,7 +40,132 @@ async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Valu
     )
 }
 
-#[tokio::test]
+async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    send(&router, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+fn post(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_posted_with_wait_is_clustered_and_readable() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let body = serde_json::json!({
+        "external_id": "feed-1",
+        "title": "La Chine lance une initiative mondiale sur la sécurité des données",
+        "body": "Le ministre Wang Yi a présenté mardi l'initiative à Pékin.",
+        "published_at": "2020-09-08T10:00:00Z",
+        "lang": "fr"
+    })
+    .to_string();
+    let (status, _, out) = send(&router, post("/v1/articles?wait=true", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "clustered");
+    assert_eq!(out["lang"], "fr");
+    assert_eq!(out["lang_source"], "given");
+    let id = out["id"].as_str().unwrap().to_owned();
+    let cluster = out["cluster"].as_str().unwrap().to_owned();
+
+    let (status, _, again) = send(&router, post("/v1/articles", &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(again["id"], id.as_str());
+
+    let get_req = |path: String| Request::get(path).body(Body::empty()).unwrap();
+    let (status, _, article) = send(&router, get_req(format!("/v1/articles/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(article["external_id"], "feed-1");
+    assert_eq!(article["state"], "clustered");
+    assert_eq!(article["cluster"], cluster.as_str());
+
+    let (status, _, c) = send(&router, get_req(format!("/v1/clusters/{cluster}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(c["size"], 1);
+    assert_eq!(c["languages"], serde_json::json!(["fr"]));
+    assert_eq!(c["members"][0]["id"], id.as_str());
+    assert!(c["label"].as_str().unwrap().contains("initiative"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_problem_json_with_the_field() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let t = r#""published_at":"2020-09-08T10:00:00Z""#;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let cases = [
+        (
+            "{not json".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            format!(r#"{{"title":"x",{t}}}"#),
+            unprocessable,
+            "invalid_field",
+            Some("external_id"),
+        ),
+        (
+            r#"{"external_id":"a","title":"x","published_at":"yesterday"}"#.to_owned(),
+            unprocessable,
+            "invalid_field",
+            Some("published_at"),
+        ),
+        (
+            format!(r#"{{"external_id":"a","title":"Titre",{t},"lang":"klingon"}}"#),
+            unprocessable,
+            "invalid_field",
+            Some("lang"),
+        ),
+        (
+            format!(r#"{{"external_id":" ","title":"Titre",{t}}}"#),
+            unprocessable,
+            "invalid_field",
+            Some("external_id"),
+        ),
+        (
+            format!(r#"{{"external_id":"a","title":"...","body":"!!",{t}}}"#),
+            unprocessable,
+            "unusable_text",
+            Some("title"),
+        ),
+        (
+            format!(r#"{{"external_id":"a","title":"x",{t},"extra":1}}"#),
+            unprocessable,
+            "invalid_field",
+            None,
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, headers, problem) = send(&router, post("/v1/articles", &body)).await;
+        assert_eq!(got, status, "{body}: {problem}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{body}"
+        );
+        assert_eq!(problem["code"], code, "{body}: {problem}");
+        assert_eq!(problem["status"], status.as_u16());
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{body}: {problem}");
+        }
+    }
+    let missing = Request::get("/v1/articles/a999")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, problem) = send(&router, missing).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_ok_with_a_request_id() {
     let (status, headers, body) = get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
@@ -49,7 +173,7 @@ async fn healthz_answers_ok_with_a_request_id() {
     assert!(headers.contains_key("x-request-id"), "{headers:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_reports_the_loaded_model() {
     let (status, _, body) = get("/readyz").await;
     assert_eq!(status, StatusCode::OK);
@@ -59,8 +183,10 @@ async fn readyz_reports_the_loaded_model() {
     assert_eq!(body["indexed_articles"], 0);
 }
 
-#[tokio::test]
-async fn unknown_routes_are_404() {
-    let (status, _, _) = get("/nope").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_are_404_problems() {
+    let (status, headers, body) = get("/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["code"], "not_found");
 }

@@ -1,0 +1,152 @@
+//! RFC 9457 problem details: the one error shape every route answers with.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use concord_pipeline::IngestError;
+use serde::Serialize;
+
+/// A problem as the client sees it (`application/problem+json`). Boxed: it
+/// travels in every handler's `Err` and should stay one pointer wide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem(Box<ProblemBody>);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// For bad input: where in the request the problem is (a JSON path such as `published_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip)]
+    retry_after_secs: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(ProblemBody {
+            kind: format!("https://concord.invalid/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            field: None,
+            retry_after_secs: None,
+        }))
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.0.field = Some(field.into());
+        self
+    }
+
+    pub fn body(&self) -> &ProblemBody {
+        &self.0
+    }
+
+    pub fn bad_json(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "Malformed JSON",
+            detail,
+        )
+    }
+
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "Invalid field",
+            detail,
+        )
+        .with_field(field)
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", what)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            detail,
+        )
+    }
+}
+
+impl From<IngestError> for Problem {
+    // One exhaustive match: a new error variant must decide its status here.
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Text(reason) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unusable_text",
+                "Unusable article text",
+                reason.to_string(),
+            )
+            .with_field("title"),
+            IngestError::Busy { queue } => {
+                let mut p = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "busy",
+                    "Too many articles in flight",
+                    format!("the {queue} queue is full; retry later"),
+                );
+                p.0.retry_after_secs = Some(1);
+                p
+            }
+            IngestError::NotFound(id) => Self::not_found(format!("article {id} not found")),
+            IngestError::ShuttingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "Shutting down",
+                "the service is shutting down; retry against the next instance",
+            ),
+            IngestError::Store(e) => Self::internal(format!("store: {e}")),
+            IngestError::Embed(e) => Self::internal(format!("embedding: {e}")),
+            IngestError::Cluster(e) => Self::internal(format!("clustering: {e}")),
+        }
+    }
+}
+
+impl From<concord_store::StoreError> for Problem {
+    fn from(e: concord_store::StoreError) -> Self {
+        Self::internal(format!("store: {e}"))
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let p = self.0;
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = p.code, detail = %p.detail, "request failed");
+        }
+        let retry = p.retry_after_secs;
+        let body = serde_json::to_vec(&*p).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = retry {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

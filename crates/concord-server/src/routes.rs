@@ -1,0 +1,278 @@
+//! `/v1` routes: articles in, articles and clusters out.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use concord_cluster::Outcome;
+use concord_core::{ArticleId, ClusterId, Lang};
+use concord_pipeline::ArticleSubmission;
+use concord_store::UpsertOutcome;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{AppState, problem::Problem};
+
+/// Longest external id accepted.
+const MAX_EXTERNAL_ID: usize = 256;
+
+/// An article as a feed submits it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleIn {
+    /// The caller's id: resubmitting it with the same content is a no-op, with new content an update.
+    pub external_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// ISO 639-1/639-3 or BCP-47; detected when absent.
+    pub lang: Option<String>,
+    /// RFC 3339.
+    pub published_at: Timestamp,
+    pub url: Option<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubmitQuery {
+    /// Answer only once the article is clustered.
+    #[serde(default)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleAccepted {
+    pub id: String,
+    pub external_id: String,
+    /// `queued`, `unchanged` or `clustered`.
+    pub status: &'static str,
+    pub lang: Option<Lang>,
+    pub lang_source: concord_text::LangSource,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+}
+
+/// Parses a JSON body, reporting where a bad value is.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                // serde reports a missing field at its parent: name the field itself.
+                let message = inner.to_string();
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                let field = match (missing, path.as_str()) {
+                    (Some(name), "." | "") => name.to_owned(),
+                    (Some(name), parent) => format!("{parent}.{name}"),
+                    (None, _) => path,
+                };
+                Problem::invalid(field, message)
+            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => Problem::bad_json(inner.to_string()),
+        }
+    })
+}
+
+fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
+    let external_id = a.external_id.trim().to_owned();
+    if external_id.is_empty() {
+        return Err(Problem::invalid("external_id", "must not be empty"));
+    }
+    if external_id.chars().count() > MAX_EXTERNAL_ID {
+        return Err(Problem::invalid(
+            "external_id",
+            format!("must be at most {MAX_EXTERNAL_ID} characters"),
+        ));
+    }
+    let lang = a
+        .lang
+        .as_deref()
+        .map(Lang::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    Ok(ArticleSubmission {
+        external_id,
+        source: a.source,
+        url: a.url,
+        lang,
+        published_at: a.published_at,
+        title: a.title,
+        body: a.body,
+    })
+}
+
+/// `POST /v1/articles`: durable before the answer; 202 queued, 200 unchanged or (with `?wait=true`) clustered.
+pub async fn submit_article(
+    State(state): State<AppState>,
+    Query(query): Query<SubmitQuery>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let submission = validate(parse::<ArticleIn>(&body)?)?;
+    let external_id = submission.external_id.clone();
+    let submitted = state.pipeline().submit(submission, query.wait).await?;
+    let mut out = ArticleAccepted {
+        id: submitted.id.to_string(),
+        external_id,
+        status: match submitted.outcome {
+            UpsertOutcome::Unchanged(..) => "unchanged",
+            UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => "queued",
+        },
+        lang: submitted.prepared.lang,
+        lang_source: submitted.prepared.lang_source,
+        truncated: submitted.prepared.truncated,
+        cluster: None,
+        similarity: None,
+    };
+    let status = match (submitted.clustered, query.wait) {
+        (Some(rx), true) => {
+            let reply = rx
+                .await
+                .map_err(|_| Problem::from(concord_pipeline::IngestError::ShuttingDown))??;
+            if let Outcome::Assigned(a) = reply {
+                out.status = "clustered";
+                out.cluster = Some(a.cluster.to_string());
+                out.similarity = Some(a.similarity);
+            }
+            StatusCode::OK
+        }
+        (Some(_), false) => StatusCode::ACCEPTED,
+        (None, _) => StatusCode::OK,
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+fn parse_id(raw: &str, prefix: char, what: &'static str) -> Result<u64, Problem> {
+    raw.strip_prefix(prefix)
+        .unwrap_or(raw)
+        .parse::<u64>()
+        .map_err(|_| Problem::invalid(what, format!("{raw:?} is not a {what}")))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleOut {
+    pub id: String,
+    pub external_id: String,
+    pub title: String,
+    pub lang: Option<Lang>,
+    pub lang_source: String,
+    pub model_supports_lang: bool,
+    pub published_at: Timestamp,
+    pub received_at: Timestamp,
+    pub state: concord_store::ArticleState,
+    pub truncated: bool,
+    pub url: Option<String>,
+    pub source: Option<String>,
+    pub cluster: Option<String>,
+}
+
+/// `GET /v1/articles/{id}`.
+pub async fn get_article(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<ArticleOut>, Problem> {
+    let id = ArticleId(parse_id(&raw, 'a', "article id")?);
+    let store = state.pipeline().store().clone();
+    tokio::task::spawn_blocking(move || {
+        let db = store.connect_read_only()?;
+        let a = db
+            .article(id)?
+            .ok_or_else(|| Problem::not_found(format!("article {id} not found")))?;
+        let cluster = db.membership(id)?.map(|m| m.cluster.to_string());
+        Ok(Json(ArticleOut {
+            id: a.id.to_string(),
+            external_id: a.external_id,
+            title: a.title,
+            lang: a.lang,
+            lang_source: a.lang_source,
+            model_supports_lang: a.model_supports_lang,
+            published_at: a.published_at,
+            received_at: a.received_at,
+            state: a.state,
+            truncated: a.truncated,
+            url: a.url,
+            source: a.source,
+            cluster,
+        }))
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberOut {
+    pub id: String,
+    pub title: String,
+    pub lang: Option<Lang>,
+    pub published_at: Timestamp,
+    pub similarity: f32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterOut {
+    pub id: String,
+    /// Set when the requested id was merged: it resolves to this cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    pub size: u64,
+    pub languages: Vec<Lang>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub label: Option<String>,
+    pub members: Vec<MemberOut>,
+}
+
+/// `GET /v1/clusters/{id}`: a merged id answers with its survivor.
+pub async fn get_cluster(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<ClusterOut>, Problem> {
+    let id = ClusterId(parse_id(&raw, 'c', "cluster id")?);
+    let store = state.pipeline().store().clone();
+    tokio::task::spawn_blocking(move || {
+        let db = store.connect_read_only()?;
+        let c = db
+            .resolve_cluster(id)?
+            .ok_or_else(|| Problem::not_found(format!("cluster {id} not found")))?;
+        let mut members = Vec::new();
+        let mut label = None;
+        for m in db.members(c.id)? {
+            if let Some(a) = db.article(m.article)? {
+                if c.label_article == Some(a.id) {
+                    label = Some(a.title.clone());
+                }
+                members.push(MemberOut {
+                    id: a.id.to_string(),
+                    title: a.title,
+                    lang: a.lang,
+                    published_at: a.published_at,
+                    similarity: m.similarity,
+                });
+            }
+        }
+        members.sort_by_key(|m| m.published_at);
+        Ok(Json(ClusterOut {
+            id: c.id.to_string(),
+            requested: (c.id != id).then(|| id.to_string()),
+            size: c.size,
+            languages: c.languages,
+            first_seen: c.first_published,
+            last_seen: c.last_published,
+            label,
+            members,
+        }))
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?
+}
