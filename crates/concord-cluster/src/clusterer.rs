@@ -623,6 +623,27 @@ impl Clusterer {
         Ok(cluster)
     }
 
+    /// The `k` articles nearest to a query vector, centred the way an arriving
+    /// article in `lang` would be, with the cluster each is in. Reads only.
+    pub fn search(
+        &self,
+        vector: &UnitVector,
+        lang: Option<Lang>,
+        k: usize,
+    ) -> Result<Vec<(ArticleId, f32, Option<ClusterId>)>, ClusterError> {
+        let centred = self.means.centre(&self.params, lang, vector.as_slice());
+        let x = UnitVector::normalize(centred).unwrap_or_else(|_| vector.clone());
+        let hits = self
+            .index
+            .read()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
+            .search(&x, k, None)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| (h.id, h.similarity, self.cluster_of(h.id)))
+            .collect())
+    }
+
     /// The cluster an article is in right now.
     pub fn cluster_of(&self, id: ArticleId) -> Option<ClusterId> {
         self.articles.get(&id).map(|m| m.cluster)

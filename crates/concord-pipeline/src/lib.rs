@@ -14,4 +14,4 @@ mod worker;
 
 pub use error::IngestError;
 pub use pipeline::{ArticleSubmission, Pipeline, Submitted};
-pub use worker::ClusterReply;
+pub use worker::{ClusterReply, SearchHit};

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     IngestError,
-    worker::{ClusterReply, ClusterWorker, Msg, Queued},
+    worker::{ClusterReply, ClusterWorker, Msg, Queued, SearchHit},
 };
 
 /// An article as a caller submits it.
@@ -381,6 +381,31 @@ impl Pipeline {
     /// The clusterer's view of every active cluster.
     pub async fn summaries(&self) -> Result<Vec<ClusterSummary>, IngestError> {
         self.ask(Msg::Summaries).await
+    }
+
+    /// The `k` articles nearest to a free-text query (any language), with their clusters.
+    /// A full embed queue is [`IngestError::Busy`].
+    pub async fn search_text(
+        &self,
+        query: &str,
+        lang: Option<Lang>,
+        k: usize,
+    ) -> Result<Vec<SearchHit>, IngestError> {
+        let prepared = self.prepare(query, "", lang)?;
+        let vector = self
+            .inner
+            .embed
+            .try_submit(prepared.text)?
+            .await
+            .map_err(|_| IngestError::ShuttingDown)??;
+        let lang = prepared.lang;
+        self.ask(|done| Msg::Search {
+            vector,
+            lang,
+            k,
+            done,
+        })
+        .await?
     }
 
     /// Stops both workers once their queues drain (the clusterer dumps the

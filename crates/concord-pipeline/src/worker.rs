@@ -47,6 +47,20 @@ pub(crate) enum Msg {
     /// Answers once everything sent before it has been applied.
     Flush(oneshot::Sender<()>),
     Summaries(oneshot::Sender<Vec<ClusterSummary>>),
+    Search {
+        vector: UnitVector,
+        lang: Option<Lang>,
+        k: usize,
+        done: oneshot::Sender<Result<Vec<SearchHit>, IngestError>>,
+    },
+}
+
+/// One article found by a search, with the cluster it is in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub article: ArticleId,
+    pub similarity: f32,
+    pub cluster: Option<ClusterId>,
 }
 
 pub(crate) struct ClusterWorker {
@@ -103,6 +117,27 @@ impl ClusterWorker {
                 }
                 Msg::Summaries(done) => {
                     let _ = done.send(self.clusterer.summaries());
+                }
+                Msg::Search {
+                    vector,
+                    lang,
+                    k,
+                    done,
+                } => {
+                    let hits = self
+                        .clusterer
+                        .search(&vector, lang, k)
+                        .map(|hits| {
+                            hits.into_iter()
+                                .map(|(article, similarity, cluster)| SearchHit {
+                                    article,
+                                    similarity,
+                                    cluster,
+                                })
+                                .collect()
+                        })
+                        .map_err(IngestError::from);
+                    let _ = done.send(hits);
                 }
             }
             if self.dump_every > 0 && since_dump >= self.dump_every {

@@ -276,3 +276,222 @@ pub async fn get_cluster(
     .await
     .map_err(|e| Problem::internal(e.to_string()))?
 }
+
+/// Most clusters or hits one page returns.
+const MAX_PAGE: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// RFC 3339: clusters with a member published at or after this.
+    pub from: Option<Timestamp>,
+    /// RFC 3339: clusters with a member published at or before this.
+    pub to: Option<Timestamp>,
+    pub lang: Option<String>,
+    #[serde(default)]
+    pub min_size: u64,
+    #[serde(default)]
+    pub min_languages: u64,
+    /// `recent` (default) or `size`.
+    pub sort: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterSummaryOut {
+    pub id: String,
+    pub size: u64,
+    pub languages: Vec<Lang>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterPage {
+    pub clusters: Vec<ClusterSummaryOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(raw: &str, sort: &str) -> Result<(i64, u64), Problem> {
+    let bad = || Problem::invalid("cursor", "not a cursor this listing returned");
+    let (s, rest) = raw.split_once(':').ok_or_else(bad)?;
+    if s != sort {
+        return Err(bad());
+    }
+    let (key, id) = rest.split_once(':').ok_or_else(bad)?;
+    Ok((
+        key.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// `GET /v1/clusters`: filtered, sorted, keyset-paginated.
+pub async fn list_clusters(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClusterPage>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
+    let sort = q.sort.as_deref().unwrap_or("recent");
+    let order = match sort {
+        "recent" => concord_store::ClusterOrder::Recent,
+        "size" => concord_store::ClusterOrder::Size,
+        other => {
+            return Err(Problem::invalid(
+                "sort",
+                format!("{other:?}: expected recent or size"),
+            ));
+        }
+    };
+    let lang = q
+        .lang
+        .as_deref()
+        .map(Lang::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Problem::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_cursor(c, sort))
+        .transpose()?;
+    let query = concord_store::ClusterQuery {
+        from: q.from,
+        to: q.to,
+        lang,
+        min_size: q.min_size,
+        min_languages: q.min_languages,
+        order,
+        after,
+        limit: limit + 1,
+    };
+    let store = state.pipeline().store().clone();
+    let sort = sort.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let db = store.connect_read_only()?;
+        let mut rows = db.list_clusters(&query)?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|(c, _, key)| format!("{sort}:{key}:{}", c.id.0))
+            })
+            .flatten();
+        Ok(Json(ClusterPage {
+            clusters: rows
+                .into_iter()
+                .map(|(c, label, _)| ClusterSummaryOut {
+                    id: c.id.to_string(),
+                    size: c.size,
+                    languages: c.languages,
+                    first_seen: c.first_published,
+                    last_seen: c.last_published,
+                    label,
+                })
+                .collect(),
+            next_cursor,
+        }))
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Free text in any language.
+    pub q: String,
+    /// The query's language, if known (helps centring); detected otherwise.
+    pub lang: Option<String>,
+    pub k: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchHitOut {
+    pub article: String,
+    pub title: String,
+    pub lang: Option<Lang>,
+    pub published_at: Timestamp,
+    pub similarity: f32,
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchOut {
+    pub hits: Vec<SearchHitOut>,
+    /// The distinct clusters of the hits, best first.
+    pub clusters: Vec<String>,
+}
+
+/// `GET /v1/search?q=...`: nearest articles to a text, and their clusters.
+pub async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchOut>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
+    if q.q.trim().is_empty() {
+        return Err(Problem::invalid("q", "must not be empty"));
+    }
+    let k = q.k.unwrap_or(10);
+    if k == 0 || k > MAX_PAGE {
+        return Err(Problem::invalid(
+            "k",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let lang = q
+        .lang
+        .as_deref()
+        .map(Lang::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    let hits = state
+        .pipeline()
+        .search_text(&q.q, lang, k)
+        .await
+        .map_err(|e| match e {
+            concord_pipeline::IngestError::Text(reason) => {
+                Problem::invalid("q", reason.to_string())
+            }
+            other => Problem::from(other),
+        })?;
+    let store = state.pipeline().store().clone();
+    tokio::task::spawn_blocking(move || {
+        let db = store.connect_read_only()?;
+        let mut out = SearchOut {
+            hits: Vec::with_capacity(hits.len()),
+            clusters: Vec::new(),
+        };
+        for hit in hits {
+            let Some(a) = db.article(hit.article)? else {
+                continue;
+            };
+            let cluster = hit.cluster.map(|c| c.to_string());
+            if let Some(c) = &cluster
+                && !out.clusters.contains(c)
+            {
+                out.clusters.push(c.clone());
+            }
+            out.hits.push(SearchHitOut {
+                article: a.id.to_string(),
+                title: a.title,
+                lang: a.lang,
+                published_at: a.published_at,
+                similarity: hit.similarity,
+                cluster,
+            });
+        }
+        Ok(Json(out))
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?
+}

@@ -457,3 +457,83 @@ impl Tx<'_> {
             .transpose()
     }
 }
+
+/// How to order a cluster listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterOrder {
+    /// Most recently published member first.
+    Recent,
+    /// Largest first.
+    Size,
+}
+
+/// Filters and a page of a cluster listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterQuery {
+    /// Clusters with a member published at or after this time.
+    pub from: Option<Timestamp>,
+    /// Clusters with a member published at or before this time.
+    pub to: Option<Timestamp>,
+    pub lang: Option<Lang>,
+    pub min_size: u64,
+    pub min_languages: u64,
+    pub order: ClusterOrder,
+    /// Keyset cursor: the (sort key, id) of the last row of the previous page.
+    pub after: Option<(i64, u64)>,
+    pub limit: usize,
+}
+
+impl Db {
+    /// Active clusters matching `q`, in its order, with each one's label title and
+    /// its sort key (for the next page's cursor).
+    pub fn list_clusters(
+        &self,
+        q: &ClusterQuery,
+    ) -> Result<Vec<(ClusterRecord, Option<String>, i64)>, StoreError> {
+        let key = match q.order {
+            ClusterOrder::Recent => "c.last_published",
+            ClusterOrder::Size => "c.size",
+        };
+        let mut sql = format!(
+            "SELECT c.id, c.status, c.merged_into, c.created_at, c.updated_at, c.first_published,
+                    c.last_published, c.size, c.languages, c.label_article, a.title, {key}
+             FROM clusters c LEFT JOIN articles a ON a.id = c.label_article
+             WHERE c.status = 'active' AND c.size >= ?1
+               AND (?2 IS NULL OR c.last_published >= ?2)
+               AND (?3 IS NULL OR c.first_published <= ?3)
+               AND (?4 IS NULL OR ',' || c.languages || ',' LIKE '%,' || ?4 || ',%')
+               AND (length(c.languages) - length(replace(c.languages, ',', '')) + (c.languages != '')) >= ?5"
+        );
+        if q.after.is_some() {
+            sql.push_str(&format!(" AND ({key} < ?6 OR ({key} = ?6 AND c.id < ?7))"));
+        } else {
+            sql.push_str(" AND ?6 IS NULL AND ?7 IS NULL");
+        }
+        sql.push_str(&format!(" ORDER BY {key} DESC, c.id DESC LIMIT ?8"));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                q.min_size as i64,
+                q.from.map(millis),
+                q.to.map(millis),
+                q.lang.map(|l| l.as_str()),
+                q.min_languages as i64,
+                q.after.map(|a| a.0),
+                q.after.map(|a| a.1 as i64),
+                q.limit as i64
+            ],
+            |row| {
+                let record = cluster_from_row(row)?;
+                let title: Option<String> = row.get(10)?;
+                let sort: Option<i64> = row.get(11)?;
+                Ok((record, title, sort.unwrap_or(0)))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (record, title, sort) = row?;
+            out.push((record?, title, sort));
+        }
+        Ok(out)
+    }
+}

@@ -18,7 +18,8 @@ pub use article::{
     content_hash,
 };
 pub use cluster::{
-    ClusterEventKind, ClusterRecord, ClusterStatus, Correction, EventRecord, MembershipRecord,
+    ClusterEventKind, ClusterOrder, ClusterQuery, ClusterRecord, ClusterStatus, Correction,
+    EventRecord, MembershipRecord,
 };
 pub use db::{Db, Store, Synchronous, Tx};
 pub use error::StoreError;

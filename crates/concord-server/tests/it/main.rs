@@ -190,3 +190,97 @@ async fn unknown_routes_are_404_problems() {
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(body["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_listed_filtered_paginated_and_searchable() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let articles = [
+        (
+            "d-fr",
+            "fr",
+            "La Chine propose une initiative mondiale sur la sécurité des données",
+        ),
+        (
+            "d-en",
+            "en",
+            "China proposes a global initiative on data security",
+        ),
+        (
+            "w-en",
+            "en",
+            "Heavy rain and flood warnings across northern England this weekend",
+        ),
+    ];
+    for (id, lang, title) in articles {
+        let body = serde_json::json!({
+            "external_id": id, "title": title, "lang": lang,
+            "published_at": "2020-09-08T10:00:00Z"
+        })
+        .to_string();
+        let (status, _, out) = send(&router, post("/v1/articles?wait=true", &body)).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let get_req = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+
+    let (status, _, page) = send(&router, get_req("/v1/clusters?sort=size&limit=200")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let clusters = page["clusters"].as_array().unwrap();
+    let total: u64 = clusters.iter().map(|c| c["size"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3, "{page}");
+    let sizes: Vec<u64> = clusters
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by size: {sizes:?}"
+    );
+    assert!(page["next_cursor"].is_null());
+
+    // Keyset pagination walks every cluster exactly once.
+    let mut seen = Vec::new();
+    let mut path = "/v1/clusters?limit=1".to_owned();
+    loop {
+        let (status, _, page) = send(&router, get_req(&path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for c in page["clusters"].as_array().unwrap() {
+            seen.push(c["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/clusters?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), clusters.len(), "{seen:?}");
+
+    let (_, _, none) = send(&router, get_req("/v1/clusters?lang=ar")).await;
+    assert_eq!(none["clusters"].as_array().unwrap().len(), 0);
+    let (_, _, fr) = send(&router, get_req("/v1/clusters?lang=fr")).await;
+    assert_eq!(fr["clusters"].as_array().unwrap().len(), 1);
+    let (_, _, later) = send(&router, get_req("/v1/clusters?from=2021-01-01T00:00:00Z")).await;
+    assert_eq!(later["clusters"].as_array().unwrap().len(), 0);
+    let (status, _, problem) = send(&router, get_req("/v1/clusters?sort=oldest")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "sort");
+    let (status, _, problem) = send(&router, get_req("/v1/clusters?cursor=bogus")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "cursor");
+
+    // Search in another language finds the data-security reports first.
+    let (status, _, found) = send(
+        &router,
+        get_req("/v1/search?q=seguridad%20de%20los%20datos%20China&k=3"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let first = found["hits"][0]["title"].as_str().unwrap();
+    assert!(
+        first.contains("data security") || first.contains("sécurité"),
+        "{found}"
+    );
+    assert!(!found["clusters"].as_array().unwrap().is_empty());
+    let (status, _, problem) = send(&router, get_req("/v1/search?q=%20")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "q");
+}
