@@ -99,7 +99,11 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/articles", post(routes::submit_article))
-        .route("/v1/articles/{id}", get(routes::get_article))
+        .route("/v1/articles/batch", post(routes::submit_batch))
+        .route(
+            "/v1/articles/{id}",
+            get(routes::get_article).delete(routes::delete_article),
+        )
         .route("/v1/clusters", get(routes::list_clusters))
         .route("/v1/clusters/{id}", get(routes::get_cluster))
         .route("/v1/search", get(routes::search))

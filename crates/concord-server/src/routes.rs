@@ -58,6 +58,19 @@ pub struct ArticleAccepted {
     pub similarity: Option<f32>,
 }
 
+/// The JSON path of a deserialization error; serde reports a missing field at its
+/// parent, so the field itself is named from the message.
+fn field_path(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (missing, path) {
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, _) => path.to_owned(),
+    }
+}
+
 /// Parses a JSON body, reporting where a bad value is.
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -66,17 +79,8 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                // serde reports a missing field at its parent: name the field itself.
                 let message = inner.to_string();
-                let missing = message
-                    .strip_prefix("missing field `")
-                    .and_then(|rest| rest.split('`').next());
-                let field = match (missing, path.as_str()) {
-                    (Some(name), "." | "") => name.to_owned(),
-                    (Some(name), parent) => format!("{parent}.{name}"),
-                    (None, _) => path,
-                };
-                Problem::invalid(field, message)
+                Problem::invalid(field_path(&path, &message), message)
             }
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
@@ -494,4 +498,130 @@ pub async fn search(
     })
     .await
     .map_err(|e| Problem::internal(e.to_string()))?
+}
+
+/// Most articles one batch may carry.
+pub const MAX_BATCH: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    pub articles: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Accepted(ArticleAccepted),
+    Refused {
+        problem: Box<crate::problem::ProblemBody>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchOut {
+    pub accepted: usize,
+    pub refused: usize,
+    /// One result per submitted article, in order.
+    pub results: Vec<BatchItem>,
+}
+
+/// `POST /v1/articles/batch`: up to [`MAX_BATCH`] articles, each accepted or refused on its own.
+pub async fn submit_batch(State(state): State<AppState>, body: Bytes) -> Result<Response, Problem> {
+    let batch: BatchIn = parse(&body)?;
+    if batch.articles.len() > MAX_BATCH {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            "Batch too large",
+            format!(
+                "{} articles; at most {MAX_BATCH} per batch",
+                batch.articles.len()
+            ),
+        )
+        .with_field("articles"));
+    }
+    let mut out = BatchOut {
+        accepted: 0,
+        refused: 0,
+        results: Vec::with_capacity(batch.articles.len()),
+    };
+    for (i, value) in batch.articles.into_iter().enumerate() {
+        let item = async {
+            let article: ArticleIn = serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = field_path(&path, &message);
+                Problem::invalid(format!("articles[{i}].{field}"), message)
+            })?;
+            let submission = validate(article).map_err(|p| {
+                let field = p.body().field.clone().unwrap_or_default();
+                Problem::invalid(format!("articles[{i}].{field}"), p.body().detail.clone())
+            })?;
+            let external_id = submission.external_id.clone();
+            let submitted = state.pipeline().submit(submission, false).await?;
+            Ok::<_, Problem>(ArticleAccepted {
+                id: submitted.id.to_string(),
+                external_id,
+                status: match submitted.outcome {
+                    UpsertOutcome::Unchanged(..) => "unchanged",
+                    UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => "queued",
+                },
+                lang: submitted.prepared.lang,
+                lang_source: submitted.prepared.lang_source,
+                truncated: submitted.prepared.truncated,
+                cluster: None,
+                similarity: None,
+            })
+        }
+        .await;
+        match item {
+            Ok(accepted) => {
+                out.accepted += 1;
+                out.results.push(BatchItem::Accepted(accepted));
+            }
+            Err(problem) => {
+                out.refused += 1;
+                out.results.push(BatchItem::Refused {
+                    problem: Box::new(problem.body().clone()),
+                });
+            }
+        }
+    }
+    // 202 when every item was accepted (queued or unchanged); 200 when some were
+    // refused: the per-item results say which, and why.
+    let status = if out.refused == 0 {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    pub id: String,
+    /// The cluster the article left, if it was clustered.
+    pub left_cluster: Option<String>,
+}
+
+/// `DELETE /v1/articles/{id}`: out of its cluster (which updates) and out of the index.
+pub async fn delete_article(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Deleted>, Problem> {
+    let id = ArticleId(parse_id(&raw, 'a', "article id")?);
+    let store = state.pipeline().store().clone();
+    let exists = tokio::task::spawn_blocking(move || store.connect_read_only()?.article(id))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))??;
+    match exists {
+        Some(a) if a.state != concord_store::ArticleState::Deleted => {}
+        _ => return Err(Problem::not_found(format!("article {id} not found"))),
+    }
+    let left = state.pipeline().delete(id).await?;
+    Ok(Json(Deleted {
+        id: id.to_string(),
+        left_cluster: left.map(|c| c.to_string()),
+    }))
 }

@@ -284,3 +284,49 @@ async fn clusters_are_listed_filtered_paginated_and_searchable() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "q");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_per_item_and_deletes_update_the_cluster() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let batch = serde_json::json!({ "articles": [
+        { "external_id": "b-1", "title": "Seoul hosts talks on data security", "published_at": "2020-09-08T10:00:00Z" },
+        { "external_id": "b-2", "title": "Titre", "lang": "klingon", "published_at": "2020-09-08T10:00:00Z" },
+        { "external_id": "b-3", "title": "No date" },
+    ]})
+    .to_string();
+    let (status, _, out) = send(&router, post("/v1/articles/batch", &batch)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["accepted"], 1);
+    assert_eq!(out["refused"], 2);
+    assert_eq!(out["results"][0]["status"], "queued");
+    assert_eq!(out["results"][1]["problem"]["field"], "articles[1].lang");
+    assert_eq!(
+        out["results"][2]["problem"]["field"],
+        "articles[2].published_at"
+    );
+
+    let too_many: Vec<serde_json::Value> = (0..501)
+        .map(|i| serde_json::json!({ "external_id": format!("x-{i}"), "title": "t", "published_at": "2020-09-08T10:00:00Z" }))
+        .collect();
+    let body = serde_json::json!({ "articles": too_many }).to_string();
+    let (status, _, problem) = send(&router, post("/v1/articles/batch", &body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(problem["code"], "batch_too_large");
+
+    // Delete: the article leaves its cluster and is gone for searches.
+    let one = serde_json::json!({ "external_id": "del-1", "title": "Seoul hosts talks on data security", "published_at": "2020-09-08T11:00:00Z" }).to_string();
+    let (_, _, posted) = send(&router, post("/v1/articles?wait=true", &one)).await;
+    let id = posted["id"].as_str().unwrap().to_owned();
+    let cluster = posted["cluster"].as_str().unwrap().to_owned();
+    let delete = |path: String| Request::delete(path).body(Body::empty()).unwrap();
+    let (status, _, deleted) = send(&router, delete(format!("/v1/articles/{id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["left_cluster"], cluster.as_str());
+    let get_req = |path: String| Request::get(path).body(Body::empty()).unwrap();
+    let (_, _, article) = send(&router, get_req(format!("/v1/articles/{id}"))).await;
+    assert_eq!(article["state"], "deleted");
+    assert!(article["cluster"].is_null());
+    let (status, _, _) = send(&router, delete(format!("/v1/articles/{id}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
