@@ -71,6 +71,25 @@ fn field_path(path: &str, message: &str) -> String {
     }
 }
 
+/// The body, or a problem when it could not be read (too large: 413).
+fn body_bytes(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, Problem> {
+    body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                status,
+                "body_too_large",
+                "Request body too large",
+                format!("at most {} bytes", crate::MAX_BODY_BYTES),
+            )
+        } else {
+            Problem::bad_json(e.body_text())
+        }
+    })
+}
+
 /// Parses a JSON body, reporting where a bad value is.
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -121,8 +140,9 @@ fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
 pub async fn submit_article(
     State(state): State<AppState>,
     Query(query): Query<SubmitQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
+    let body = body_bytes(body)?;
     let submission = validate(parse::<ArticleIn>(&body)?)?;
     let external_id = submission.external_id.clone();
     let submitted = state.pipeline().submit(submission, query.wait).await?;
@@ -527,7 +547,11 @@ pub struct BatchOut {
 }
 
 /// `POST /v1/articles/batch`: up to [`MAX_BATCH`] articles, each accepted or refused on its own.
-pub async fn submit_batch(State(state): State<AppState>, body: Bytes) -> Result<Response, Problem> {
+pub async fn submit_batch(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body_bytes(body)?;
     let batch: BatchIn = parse(&body)?;
     if batch.articles.len() > MAX_BATCH {
         return Err(Problem::new(

@@ -156,6 +156,14 @@ async fn bad_input_gets_problem_json_with_the_field() {
             assert_eq!(problem["field"], field, "{body}: {problem}");
         }
     }
+    let huge = format!(
+        r#"{{"external_id":"h","title":"t",{t},"body":"{}"}}"#,
+        "x".repeat(concord_server::MAX_BODY_BYTES)
+    );
+    let (status, headers, problem) = send(&router, post("/v1/articles", &huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["code"], "body_too_large");
     let missing = Request::get("/v1/articles/a999")
         .body(Body::empty())
         .unwrap();
