@@ -28,6 +28,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub index: IndexConfig,
     pub cluster: ClusterConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -152,6 +153,34 @@ pub struct ClusterConfig {
     pub rule: RuleParams,
 }
 
+/// What an API key may do. Each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Browse, read and search.
+    Read,
+    /// Also submit and delete articles.
+    Ingest,
+    /// Also corrections and webhook subscriptions.
+    Admin,
+}
+
+/// One API key: only its SHA-256 is configured, never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub role: Role,
+    /// Lowercase hex SHA-256 of the key.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub keys: Vec<ApiKey>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -224,6 +253,16 @@ impl Config {
         }
         if !(2..=255).contains(&self.index.m) {
             return invalid("index.m", "must be between 2 and 255");
+        }
+        for key in &self.auth.keys {
+            let hex_ok = key.sha256.len() == 64
+                && key
+                    .sha256
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            if !hex_ok {
+                return invalid("auth.keys", "sha256 must be 64 lowercase hex digits");
+            }
         }
         if self.model.max_tokens < 8 {
             return invalid("model.max_tokens", "must be at least 8");

@@ -7,8 +7,11 @@
 
 use std::sync::Arc;
 
+mod auth;
 mod problem;
 mod routes;
+
+pub use auth::{DEV_KEY_SHA256, Keys};
 
 pub use problem::Problem;
 
@@ -35,13 +38,18 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     pipeline: Pipeline,
+    keys: Keys,
 }
 
 impl AppState {
-    pub fn new(pipeline: Pipeline) -> Self {
+    pub fn new(pipeline: Pipeline, keys: Keys) -> Self {
         Self {
-            inner: Arc::new(Inner { pipeline }),
+            inner: Arc::new(Inner { pipeline, keys }),
         }
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
     }
 
     pub(crate) fn pipeline(&self) -> &Pipeline {
@@ -95,9 +103,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// The whole HTTP surface, without a socket (tests drive it with `oneshot`).
 pub fn app(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let v1 = Router::new()
         .route("/v1/articles", post(routes::submit_article))
         .route("/v1/articles/batch", post(routes::submit_batch))
         .route(
@@ -107,17 +113,33 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/clusters", get(routes::list_clusters))
         .route("/v1/clusters/{id}", get(routes::get_cluster))
         .route("/v1/search", get(routes::search))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id,
+                    key = tracing::field::Empty
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use concord_embed::Model;
 use concord_pipeline::Pipeline;
-use concord_server::{AppState, app};
+use concord_server::{AppState, Keys, app};
 use figment::Figment;
 
 use crate::config;
@@ -58,7 +58,11 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         tracing::info!(addr = %config.server.listen, "listening");
-        axum::serve(listener, app(AppState::new(pipeline.clone())))
+        let keys = Keys::new(&config.auth.keys);
+        if keys.has_dev_key() {
+            tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
+        }
+        axum::serve(listener, app(AppState::new(pipeline.clone(), keys)))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")

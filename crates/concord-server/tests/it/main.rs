@@ -9,9 +9,10 @@ use axum::{
     http::{Request, StatusCode},
 };
 use concord_core::Config;
+use concord_core::config::{ApiKey, Role};
 use concord_embed::Model;
 use concord_pipeline::Pipeline;
-use concord_server::{AppState, app};
+use concord_server::{AppState, Keys, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -22,13 +23,38 @@ fn state(data: &Path) -> AppState {
     config.model.ort_dylib = root.join(&config.model.ort_dylib);
     config.data.dir = data.to_path_buf();
     let model = Model::load(&config.model).unwrap();
-    AppState::new(Pipeline::start(&config, model).unwrap())
+    let mut keys = config.auth.keys.clone();
+    keys.push(ApiKey {
+        name: "reader".into(),
+        role: Role::Read,
+        sha256: sha256_hex(READ_KEY),
+    });
+    AppState::new(Pipeline::start(&config, model).unwrap(), Keys::new(&keys))
+}
+
+/// The README's local key (admin) is in the default config; tests add a read-only one.
+const DEV_KEY: &str = "concord-dev-key";
+const READ_KEY: &str = "test-read-key";
+
+fn sha256_hex(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 async fn send(
     router: &axum::Router,
-    request: Request<Body>,
+    mut request: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    // Requests carry the admin key unless the test set one (or "none").
+    let headers = request.headers_mut();
+    if headers.get("authorization").is_none() {
+        headers.insert(
+            "authorization",
+            format!("Bearer {DEV_KEY}").parse().unwrap(),
+        );
+    } else if headers["authorization"] == "none" {
+        headers.remove("authorization");
+    }
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -337,4 +363,43 @@ async fn a_batch_answers_per_item_and_deletes_update_the_cluster() {
     assert!(article["cluster"].is_null());
     let (status, _, _) = send(&router, delete(format!("/v1/articles/{id}"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_and_roles_guard_every_v1_route() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let with = |method: &str, path: &str, key: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", key)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"external_id":"k","title":"Titre","published_at":"2020-09-08T10:00:00Z"}"#,
+            ))
+            .unwrap()
+    };
+    let (status, headers, problem) = send(&router, with("GET", "/v1/clusters", "none")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert_eq!(problem["code"], "unauthorized");
+    let (status, _, _) = send(&router, with("GET", "/v1/clusters", "Bearer not-a-key")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let reader = format!("Bearer {READ_KEY}");
+    let (status, _, _) = send(&router, with("GET", "/v1/clusters", &reader)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, problem) = send(&router, with("POST", "/v1/articles", &reader)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(problem["code"], "forbidden");
+    let x_api_key = Request::get("/v1/clusters")
+        .header("authorization", "none")
+        .header("x-api-key", DEV_KEY)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = send(&router, x_api_key).await;
+    assert_eq!(status, StatusCode::OK);
+    // Health needs no key.
+    let (status, _, _) = send(&router, with("GET", "/healthz", "none")).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -1,0 +1,103 @@
+//! API keys: `Authorization: Bearer <key>` or `X-Api-Key: <key>`, checked
+//! against configured SHA-256 digests, with a role per route.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use concord_core::config::{ApiKey, Role};
+use sha2::{Digest, Sha256};
+
+use crate::{AppState, problem::Problem};
+
+/// The key the README's examples use; the service warns while it is configured.
+pub const DEV_KEY_SHA256: &str = "12470e3f9e8a63702f7e53599187d4e7467a96b7b260a16497681a368e5cbb13";
+
+/// Configured keys by digest.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    by_digest: HashMap<String, (String, Role)>,
+}
+
+impl Keys {
+    pub fn new(keys: &[ApiKey]) -> Self {
+        Self {
+            by_digest: keys
+                .iter()
+                .map(|k| (k.sha256.clone(), (k.name.clone(), k.role)))
+                .collect(),
+        }
+    }
+
+    pub fn has_dev_key(&self) -> bool {
+        self.by_digest.contains_key(DEV_KEY_SHA256)
+    }
+
+    fn role_of(&self, key: &str) -> Option<&(String, Role)> {
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        self.by_digest.get(&digest)
+    }
+}
+
+/// The role a request needs: reads are `read`, writes `ingest`.
+fn required(method: &Method) -> Role {
+    if method == Method::GET || method == Method::HEAD {
+        Role::Read
+    } else {
+        Role::Ingest
+    }
+}
+
+fn presented(request: &Request) -> Option<&str> {
+    let headers = request.headers();
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return v.strip_prefix("Bearer ").map(str::trim);
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Middleware for every `/v1` route.
+pub async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let needed = required(request.method());
+    let Some(key) = presented(&request) else {
+        return unauthorized("an API key is required: Authorization: Bearer <key>");
+    };
+    let Some((name, role)) = state.keys().role_of(key) else {
+        return unauthorized("unknown API key");
+    };
+    if *role < needed {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!("key {name:?} has role {role:?}; this needs {needed:?}"),
+        )
+        .into_response();
+    }
+    tracing::Span::current().record("key", name.as_str());
+    next.run(request).await
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        detail,
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
