@@ -296,6 +296,26 @@ mod tests {
     }
 
     #[test]
+    fn api_keys_must_be_sha256_digests() {
+        let ok = Config::embedded_default().unwrap();
+        assert!(!ok.auth.keys.is_empty());
+        let figment = Config::default_figment().merge(Toml::string(
+            "[auth]\nkeys = [{ name = \"plain\", role = \"read\", sha256 = \"my-secret-key\" }]\n",
+        ));
+        let err = Config::from_figment(&figment);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    field: "auth.keys",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn zero_batch_is_invalid() {
         let figment = Config::default_figment().merge(Serialized::default("embed.max_batch", 0));
         let err = Config::from_figment(&figment);
