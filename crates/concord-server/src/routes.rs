@@ -71,6 +71,41 @@ fn field_path(path: &str, message: &str) -> String {
     }
 }
 
+/// Runs `f` on a read-only store connection off the async workers.
+async fn read_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&concord_store::Db) -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let store = state.pipeline().store().clone();
+    tokio::task::spawn_blocking(move || f(&store.connect_read_only()?))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+}
+
+/// An optional language parameter or field, as a problem on `field` when unknown.
+fn parse_lang(raw: Option<&str>, field: &'static str) -> Result<Option<Lang>, Problem> {
+    raw.map(Lang::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid(field, e.to_string()))
+}
+
+/// What ingest answers for one stored article.
+fn accepted(submitted: &concord_pipeline::Submitted, external_id: String) -> ArticleAccepted {
+    ArticleAccepted {
+        id: submitted.id.to_string(),
+        external_id,
+        status: match submitted.outcome {
+            UpsertOutcome::Unchanged(..) => "unchanged",
+            UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => "queued",
+        },
+        lang: submitted.prepared.lang,
+        lang_source: submitted.prepared.lang_source,
+        truncated: submitted.prepared.truncated,
+        cluster: None,
+        similarity: None,
+    }
+}
+
 /// The body, or a problem when it could not be read (too large: 413).
 fn body_bytes(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -119,12 +154,7 @@ fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
             format!("must be at most {MAX_EXTERNAL_ID} characters"),
         ));
     }
-    let lang = a
-        .lang
-        .as_deref()
-        .map(Lang::parse)
-        .transpose()
-        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    let lang = parse_lang(a.lang.as_deref(), "lang")?;
     Ok(ArticleSubmission {
         external_id,
         source: a.source,
@@ -146,19 +176,7 @@ pub async fn submit_article(
     let submission = validate(parse::<ArticleIn>(&body)?)?;
     let external_id = submission.external_id.clone();
     let submitted = state.pipeline().submit(submission, query.wait).await?;
-    let mut out = ArticleAccepted {
-        id: submitted.id.to_string(),
-        external_id,
-        status: match submitted.outcome {
-            UpsertOutcome::Unchanged(..) => "unchanged",
-            UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => "queued",
-        },
-        lang: submitted.prepared.lang,
-        lang_source: submitted.prepared.lang_source,
-        truncated: submitted.prepared.truncated,
-        cluster: None,
-        similarity: None,
-    };
+    let mut out = accepted(&submitted, external_id);
     let status = match (submitted.clustered, query.wait) {
         (Some(rx), true) => {
             let reply = rx
@@ -207,9 +225,7 @@ pub async fn get_article(
     Path(raw): Path<String>,
 ) -> Result<Json<ArticleOut>, Problem> {
     let id = ArticleId(parse_id(&raw, 'a', "article id")?);
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || {
-        let db = store.connect_read_only()?;
+    read_store(&state, move |db| {
         let a = db
             .article(id)?
             .ok_or_else(|| Problem::not_found(format!("article {id} not found")))?;
@@ -231,7 +247,6 @@ pub async fn get_article(
         }))
     })
     .await
-    .map_err(|e| Problem::internal(e.to_string()))?
 }
 
 #[derive(Debug, Serialize)]
@@ -263,9 +278,7 @@ pub async fn get_cluster(
     Path(raw): Path<String>,
 ) -> Result<Json<ClusterOut>, Problem> {
     let id = ClusterId(parse_id(&raw, 'c', "cluster id")?);
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || {
-        let db = store.connect_read_only()?;
+    read_store(&state, move |db| {
         let c = db
             .resolve_cluster(id)?
             .ok_or_else(|| Problem::not_found(format!("cluster {id} not found")))?;
@@ -298,7 +311,6 @@ pub async fn get_cluster(
         }))
     })
     .await
-    .map_err(|e| Problem::internal(e.to_string()))?
 }
 
 /// Most clusters or hits one page returns.
@@ -369,12 +381,7 @@ pub async fn list_clusters(
             ));
         }
     };
-    let lang = q
-        .lang
-        .as_deref()
-        .map(Lang::parse)
-        .transpose()
-        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    let lang = parse_lang(q.lang.as_deref(), "lang")?;
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(Problem::invalid(
@@ -397,10 +404,8 @@ pub async fn list_clusters(
         after,
         limit: limit + 1,
     };
-    let store = state.pipeline().store().clone();
     let sort = sort.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let db = store.connect_read_only()?;
+    read_store(&state, move |db| {
         let mut rows = db.list_clusters(&query)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -426,7 +431,6 @@ pub async fn list_clusters(
         }))
     })
     .await
-    .map_err(|e| Problem::internal(e.to_string()))?
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,12 +476,7 @@ pub async fn search(
             format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let lang = q
-        .lang
-        .as_deref()
-        .map(Lang::parse)
-        .transpose()
-        .map_err(|e| Problem::invalid("lang", e.to_string()))?;
+    let lang = parse_lang(q.lang.as_deref(), "lang")?;
     let hits = state
         .pipeline()
         .search_text(&q.q, lang, k)
@@ -488,9 +487,7 @@ pub async fn search(
             }
             other => Problem::from(other),
         })?;
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || {
-        let db = store.connect_read_only()?;
+    read_store(&state, move |db| {
         let mut out = SearchOut {
             hits: Vec::with_capacity(hits.len()),
             clusters: Vec::new(),
@@ -517,7 +514,6 @@ pub async fn search(
         Ok(Json(out))
     })
     .await
-    .map_err(|e| Problem::internal(e.to_string()))?
 }
 
 /// Most articles one batch may carry.
@@ -584,19 +580,7 @@ pub async fn submit_batch(
             })?;
             let external_id = submission.external_id.clone();
             let submitted = state.pipeline().submit(submission, false).await?;
-            Ok::<_, Problem>(ArticleAccepted {
-                id: submitted.id.to_string(),
-                external_id,
-                status: match submitted.outcome {
-                    UpsertOutcome::Unchanged(..) => "unchanged",
-                    UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => "queued",
-                },
-                lang: submitted.prepared.lang,
-                lang_source: submitted.prepared.lang_source,
-                truncated: submitted.prepared.truncated,
-                cluster: None,
-                similarity: None,
-            })
+            Ok::<_, Problem>(accepted(&submitted, external_id))
         }
         .await;
         match item {
@@ -635,10 +619,7 @@ pub async fn delete_article(
     Path(raw): Path<String>,
 ) -> Result<Json<Deleted>, Problem> {
     let id = ArticleId(parse_id(&raw, 'a', "article id")?);
-    let store = state.pipeline().store().clone();
-    let exists = tokio::task::spawn_blocking(move || store.connect_read_only()?.article(id))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))??;
+    let exists = read_store(&state, move |db| Ok(db.article(id)?)).await?;
     match exists {
         Some(a) if a.state != concord_store::ArticleState::Deleted => {}
         _ => return Err(Problem::not_found(format!("article {id} not found"))),
