@@ -247,37 +247,6 @@ impl Db {
             .transpose()
     }
 
-    /// Stores an article's vector and moves it to `embedded`, unless its content
-    /// changed meanwhile (`expected_hash` no longer matches): then nothing happens
-    /// and `false` is returned, since a newer version is queued.
-    pub fn set_vector(
-        &self,
-        id: ArticleId,
-        expected_hash: &str,
-        model: &str,
-        vector: &UnitVector,
-    ) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE articles SET vector = ?1, model = ?2, state = 'embedded'
-             WHERE id = ?3 AND content_hash = ?4 AND state = 'queued'",
-            params![vector_to_blob(vector), model, id.0 as i64, expected_hash],
-        )?;
-        Ok(n == 1)
-    }
-
-    /// The stored vector of an article, if it has one.
-    pub fn vector(&self, id: ArticleId) -> Result<Option<UnitVector>, StoreError> {
-        let blob: Option<Option<Vec<u8>>> = self
-            .conn
-            .query_row(
-                "SELECT vector FROM articles WHERE id = ?1",
-                [id.0 as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
-        blob.flatten().map(|b| vector_from_blob(&b)).transpose()
-    }
-
     /// Articles not yet clustered, oldest first: what a restart must finish.
     pub fn pending_articles(&self) -> Result<Vec<PendingArticle>, StoreError> {
         let mut stmt = self.conn.prepare(

@@ -184,16 +184,23 @@ fn membership_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MembershipRecor
     )
 }
 
+/// One cluster row, on a connection or inside a transaction.
+fn cluster_by_id(
+    conn: &rusqlite::Connection,
+    id: ClusterId,
+) -> Result<Option<ClusterRecord>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"),
+        [id.0 as i64],
+        cluster_from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
 impl Db {
     pub fn cluster(&self, id: ClusterId) -> Result<Option<ClusterRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"),
-                [id.0 as i64],
-                cluster_from_row,
-            )
-            .optional()?
-            .transpose()
+        cluster_by_id(&self.conn, id)
     }
 
     /// Follows `merged_into` to the surviving cluster; `None` if `id` never existed.
@@ -447,14 +454,7 @@ impl Tx<'_> {
 
     /// Reads inside the transaction (sees its own writes).
     pub fn cluster(&self, id: ClusterId) -> Result<Option<ClusterRecord>, StoreError> {
-        self.tx
-            .query_row(
-                &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"),
-                [id.0 as i64],
-                cluster_from_row,
-            )
-            .optional()?
-            .transpose()
+        cluster_by_id(self.tx, id)
     }
 }
 

@@ -89,13 +89,16 @@ fn vectors_round_trip_and_stale_vectors_are_refused() {
     let mut db = store.connect().unwrap();
     let a = article("v-1", "Vecteur");
     let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
-    assert!(!db.set_vector(id, "stale-hash", "m", &vector(1.0)).unwrap());
-    assert!(
-        db.set_vector(id, &a.content_hash, "m", &vector(1.0))
+    let (v, x) = (vector(1.0), vector(2.0));
+    let set = |db: &mut concord_store::Db, hash: &str| {
+        db.transaction(|tx| tx.set_vectors(id, hash, "m", &v, &x))
             .unwrap()
-    );
-    let back = db.vector(id).unwrap().unwrap();
-    assert!((back.cosine(&vector(1.0)) - 1.0).abs() < 1e-6);
+    };
+    assert!(!set(&mut db, "stale-hash"));
+    assert!(set(&mut db, &a.content_hash));
+    let (back, centred) = db.vectors(id).unwrap().unwrap();
+    assert!((back.cosine(&v) - 1.0).abs() < 1e-6);
+    assert!((centred.cosine(&x) - 1.0).abs() < 1e-6);
     let pending = db.pending_articles().unwrap();
     assert_eq!(pending[0].state, ArticleState::Embedded);
     assert!(pending[0].vector.is_some());
