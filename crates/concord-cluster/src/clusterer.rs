@@ -12,6 +12,9 @@ use concord_store::{
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+mod corrections;
+pub use corrections::{Corrected, Correction};
+
 use crate::{
     ClusterError,
     rule::{self, Candidate, Centering, RuleKind, RuleParams},
@@ -152,6 +155,8 @@ struct Decision<'a> {
     others: &'a [ClusterId],
     in_window: usize,
     now: Timestamp,
+    /// Keep the analyst's placement (the membership stays pinned).
+    pinned: bool,
 }
 
 /// The single writer of cluster state. Owned by one thread or task.
@@ -166,6 +171,8 @@ pub struct Clusterer {
     tokens: TokenStats,
     /// Pairs an analyst split apart: never merged again automatically.
     split_guards: HashSet<(ClusterId, ClusterId)>,
+    /// Articles an analyst placed (moved or split out): kept where they were put.
+    pinned: HashSet<ArticleId>,
     clock: Box<dyn Fn() -> Timestamp + Send>,
 }
 
@@ -207,6 +214,7 @@ impl Clusterer {
             means: Means::default(),
             tokens: TokenStats::default(),
             split_guards: HashSet::new(),
+            pinned: HashSet::new(),
             clock: Box::new(Timestamp::now),
         };
         this.reload()?;
@@ -237,12 +245,10 @@ impl Clusterer {
             self.clusters
                 .insert(record.id, ClusterState::new(record, self.dim));
         }
-        let memberships: HashMap<ArticleId, ClusterId> = self
-            .db
-            .all_memberships()?
-            .into_iter()
-            .map(|m| (m.article, m.cluster))
-            .collect();
+        let all = self.db.all_memberships()?;
+        self.pinned = all.iter().filter(|m| m.pinned).map(|m| m.article).collect();
+        let memberships: HashMap<ArticleId, ClusterId> =
+            all.into_iter().map(|m| (m.article, m.cluster)).collect();
         let index = Arc::clone(&self.index);
         let mut index = index
             .write()
@@ -301,10 +307,21 @@ impl Clusterer {
             index.rebuild();
         }
         drop(index);
+        // A split pair stays apart; either side may since have been merged into
+        // another cluster, which inherits the guard.
+        self.split_guards.clear();
         for (_, data) in self.db.corrections_of_kind("split")? {
             if let (Some(a), Some(b)) = (data["from"].as_u64(), data["to"].as_u64()) {
-                self.split_guards
-                    .insert(guard_key(ClusterId(a), ClusterId(b)));
+                let resolve = |id: u64| -> Result<ClusterId, ClusterError> {
+                    Ok(self
+                        .db
+                        .resolve_cluster(ClusterId(id))?
+                        .map_or(ClusterId(id), |r| r.id))
+                };
+                let (a, b) = (resolve(a)?, resolve(b)?);
+                if a != b {
+                    self.split_guards.insert(guard_key(a, b));
+                }
             }
         }
         tracing::info!(
@@ -397,7 +414,12 @@ impl Clusterer {
                 self.dim
             )));
         }
-        // An updated article is re-decided from scratch.
+        // An updated article is re-decided from scratch, unless an analyst placed it.
+        let pinned_to = self
+            .pinned
+            .contains(&input.id)
+            .then(|| self.articles.get(&input.id).map(|m| m.cluster))
+            .flatten();
         if self.articles.contains_key(&input.id) {
             self.detach(input.id)?;
         }
@@ -407,7 +429,14 @@ impl Clusterer {
         let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
         let tokens = self.tokens.intern(&input.title);
         let (candidates, in_window) = self.candidates(input, &x, &tokens)?;
-        let verdict = rule::decide(&self.params, &candidates, in_window);
+        let mut verdict = rule::decide(&self.params, &candidates, in_window);
+        let pinned = match pinned_to.and_then(|c| self.clusters.get(&c)) {
+            Some(state) => {
+                verdict.join = Some((state.record.id, dot(x.as_slice(), &unit(&state.sum))));
+                true
+            }
+            None => false,
+        };
         let now = (self.clock)();
         let others: Vec<ClusterId> = candidates
             .iter()
@@ -423,6 +452,7 @@ impl Clusterer {
                 others: &others,
                 in_window,
                 now,
+                pinned,
             },
         ) {
             Ok(outcome) => Ok(outcome),
@@ -457,6 +487,7 @@ impl Clusterer {
             others,
             in_window,
             now,
+            pinned,
         } = decision;
         let xs = x.as_slice();
         let committed = db.transaction(|tx| {
@@ -496,7 +527,7 @@ impl Clusterer {
                 cluster,
                 similarity,
                 joined_at: now,
-                pinned: false,
+                pinned,
             })?;
             tx.add_event(
                 cluster,
@@ -542,10 +573,15 @@ impl Clusterer {
             }
             self.clusters.remove(&loser.record.id);
             merged.push(loser.record.id);
+            self.transfer_guards(loser.record.id, cluster);
         }
         if joined != cluster {
             merged.push(joined);
             self.clusters.remove(&joined);
+            self.transfer_guards(joined, cluster);
+        }
+        if !pinned {
+            self.pinned.remove(&input.id);
         }
         merged.retain(|m| *m != cluster);
         merged.sort();
@@ -618,6 +654,7 @@ impl Clusterer {
     pub fn delete_article(&mut self, id: ArticleId) -> Result<Option<ClusterId>, ClusterError> {
         let cluster = self.articles.get(&id).map(|m| m.cluster);
         self.detach(id)?;
+        self.pinned.remove(&id);
         self.db
             .transaction(|tx| tx.set_article_state(id, ArticleState::Deleted))?;
         Ok(cluster)
@@ -644,21 +681,86 @@ impl Clusterer {
             .collect())
     }
 
+    /// The `k` articles nearest to a stored, clustered article (itself excluded).
+    pub fn similar_to(
+        &self,
+        article: ArticleId,
+        k: usize,
+    ) -> Result<Vec<(ArticleId, f32, Option<ClusterId>)>, ClusterError> {
+        if !self.articles.contains_key(&article) {
+            return Err(ClusterError::UnknownArticle(article));
+        }
+        let (_, x) = self
+            .db
+            .vectors(article)?
+            .ok_or(ClusterError::UnknownArticle(article))?;
+        let hits = self
+            .index
+            .read()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
+            .search(&x, k.saturating_add(1), None)?;
+        Ok(hits
+            .into_iter()
+            .filter(|h| h.id != article)
+            .take(k)
+            .map(|h| (h.id, h.similarity, self.cluster_of(h.id)))
+            .collect())
+    }
+
+    /// Up to `n` other active clusters nearest to `cluster`'s centroid (by their
+    /// best member), with that similarity: same topic, possibly another event.
+    pub fn related(
+        &self,
+        cluster: ClusterId,
+        n: usize,
+    ) -> Result<Vec<(ClusterId, f32)>, ClusterError> {
+        let state = self
+            .clusters
+            .get(&cluster)
+            .ok_or(ClusterError::UnknownCluster(cluster))?;
+        let Ok(centroid) = UnitVector::normalize(state.sum.clone()) else {
+            return Ok(Vec::new());
+        };
+        let k = (state.size() + n.saturating_mul(8)).min(1024);
+        let hits = self
+            .index
+            .read()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
+            .search(&centroid, k, None)?;
+        let mut out: Vec<(ClusterId, f32)> = Vec::new();
+        for h in hits {
+            match self.cluster_of(h.id) {
+                Some(c) if c != cluster && !out.iter().any(|(o, _)| *o == c) => {
+                    out.push((c, h.similarity));
+                }
+                _ => {}
+            }
+            if out.len() == n {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// The cluster an article is in right now.
     pub fn cluster_of(&self, id: ArticleId) -> Option<ClusterId> {
         self.articles.get(&id).map(|m| m.cluster)
     }
 
-    /// Every active cluster, sorted by id (tests, invariants, evaluation).
+    /// Every active cluster, sorted by id, members sorted (tests, invariants, evaluation).
     pub fn summaries(&self) -> Vec<ClusterSummary> {
         let mut out: Vec<ClusterSummary> = self
             .clusters
             .values()
-            .map(|s| ClusterSummary {
-                id: s.record.id,
-                size: s.size(),
-                languages: s.languages(),
-                members: s.members.clone(),
+            .map(|s| {
+                let mut members = s.members.clone();
+                members.sort();
+                ClusterSummary {
+                    id: s.record.id,
+                    size: s.size(),
+                    languages: s.languages(),
+                    members,
+                }
             })
             .collect();
         out.sort_by_key(|s| s.id);

@@ -18,3 +18,17 @@ pub enum ClusterError {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl ClusterError {
+    /// The store or index failed (memory may be ahead of the store), as opposed
+    /// to a request that was refused before anything changed.
+    pub fn is_store_failure(&self) -> bool {
+        match self {
+            Self::Store(_) | Self::Index(_) => true,
+            Self::UnknownArticle(_)
+            | Self::UnknownCluster(_)
+            | Self::NotAMember { .. }
+            | Self::Invalid(_) => false,
+        }
+    }
+}

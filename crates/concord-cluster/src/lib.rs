@@ -15,7 +15,7 @@ pub mod rule;
 mod state;
 pub mod tokens;
 
-pub use clusterer::{Assignment, ClusterInput, Clusterer, Outcome};
+pub use clusterer::{Assignment, ClusterInput, Clusterer, Corrected, Correction, Outcome};
 pub use error::ClusterError;
 pub use rule::{Centering, RuleKind, RuleParams};
 pub use state::ClusterSummary;

@@ -4,7 +4,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use concord_cluster::{ClusterInput, ClusterSummary, Clusterer};
+use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
 use concord_core::{ArticleId, ClusterId, Config, Lang};
 use concord_embed::{EmbedHandle, EmbedWorker, Model, TokenizerBudget};
 use concord_index::{IndexParams, VectorIndex};
@@ -403,6 +403,39 @@ impl Pipeline {
             vector,
             lang,
             k,
+            done,
+        })
+        .await?
+    }
+
+    /// The `k` articles nearest to a stored article (itself excluded), with their clusters.
+    pub async fn similar_to(
+        &self,
+        article: ArticleId,
+        k: usize,
+    ) -> Result<Vec<SearchHit>, IngestError> {
+        self.ask(|done| Msg::Similar { article, k, done }).await?
+    }
+
+    /// Up to `n` other clusters nearest to an active cluster's centroid.
+    pub async fn related(
+        &self,
+        cluster: ClusterId,
+        n: usize,
+    ) -> Result<Vec<(ClusterId, f32)>, IngestError> {
+        self.ask(|done| Msg::Related { cluster, n, done }).await?
+    }
+
+    /// Applies an analyst's correction on the cluster thread, recorded with `actor`.
+    pub async fn correct(
+        &self,
+        correction: Correction,
+        actor: &str,
+    ) -> Result<Corrected, IngestError> {
+        let actor = actor.to_owned();
+        self.ask(|done| Msg::Correct {
+            correction,
+            actor,
             done,
         })
         .await?

@@ -5,7 +5,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Outcome};
+use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction, Outcome};
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_embed::EmbedError;
 use concord_index::VectorIndex;
@@ -53,6 +53,22 @@ pub(crate) enum Msg {
         k: usize,
         done: oneshot::Sender<Result<Vec<SearchHit>, IngestError>>,
     },
+    /// Articles nearest to a stored one.
+    Similar {
+        article: ArticleId,
+        k: usize,
+        done: oneshot::Sender<Result<Vec<SearchHit>, IngestError>>,
+    },
+    Related {
+        cluster: ClusterId,
+        n: usize,
+        done: oneshot::Sender<Result<Vec<(ClusterId, f32)>, IngestError>>,
+    },
+    Correct {
+        correction: Correction,
+        actor: String,
+        done: oneshot::Sender<Result<Corrected, IngestError>>,
+    },
 }
 
 /// One article found by a search, with the cluster it is in.
@@ -61,6 +77,22 @@ pub struct SearchHit {
     pub article: ArticleId,
     pub similarity: f32,
     pub cluster: Option<ClusterId>,
+}
+
+fn hits(
+    found: Result<Vec<(ArticleId, f32, Option<ClusterId>)>, concord_cluster::ClusterError>,
+) -> Result<Vec<SearchHit>, IngestError> {
+    found
+        .map(|hits| {
+            hits.into_iter()
+                .map(|(article, similarity, cluster)| SearchHit {
+                    article,
+                    similarity,
+                    cluster,
+                })
+                .collect()
+        })
+        .map_err(IngestError::from)
 }
 
 pub(crate) struct ClusterWorker {
@@ -124,20 +156,34 @@ impl ClusterWorker {
                     k,
                     done,
                 } => {
-                    let hits = self
-                        .clusterer
-                        .search(&vector, lang, k)
-                        .map(|hits| {
-                            hits.into_iter()
-                                .map(|(article, similarity, cluster)| SearchHit {
-                                    article,
-                                    similarity,
-                                    cluster,
-                                })
-                                .collect()
-                        })
-                        .map_err(IngestError::from);
-                    let _ = done.send(hits);
+                    let _ = done.send(hits(self.clusterer.search(&vector, lang, k)));
+                }
+                Msg::Similar { article, k, done } => {
+                    let _ = done.send(hits(self.clusterer.similar_to(article, k)));
+                }
+                Msg::Related { cluster, n, done } => {
+                    let _ = done.send(
+                        self.clusterer
+                            .related(cluster, n)
+                            .map_err(IngestError::from),
+                    );
+                }
+                Msg::Correct {
+                    correction,
+                    actor,
+                    done,
+                } => {
+                    let span =
+                        tracing::info_span!("correction", kind = correction.kind(), actor = %actor);
+                    let _guard = span.enter();
+                    let result = self.clusterer.correct(&correction, &actor);
+                    match &result {
+                        Ok(c) => {
+                            tracing::info!(id = c.id, cluster = %c.cluster, "correction applied")
+                        }
+                        Err(e) => tracing::info!(error = %e, "correction refused"),
+                    }
+                    let _ = done.send(result.map_err(IngestError::from));
                 }
             }
             if self.dump_every > 0 && since_dump >= self.dump_every {

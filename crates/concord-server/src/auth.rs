@@ -43,13 +43,28 @@ impl Keys {
     }
 }
 
-/// The role a request needs: reads are `read`, writes `ingest`.
+/// Who is calling: the configured name of the key presented (never the key).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+}
+
+/// The role a request needs by default: reads are `read`, writes `ingest`.
 fn required(method: &Method) -> Role {
     if method == Method::GET || method == Method::HEAD {
         Role::Read
     } else {
         Role::Ingest
     }
+}
+
+/// Middleware for `/v1` routes that change clusters or subscriptions: `admin` only.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    check(&state, request, next, Role::Admin).await
 }
 
 fn presented(request: &Request) -> Option<&str> {
@@ -69,6 +84,10 @@ fn presented(request: &Request) -> Option<&str> {
 /// Middleware for every `/v1` route.
 pub async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let needed = required(request.method());
+    check(&state, request, next, needed).await
+}
+
+async fn check(state: &AppState, mut request: Request, next: Next, needed: Role) -> Response {
     let Some(key) = presented(&request) else {
         return unauthorized("an API key is required: Authorization: Bearer <key>");
     };
@@ -85,6 +104,8 @@ pub async fn require_key(State(state): State<AppState>, request: Request, next: 
         .into_response();
     }
     tracing::Span::current().record("key", name.as_str());
+    let caller = Caller { name: name.clone() };
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 mod auth;
+mod corrections;
 mod problem;
+mod related;
 mod routes;
 
 pub use auth::{DEV_KEY_SHA256, Keys};
@@ -112,15 +114,27 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/clusters", get(routes::list_clusters))
         .route("/v1/clusters/{id}", get(routes::get_cluster))
+        .route("/v1/clusters/{id}/related", get(related::related))
+        .route("/v1/articles/{id}/similar", get(related::similar))
         .route("/v1/search", get(routes::search))
+        .route("/v1/corrections", get(corrections::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
+        ));
+    let admin = Router::new()
+        .route("/v1/clusters/{id}/merge", post(corrections::merge))
+        .route("/v1/clusters/{id}/split", post(corrections::split))
+        .route("/v1/articles/{id}/move", post(corrections::move_article))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
         ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(v1)
+        .merge(admin)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

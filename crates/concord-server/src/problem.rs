@@ -4,6 +4,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use concord_cluster::ClusterError;
 use concord_pipeline::IngestError;
 use serde::Serialize;
 
@@ -118,7 +119,34 @@ impl From<IngestError> for Problem {
             ),
             IngestError::Store(e) => Self::internal(format!("store: {e}")),
             IngestError::Embed(e) => Self::internal(format!("embedding: {e}")),
-            IngestError::Cluster(e) => Self::internal(format!("clustering: {e}")),
+            IngestError::Cluster(e) => Self::from(e),
+        }
+    }
+}
+
+impl From<ClusterError> for Problem {
+    // Refusals of a correction are the caller's to fix; the rest are ours.
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::UnknownArticle(id) => Self::not_found(format!("article {id} not found")),
+            ClusterError::UnknownCluster(id) => {
+                Self::not_found(format!("cluster {id} not found or not active"))
+            }
+            ClusterError::NotAMember { article, cluster } => Self::new(
+                StatusCode::CONFLICT,
+                "not_a_member",
+                "Not a member",
+                format!("article {article} is not in cluster {cluster}"),
+            )
+            .with_field("articles"),
+            ClusterError::Invalid(detail) => Self::new(
+                StatusCode::CONFLICT,
+                "correction_refused",
+                "Correction refused",
+                detail,
+            ),
+            ClusterError::Store(e) => Self::internal(format!("clustering: store: {e}")),
+            ClusterError::Index(e) => Self::internal(format!("clustering: index: {e}")),
         }
     }
 }

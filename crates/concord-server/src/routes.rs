@@ -72,7 +72,7 @@ fn field_path(path: &str, message: &str) -> String {
 }
 
 /// Runs `f` on a read-only store connection off the async workers.
-async fn read_store<T: Send + 'static>(
+pub(crate) async fn read_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&concord_store::Db) -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
@@ -107,7 +107,7 @@ fn accepted(submitted: &concord_pipeline::Submitted, external_id: String) -> Art
 }
 
 /// The body, or a problem when it could not be read (too large: 413).
-fn body_bytes(
+pub(crate) fn body_bytes(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Bytes, Problem> {
     body.map_err(|e| {
@@ -126,7 +126,7 @@ fn body_bytes(
 }
 
 /// Parses a JSON body, reporting where a bad value is.
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -195,7 +195,7 @@ pub async fn submit_article(
     Ok((status, Json(out)).into_response())
 }
 
-fn parse_id(raw: &str, prefix: char, what: &'static str) -> Result<u64, Problem> {
+pub(crate) fn parse_id(raw: &str, prefix: char, what: &'static str) -> Result<u64, Problem> {
     raw.strip_prefix(prefix)
         .unwrap_or(raw)
         .parse::<u64>()
@@ -270,6 +270,39 @@ pub struct ClusterOut {
     pub last_seen: Option<Timestamp>,
     pub label: Option<String>,
     pub members: Vec<MemberOut>,
+    /// Arrivals per UTC day of publication, oldest first.
+    pub timeline: Vec<TimelineDay>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineDay {
+    pub date: jiff::civil::Date,
+    pub articles: usize,
+    pub languages: Vec<Lang>,
+}
+
+fn timeline(members: &[MemberOut]) -> Vec<TimelineDay> {
+    let mut days: Vec<TimelineDay> = Vec::new();
+    for m in members {
+        let date = jiff::tz::TimeZone::UTC.to_datetime(m.published_at).date();
+        if days.last().is_none_or(|d| d.date != date) {
+            days.push(TimelineDay {
+                date,
+                articles: 0,
+                languages: Vec::new(),
+            });
+        }
+        if let Some(day) = days.last_mut() {
+            day.articles += 1;
+            if let Some(l) = m.lang
+                && !day.languages.contains(&l)
+            {
+                day.languages.push(l);
+                day.languages.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            }
+        }
+    }
+    days
 }
 
 /// `GET /v1/clusters/{id}`: a merged id answers with its survivor.
@@ -299,6 +332,7 @@ pub async fn get_cluster(
             }
         }
         members.sort_by_key(|m| m.published_at);
+        let timeline = timeline(&members);
         Ok(Json(ClusterOut {
             id: c.id.to_string(),
             requested: (c.id != id).then(|| id.to_string()),
@@ -308,13 +342,14 @@ pub async fn get_cluster(
             last_seen: c.last_published,
             label,
             members,
+            timeline,
         }))
     })
     .await
 }
 
 /// Most clusters or hits one page returns.
-const MAX_PAGE: usize = 200;
+pub(crate) const MAX_PAGE: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

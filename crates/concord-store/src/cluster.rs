@@ -319,6 +319,46 @@ impl Db {
 }
 
 impl Db {
+    /// Corrections newest first, as `(id, correction)`, those with ids below
+    /// `before` when given (keyset pagination).
+    pub fn corrections(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Correction)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, actor, at, data FROM corrections WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let rows = stmt.query_map(params![before, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, actor, at, data) = row?;
+            let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                table: "corrections",
+                reason: e.to_string(),
+            })?;
+            out.push((
+                id as u64,
+                Correction {
+                    kind,
+                    actor,
+                    at: from_millis("corrections", at)?,
+                    data,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
     /// Corrections of one kind, oldest first, as `(kind, data)`.
     pub fn corrections_of_kind(
         &self,

@@ -7,7 +7,9 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use concord_cluster::{Centering, ClusterInput, Clusterer, Outcome, RuleKind, RuleParams};
+use concord_cluster::{
+    Centering, ClusterError, ClusterInput, Clusterer, Correction, Outcome, RuleKind, RuleParams,
+};
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
 use concord_store::{NewArticle, Store, Synchronous, content_hash};
@@ -280,6 +282,183 @@ fn the_plain_rule_links_to_the_nearest_article_within_a_day() {
     );
 }
 
+fn reopen(h: &Harness) -> Clusterer {
+    let index = Arc::new(RwLock::new(
+        VectorIndex::new(IndexParams::new(DIM)).unwrap(),
+    ));
+    Clusterer::open(params(), DIM, h.store.connect().unwrap(), index).unwrap()
+}
+
+#[test]
+fn a_split_pair_is_not_merged_again_even_after_a_restart() {
+    let mut h = Harness::new(params());
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (id, _) = h.add(&axis(7, 0.01), t0() + hours(i), "en");
+        ids.push(id);
+    }
+    let origin = h.clusterer.cluster_of(ids[0]).unwrap();
+    assert!(
+        ids.iter()
+            .all(|a| h.clusterer.cluster_of(*a) == Some(origin))
+    );
+    let done = h
+        .clusterer
+        .correct(
+            &Correction::Split {
+                from: origin,
+                articles: vec![ids[2], ids[3]],
+            },
+            "ana",
+        )
+        .unwrap();
+    let split = done.cluster;
+    assert_ne!(split, origin);
+    assert_eq!(h.clusterer.cluster_of(ids[3]), Some(split));
+    h.check_partition(&ids);
+    // A new report close to both would merge them (centroid cosine ~1) but for the guard.
+    let (e, _) = h.add(&axis(7, 0.01), t0() + hours(5), "en");
+    ids.push(e);
+    assert_ne!(
+        h.clusterer.cluster_of(ids[0]),
+        h.clusterer.cluster_of(ids[3])
+    );
+    h.check_partition(&ids);
+    // The guard and the pins come back from the store.
+    h.index = Arc::new(RwLock::new(
+        VectorIndex::new(IndexParams::new(DIM)).unwrap(),
+    ));
+    h.clusterer = Clusterer::open(
+        params(),
+        DIM,
+        h.store.connect().unwrap(),
+        Arc::clone(&h.index),
+    )
+    .unwrap();
+    let (f, _) = h.add(&axis(7, 0.01), t0() + hours(6), "en");
+    ids.push(f);
+    assert_ne!(
+        h.clusterer.cluster_of(ids[0]),
+        h.clusterer.cluster_of(ids[3])
+    );
+    assert!(h.clusterer.pinned().contains(&ids[2]));
+    let db = h.store.connect_read_only().unwrap();
+    let corrections = db.corrections_of_kind("split").unwrap();
+    assert_eq!(corrections.len(), 1);
+    h.check_partition(&ids);
+}
+
+#[test]
+fn an_analyst_merge_folds_clusters_and_the_loser_resolves() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(0, 0.01), t0(), "en");
+    let (b, ob) = h.add(&axis(5, 0.01), t0() + hours(1), "fr");
+    let (ca, cb) = (Harness::cluster(&oa), Harness::cluster(&ob));
+    assert_ne!(ca, cb);
+    let done = h
+        .clusterer
+        .correct(
+            &Correction::Merge {
+                into: cb,
+                from: vec![ca],
+            },
+            "ana",
+        )
+        .unwrap();
+    assert_eq!(done.cluster, cb);
+    assert_eq!(h.clusterer.cluster_of(a), Some(cb));
+    let db = h.store.connect_read_only().unwrap();
+    assert_eq!(db.resolve_cluster(ca).unwrap().unwrap().id, cb);
+    assert_eq!(db.cluster(cb).unwrap().unwrap().languages.len(), 2);
+    h.check_partition(&[a, b]);
+    assert_eq!(reopen(&h).summaries(), h.clusterer.summaries());
+}
+
+#[test]
+fn a_moved_article_stays_put_when_its_content_is_updated() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(1, 0.01), t0(), "en");
+    let (b, _) = h.add(&axis(1, 0.02), t0() + hours(1), "en");
+    let (c, oc) = h.add(&axis(9, 0.01), t0() + hours(2), "en");
+    let (ca, cc) = (Harness::cluster(&oa), Harness::cluster(&oc));
+    h.clusterer
+        .correct(&Correction::Move { article: b, to: cc }, "ana")
+        .unwrap();
+    assert_eq!(h.clusterer.cluster_of(b), Some(cc));
+    h.check_partition(&[a, b, c]);
+    let db = h.store.connect_read_only().unwrap();
+    assert!(db.membership(b).unwrap().unwrap().pinned);
+    assert_eq!(db.cluster(ca).unwrap().unwrap().size, 1);
+    // Re-clustering the same vector (an update) leaves it where the analyst put it.
+    let stored = db.article(b).unwrap().unwrap();
+    let outcome = h
+        .clusterer
+        .assign(&ClusterInput {
+            id: b,
+            content_hash: stored.content_hash.clone(),
+            published_at: stored.published_at,
+            lang: stored.lang,
+            title: stored.title.clone(),
+            vector: UnitVector::normalize(axis(1, 0.02)).unwrap(),
+            model: "test".into(),
+        })
+        .unwrap();
+    assert_eq!(Harness::cluster(&outcome), cc);
+    assert!(db.membership(b).unwrap().unwrap().pinned);
+    h.check_partition(&[a, b, c]);
+}
+
+#[test]
+fn corrections_that_make_no_sense_are_refused_without_change() {
+    let mut h = Harness::new(params());
+    let (a, oa) = h.add(&axis(2, 0.01), t0(), "en");
+    let (b, ob) = h.add(&axis(6, 0.01), t0() + hours(1), "en");
+    let (ca, cb) = (Harness::cluster(&oa), Harness::cluster(&ob));
+    let before = h.clusterer.summaries();
+    let cases = [
+        Correction::Split {
+            from: ca,
+            articles: vec![a],
+        },
+        Correction::Split {
+            from: ca,
+            articles: vec![b],
+        },
+        Correction::Split {
+            from: ca,
+            articles: vec![],
+        },
+        Correction::Move { article: a, to: ca },
+        Correction::Move {
+            article: a,
+            to: ClusterId(999),
+        },
+        Correction::Merge {
+            into: ca,
+            from: vec![ca],
+        },
+        Correction::Merge {
+            into: ca,
+            from: vec![ClusterId(999)],
+        },
+    ];
+    for case in &cases {
+        let err = h.clusterer.correct(case, "ana").unwrap_err();
+        assert!(!err.is_store_failure(), "{case:?}: {err}");
+    }
+    assert!(matches!(
+        h.clusterer.correct(&cases[1], "ana"),
+        Err(ClusterError::NotAMember { .. })
+    ));
+    assert!(matches!(
+        h.clusterer.correct(&cases[4], "ana"),
+        Err(ClusterError::UnknownCluster(_))
+    ));
+    assert_eq!(h.clusterer.summaries(), before);
+    let _ = cb;
+    h.check_partition(&[a, b]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
@@ -288,6 +467,7 @@ proptest! {
         merge_threshold in 0.5f32..1.0,
         threshold in 0.3f32..0.95,
         noise_mode in 0u8..3,
+        corrections in proptest::collection::vec((0u8..3, 0usize..50, 0usize..50), 0..6),
     ) {
         let mut p = params();
         p.threshold = threshold;
@@ -308,5 +488,21 @@ proptest! {
             ids.push(id);
         }
         h.check_partition(&ids);
+        // Analyst corrections keep the partition too (refusals change nothing).
+        for (op, pick, other) in corrections {
+            let summaries = h.clusterer.summaries();
+            let s = &summaries[pick % summaries.len()];
+            let t = &summaries[other % summaries.len()];
+            let correction = match op {
+                0 => Correction::Merge { into: s.id, from: vec![t.id] },
+                1 => Correction::Split { from: s.id, articles: s.members.iter().copied().take(other % 3 + 1).collect() },
+                _ => Correction::Move { article: s.members[other % s.members.len()], to: t.id },
+            };
+            if let Err(e) = h.clusterer.correct(&correction, "prop") {
+                prop_assert!(!e.is_store_failure(), "{e}");
+            }
+            h.check_partition(&ids);
+        }
+        prop_assert_eq!(reopen(&h).summaries(), h.clusterer.summaries());
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod corrections;
+
 use axum::{
     body::Body,
     http::{Request, StatusCode},

@@ -1,0 +1,280 @@
+//! Analyst corrections: merge clusters, split members out, move one article.
+//! Each is applied by the clusterer (the single writer) and recorded with the
+//! caller's key name and the time; `GET /v1/corrections` lists them.
+
+use axum::{
+    Extension, Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use concord_cluster::{Corrected, Correction};
+use concord_core::{ArticleId, ClusterId};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AppState,
+    auth::Caller,
+    problem::Problem,
+    routes::{body_bytes, parse, parse_id, read_store},
+};
+
+/// Most clusters one merge or articles one split may name.
+const MAX_NAMED: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeIn {
+    /// Clusters to fold into the one in the path.
+    pub clusters: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitIn {
+    /// Members to move out into a new cluster.
+    pub articles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveIn {
+    /// The cluster the article moves to.
+    pub cluster: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CorrectionOut {
+    /// The correction's id.
+    pub id: u64,
+    pub kind: &'static str,
+    /// Where to look next: the merge's survivor, the split's new cluster, the move's target.
+    pub cluster: String,
+    /// Every cluster whose membership changed.
+    pub changed: Vec<String>,
+    pub actor: String,
+}
+
+fn out(kind: &'static str, done: Corrected, actor: String) -> CorrectionOut {
+    CorrectionOut {
+        id: done.id,
+        kind,
+        cluster: done.cluster.to_string(),
+        changed: done.changed.iter().map(ToString::to_string).collect(),
+        actor,
+    }
+}
+
+fn ids<T>(
+    raw: &[String],
+    field: &str,
+    prefix: char,
+    what: &'static str,
+    wrap: fn(u64) -> T,
+) -> Result<Vec<T>, Problem> {
+    if raw.is_empty() {
+        return Err(Problem::invalid(field, "must name at least one"));
+    }
+    if raw.len() > MAX_NAMED {
+        return Err(Problem::invalid(field, format!("at most {MAX_NAMED}")));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            parse_id(r, prefix, what)
+                .map(wrap)
+                .map_err(|p| Problem::invalid(format!("{field}[{i}]"), p.body().detail.clone()))
+        })
+        .collect()
+}
+
+/// The active cluster a (possibly merged) id resolves to.
+async fn resolve(
+    state: &AppState,
+    id: ClusterId,
+    field: &'static str,
+) -> Result<ClusterId, Problem> {
+    read_store(state, move |db| {
+        db.resolve_cluster(id)?
+            .map(|c| c.id)
+            .ok_or_else(|| Problem::not_found(format!("cluster {id} not found")).with_field(field))
+    })
+    .await
+}
+
+async fn apply(
+    state: &AppState,
+    caller: Caller,
+    correction: Correction,
+    status: StatusCode,
+) -> Result<Response, Problem> {
+    let kind = correction.kind();
+    let done = state.pipeline().correct(correction, &caller.name).await?;
+    Ok((status, Json(out(kind, done, caller.name))).into_response())
+}
+
+/// `POST /v1/clusters/{id}/merge`: fold other clusters into this one (it keeps its id;
+/// theirs resolve to it from now on).
+pub async fn merge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let into = ClusterId(parse_id(&raw, 'c', "cluster id")?);
+    let body: MergeIn = parse(&body_bytes(body)?)?;
+    let named = ids(&body.clusters, "clusters", 'c', "cluster id", ClusterId)?;
+    let into = resolve(&state, into, "id").await?;
+    let mut from = Vec::with_capacity(named.len());
+    for (i, c) in named.into_iter().enumerate() {
+        let field: &'static str = if i == 0 { "clusters[0]" } else { "clusters" };
+        let c = resolve(&state, c, field).await?;
+        if c != into {
+            from.push(c);
+        }
+    }
+    if from.is_empty() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "correction_refused",
+            "Correction refused",
+            format!("every named cluster is already {into}"),
+        )
+        .with_field("clusters"));
+    }
+    apply(
+        &state,
+        caller,
+        Correction::Merge { into, from },
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /v1/clusters/{id}/split`: move the named members into a new cluster,
+/// which is never merged back automatically.
+pub async fn split(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let from = ClusterId(parse_id(&raw, 'c', "cluster id")?);
+    let body: SplitIn = parse(&body_bytes(body)?)?;
+    let articles = ids(&body.articles, "articles", 'a', "article id", ArticleId)?;
+    let from = resolve(&state, from, "id").await?;
+    apply(
+        &state,
+        caller,
+        Correction::Split { from, articles },
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// `POST /v1/articles/{id}/move`: put one article into another cluster; it stays there.
+pub async fn move_article(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let article = ArticleId(parse_id(&raw, 'a', "article id")?);
+    let body: MoveIn = parse(&body_bytes(body)?)?;
+    let to =
+        ClusterId(parse_id(&body.cluster, 'c', "cluster id").map_err(|p| p.with_field("cluster"))?);
+    let to = resolve(&state, to, "cluster").await?;
+    apply(
+        &state,
+        caller,
+        Correction::Move { article, to },
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionsQuery {
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CorrectionRecordOut {
+    pub id: u64,
+    pub kind: String,
+    pub actor: String,
+    pub at: Timestamp,
+    /// What was corrected: cluster and article ids as the API writes them.
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CorrectionPage {
+    pub corrections: Vec<CorrectionRecordOut>,
+    pub next_cursor: Option<u64>,
+}
+
+/// Store data holds raw numbers; the API shows `c3` / `a12`.
+fn render(data: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let Value::Object(map) = data else {
+        return data.clone();
+    };
+    let id = |key: &str, v: &Value| -> Value {
+        let prefix = if key.starts_with("article") { 'a' } else { 'c' };
+        match v {
+            Value::Number(n) => Value::String(format!("{prefix}{n}")),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        Value::Number(n) => Value::String(format!("{prefix}{n}")),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    };
+    Value::Object(map.iter().map(|(k, v)| (k.clone(), id(k, v))).collect())
+}
+
+/// `GET /v1/corrections`: every correction, newest first, with who and when.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<CorrectionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CorrectionPage>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > crate::routes::MAX_PAGE {
+        return Err(Problem::invalid(
+            "limit",
+            format!("must be between 1 and {}", crate::routes::MAX_PAGE),
+        ));
+    }
+    read_store(&state, move |db| {
+        let mut rows = db.corrections(q.cursor, limit + 1)?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = more.then(|| rows.last().map(|(id, _)| *id)).flatten();
+        Ok(Json(CorrectionPage {
+            corrections: rows
+                .into_iter()
+                .map(|(id, c)| CorrectionRecordOut {
+                    id,
+                    data: render(&c.data),
+                    kind: c.kind,
+                    actor: c.actor,
+                    at: c.at,
+                })
+                .collect(),
+            next_cursor,
+        }))
+    })
+    .await
+}
