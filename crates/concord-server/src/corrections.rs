@@ -17,35 +17,35 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AppState,
     auth::Caller,
-    problem::Problem,
+    problem::{Problem, ProblemBody},
     routes::{body_bytes, parse, parse_id, read_store},
 };
 
 /// Most clusters one merge or articles one split may name.
 const MAX_NAMED: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeIn {
     /// Clusters to fold into the one in the path.
     pub clusters: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitIn {
     /// Members to move out into a new cluster.
     pub articles: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveIn {
     /// The cluster the article moves to.
     pub cluster: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CorrectionOut {
     /// The correction's id.
     pub id: u64,
@@ -117,6 +117,20 @@ async fn apply(
 
 /// `POST /v1/clusters/{id}/merge`: fold other clusters into this one (it keeps its id;
 /// theirs resolve to it from now on).
+#[utoipa::path(
+    post, path = "/v1/clusters/{id}/merge", tag = "corrections",
+    params(("id" = String, Path, description = "surviving cluster id, e.g. c3")),
+    request_body = MergeIn,
+    responses(
+        (status = 200, description = "merged", body = CorrectionOut),
+        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn merge(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -155,6 +169,20 @@ pub async fn merge(
 
 /// `POST /v1/clusters/{id}/split`: move the named members into a new cluster,
 /// which is never merged back automatically.
+#[utoipa::path(
+    post, path = "/v1/clusters/{id}/split", tag = "corrections",
+    params(("id" = String, Path, description = "cluster id, e.g. c3")),
+    request_body = SplitIn,
+    responses(
+        (status = 201, description = "split: `cluster` is the new one", body = CorrectionOut),
+        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn split(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -175,6 +203,20 @@ pub async fn split(
 }
 
 /// `POST /v1/articles/{id}/move`: put one article into another cluster; it stays there.
+#[utoipa::path(
+    post, path = "/v1/articles/{id}/move", tag = "corrections",
+    params(("id" = String, Path, description = "article id, e.g. a12")),
+    request_body = MoveIn,
+    responses(
+        (status = 200, description = "moved", body = CorrectionOut),
+        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn move_article(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -195,7 +237,8 @@ pub async fn move_article(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionsQuery {
     pub limit: Option<usize>,
@@ -203,17 +246,18 @@ pub struct CorrectionsQuery {
     pub cursor: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CorrectionRecordOut {
     pub id: u64,
     pub kind: String,
     pub actor: String,
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// What was corrected: cluster and article ids as the API writes them.
     pub data: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CorrectionPage {
     pub corrections: Vec<CorrectionRecordOut>,
     pub next_cursor: Option<u64>,
@@ -245,6 +289,15 @@ fn render(data: &serde_json::Value) -> serde_json::Value {
 }
 
 /// `GET /v1/corrections`: every correction, newest first, with who and when.
+#[utoipa::path(
+    get, path = "/v1/corrections", tag = "corrections",
+    params(CorrectionsQuery),
+    responses(
+        (status = 200, description = "corrections, newest first", body = CorrectionPage),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<CorrectionsQuery>, axum::extract::rejection::QueryRejection>,

@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 mod auth;
 mod corrections;
+mod openapi;
 mod problem;
 mod related;
 mod routes;
 
 pub use auth::{DEV_KEY_SHA256, Keys};
 
+pub use openapi::{spec, spec_json};
 pub use problem::Problem;
 
 use axum::{
@@ -66,12 +68,12 @@ async fn not_found() -> Problem {
     Problem::not_found("no such route")
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Ready {
     status: &'static str,
     model: String,
@@ -80,10 +82,18 @@ struct Ready {
     indexed_articles: usize,
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "the process is up", body = Health))
+)]
 async fn healthz() -> impl IntoResponse {
     Json(Health { status: "ok" })
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "model and index loaded", body = Ready))
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // The state only exists once the model is loaded and the index is rebuilt or
     // repaired from the store, so reaching here means ready.
@@ -100,6 +110,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             indexed_articles,
         }),
     )
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(openapi::spec())
 }
 
 /// The whole HTTP surface, without a socket (tests drive it with `oneshot`).
@@ -130,14 +144,21 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_admin,
         ));
+    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("Concord API"),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
         .merge(v1)
         .merge(admin)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(docs)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    problem::Problem,
+    problem::{Problem, ProblemBody},
     routes::{MAX_PAGE, SearchHitOut, parse_id, read_store},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountQuery {
     /// How many to return (default 10).
@@ -35,19 +36,22 @@ fn count(
     Ok(k)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RelatedOut {
     pub id: String,
     /// Cosine of this cluster's closest member to the asked cluster's centroid.
     pub similarity: f32,
     pub size: u64,
+    #[schema(value_type = Vec<String>)]
     pub languages: Vec<Lang>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_seen: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<Timestamp>,
     pub label: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RelatedPage {
     /// The cluster asked about (a merged id resolves to its survivor).
     pub cluster: String,
@@ -56,6 +60,16 @@ pub struct RelatedPage {
 
 /// `GET /v1/clusters/{id}/related?k=`: other clusters nearest to this one's centroid
 /// (same topic, often another event), best first.
+#[utoipa::path(
+    get, path = "/v1/clusters/{id}/related", tag = "clusters",
+    params(("id" = String, Path, description = "cluster id, e.g. c3"), CountQuery),
+    responses(
+        (status = 200, description = "nearest other clusters", body = RelatedPage),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn related(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -96,13 +110,23 @@ pub async fn related(
     .await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SimilarOut {
     pub article: String,
     pub hits: Vec<SearchHitOut>,
 }
 
 /// `GET /v1/articles/{id}/similar?k=`: the articles nearest to a stored one, any language.
+#[utoipa::path(
+    get, path = "/v1/articles/{id}/similar", tag = "search",
+    params(("id" = String, Path, description = "article id, e.g. a12"), CountQuery),
+    responses(
+        (status = 200, description = "nearest articles to a stored one", body = SimilarOut),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn similar(
     State(state): State<AppState>,
     Path(raw): Path<String>,

@@ -14,13 +14,16 @@ use concord_store::UpsertOutcome;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{AppState, problem::Problem};
+use crate::{
+    AppState,
+    problem::{Problem, ProblemBody},
+};
 
 /// Longest external id accepted.
 const MAX_EXTERNAL_ID: usize = 256;
 
 /// An article as a feed submits it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleIn {
     /// The caller's id: resubmitting it with the same content is a no-op, with new content an update.
@@ -31,25 +34,29 @@ pub struct ArticleIn {
     /// ISO 639-1/639-3 or BCP-47; detected when absent.
     pub lang: Option<String>,
     /// RFC 3339.
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub url: Option<String>,
     pub source: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Answer only once the article is clustered.
     #[serde(default)]
     pub wait: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleAccepted {
     pub id: String,
     pub external_id: String,
     /// `queued`, `unchanged` or `clustered`.
     pub status: &'static str,
+    #[schema(value_type = Option<String>)]
     pub lang: Option<Lang>,
+    #[schema(value_type = String)]
     pub lang_source: concord_text::LangSource,
     pub truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +174,22 @@ fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
 }
 
 /// `POST /v1/articles`: durable before the answer; 202 queued, 200 unchanged or (with `?wait=true`) clustered.
+#[utoipa::path(
+    post, path = "/v1/articles", tag = "articles",
+    params(SubmitQuery),
+    request_body = ArticleIn,
+    responses(
+        (status = 202, description = "stored and queued for clustering", body = ArticleAccepted),
+        (status = 200, description = "unchanged (same external id and content), or clustered with `?wait=true`", body = ArticleAccepted),
+        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "body or batch too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "shutting down", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn submit_article(
     State(state): State<AppState>,
     Query(query): Query<SubmitQuery>,
@@ -177,6 +200,7 @@ pub async fn submit_article(
     let external_id = submission.external_id.clone();
     let submitted = state.pipeline().submit(submission, query.wait).await?;
     let mut out = accepted(&submitted, external_id);
+    let changed = !matches!(submitted.outcome, UpsertOutcome::Unchanged(..));
     let status = match (submitted.clustered, query.wait) {
         (Some(rx), true) => {
             let reply = rx
@@ -189,8 +213,9 @@ pub async fn submit_article(
             }
             StatusCode::OK
         }
-        (Some(_), false) => StatusCode::ACCEPTED,
-        (None, _) => StatusCode::OK,
+        // Queued for clustering: accepted, not yet done.
+        (_, false) if changed => StatusCode::ACCEPTED,
+        (_, _) => StatusCode::OK,
     };
     Ok((status, Json(out)).into_response())
 }
@@ -202,16 +227,20 @@ pub(crate) fn parse_id(raw: &str, prefix: char, what: &'static str) -> Result<u6
         .map_err(|_| Problem::invalid(what, format!("{raw:?} is not a {what}")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleOut {
     pub id: String,
     pub external_id: String,
     pub title: String,
+    #[schema(value_type = Option<String>)]
     pub lang: Option<Lang>,
     pub lang_source: String,
     pub model_supports_lang: bool,
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: Timestamp,
+    #[schema(value_type = String)]
     pub state: concord_store::ArticleState,
     pub truncated: bool,
     pub url: Option<String>,
@@ -220,6 +249,16 @@ pub struct ArticleOut {
 }
 
 /// `GET /v1/articles/{id}`.
+#[utoipa::path(
+    get, path = "/v1/articles/{id}", tag = "articles",
+    params(("id" = String, Path, description = "article id, e.g. a12")),
+    responses(
+        (status = 200, description = "the article, its state and cluster", body = ArticleOut),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn get_article(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -249,24 +288,29 @@ pub async fn get_article(
     .await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberOut {
     pub id: String,
     pub title: String,
+    #[schema(value_type = Option<String>)]
     pub lang: Option<Lang>,
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub similarity: f32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClusterOut {
     pub id: String,
     /// Set when the requested id was merged: it resolves to this cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested: Option<String>,
     pub size: u64,
+    #[schema(value_type = Vec<String>)]
     pub languages: Vec<Lang>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_seen: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<Timestamp>,
     pub label: Option<String>,
     pub members: Vec<MemberOut>,
@@ -274,10 +318,12 @@ pub struct ClusterOut {
     pub timeline: Vec<TimelineDay>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TimelineDay {
+    #[schema(value_type = String, format = Date)]
     pub date: jiff::civil::Date,
     pub articles: usize,
+    #[schema(value_type = Vec<String>)]
     pub languages: Vec<Lang>,
 }
 
@@ -306,6 +352,16 @@ fn timeline(members: &[MemberOut]) -> Vec<TimelineDay> {
 }
 
 /// `GET /v1/clusters/{id}`: a merged id answers with its survivor.
+#[utoipa::path(
+    get, path = "/v1/clusters/{id}", tag = "clusters",
+    params(("id" = String, Path, description = "cluster id, e.g. c3")),
+    responses(
+        (status = 200, description = "the cluster (a merged id answers with its survivor and `requested`)", body = ClusterOut),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn get_cluster(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -351,12 +407,15 @@ pub async fn get_cluster(
 /// Most clusters or hits one page returns.
 pub(crate) const MAX_PAGE: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// RFC 3339: clusters with a member published at or after this.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<Timestamp>,
     /// RFC 3339: clusters with a member published at or before this.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
     pub lang: Option<String>,
     #[serde(default)]
@@ -369,17 +428,20 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClusterSummaryOut {
     pub id: String,
     pub size: u64,
+    #[schema(value_type = Vec<String>)]
     pub languages: Vec<Lang>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_seen: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<Timestamp>,
     pub label: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClusterPage {
     pub clusters: Vec<ClusterSummaryOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -400,6 +462,15 @@ fn parse_cursor(raw: &str, sort: &str) -> Result<(i64, u64), Problem> {
 }
 
 /// `GET /v1/clusters`: filtered, sorted, keyset-paginated.
+#[utoipa::path(
+    get, path = "/v1/clusters", tag = "clusters",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "one page of clusters", body = ClusterPage),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn list_clusters(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -468,7 +539,8 @@ pub async fn list_clusters(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Free text in any language.
@@ -478,17 +550,19 @@ pub struct SearchQuery {
     pub k: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchHitOut {
     pub article: String,
     pub title: String,
+    #[schema(value_type = Option<String>)]
     pub lang: Option<Lang>,
+    #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub similarity: f32,
     pub cluster: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchOut {
     pub hits: Vec<SearchHitOut>,
     /// The distinct clusters of the hits, best first.
@@ -496,6 +570,16 @@ pub struct SearchOut {
 }
 
 /// `GET /v1/search?q=...`: nearest articles to a text, and their clusters.
+#[utoipa::path(
+    get, path = "/v1/search", tag = "search",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "nearest articles and their clusters", body = SearchOut),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
@@ -554,13 +638,13 @@ pub async fn search(
 /// Most articles one batch may carry.
 pub const MAX_BATCH: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
     pub articles: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum BatchItem {
     Accepted(ArticleAccepted),
@@ -569,7 +653,7 @@ pub enum BatchItem {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchOut {
     pub accepted: usize,
     pub refused: usize,
@@ -578,6 +662,19 @@ pub struct BatchOut {
 }
 
 /// `POST /v1/articles/batch`: up to [`MAX_BATCH`] articles, each accepted or refused on its own.
+#[utoipa::path(
+    post, path = "/v1/articles/batch", tag = "articles",
+    request_body = BatchIn,
+    responses(
+        (status = 202, description = "every article stored (queued or unchanged)", body = BatchOut),
+        (status = 200, description = "some articles refused: see each result's problem", body = BatchOut),
+        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "body or batch too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn submit_batch(
     State(state): State<AppState>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -641,7 +738,7 @@ pub async fn submit_batch(
     Ok((status, Json(out)).into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     pub id: String,
     /// The cluster the article left, if it was clustered.
@@ -649,6 +746,17 @@ pub struct Deleted {
 }
 
 /// `DELETE /v1/articles/{id}`: out of its cluster (which updates) and out of the index.
+#[utoipa::path(
+    delete, path = "/v1/articles/{id}", tag = "articles",
+    params(("id" = String, Path, description = "article id, e.g. a12")),
+    responses(
+        (status = 200, description = "deleted; the cluster it left updated", body = Deleted),
+        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 pub async fn delete_article(
     State(state): State<AppState>,
     Path(raw): Path<String>,

@@ -32,6 +32,8 @@ enum Command {
     Prepare(serve::PrepareArgs),
     /// Replay a labelled dataset through the pipeline and print clustering quality.
     Eval(eval::EvalArgs),
+    /// Print the OpenAPI 3.1 spec (what `docs/openapi.json` holds and `/openapi.json` serves).
+    Openapi,
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -44,6 +46,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(figment, args),
         Command::Prepare(args) => serve::prepare(figment, &args),
         Command::Eval(args) => eval::run(figment, &args),
+        Command::Openapi => {
+            print!("{}", concord_server::spec_json());
+            Ok(())
+        }
         Command::Bench(bench) => bench::run(figment, bench),
     }
 }

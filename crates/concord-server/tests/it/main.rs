@@ -5,6 +5,8 @@
 use std::path::Path;
 
 mod corrections;
+mod openapi;
+mod shapes;
 
 use axum::{
     body::Body,
