@@ -14,7 +14,7 @@ mod worker;
 pub use budget::TokenizerBudget;
 pub use error::EmbedError;
 pub use model::{Model, ModelFiles};
-pub use worker::{EmbedHandle, EmbedPermit, EmbedWorker, WorkerStats};
+pub use worker::{BatchObserver, EmbedHandle, EmbedPermit, EmbedWorker, WorkerStats};
 
 /// The command that installs (or repairs) the model and runtime files.
 pub const INSTALL_HINT: &str = "run `models/install.sh` from the repository root";

@@ -27,6 +27,17 @@ pub struct WorkerStats {
     pub busy_micros: AtomicU64,
 }
 
+/// Told about every batch the model runs (metrics); called on the model's thread.
+pub trait BatchObserver: Send + Sync {
+    fn batch(&self, size: usize, elapsed: Duration);
+}
+
+struct NoObserver;
+
+impl BatchObserver for NoObserver {
+    fn batch(&self, _size: usize, _elapsed: Duration) {}
+}
+
 /// Cheap to clone; every clone feeds the same bounded queue.
 #[derive(Debug, Clone)]
 pub struct EmbedHandle {
@@ -123,6 +134,15 @@ pub struct EmbedWorker {
 impl EmbedWorker {
     /// Moves `model` onto its own thread and returns the handle that feeds it.
     pub fn spawn(model: Model, config: &EmbedConfig) -> std::io::Result<(Self, EmbedHandle)> {
+        Self::spawn_observed(model, config, Arc::new(NoObserver))
+    }
+
+    /// As [`EmbedWorker::spawn`], telling `observer` about every batch.
+    pub fn spawn_observed(
+        model: Model,
+        config: &EmbedConfig,
+        observer: Arc<dyn BatchObserver>,
+    ) -> std::io::Result<(Self, EmbedHandle)> {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let stats = Arc::new(WorkerStats::default());
         let handle = EmbedHandle {
@@ -135,7 +155,7 @@ impl EmbedWorker {
         let max_wait = config.max_wait();
         let thread = std::thread::Builder::new()
             .name("concord-embed".into())
-            .spawn(move || run(model, rx, max_batch, max_wait, &stats))?;
+            .spawn(move || run(model, rx, max_batch, max_wait, &stats, &*observer))?;
         Ok((Self { thread }, handle))
     }
 
@@ -153,6 +173,7 @@ fn run(
     max_batch: usize,
     max_wait: Duration,
     stats: &WorkerStats,
+    observer: &dyn BatchObserver,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -181,13 +202,18 @@ fn run(
                     }
                 }
             }
-            run_batch(&mut model, &mut batch, stats);
+            run_batch(&mut model, &mut batch, stats, observer);
         }
     });
     tracing::debug!("embed worker stopped");
 }
 
-fn run_batch(model: &mut Model, batch: &mut Vec<Job>, stats: &WorkerStats) {
+fn run_batch(
+    model: &mut Model,
+    batch: &mut Vec<Job>,
+    stats: &WorkerStats,
+    observer: &dyn BatchObserver,
+) {
     // A caller that gave up (dropped its receiver) costs no model time.
     batch.retain(|job| !job.reply.is_closed());
     if batch.is_empty() {
@@ -197,6 +223,7 @@ fn run_batch(model: &mut Model, batch: &mut Vec<Job>, stats: &WorkerStats) {
     let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
     let result = model.embed(&texts);
     let elapsed = started.elapsed();
+    observer.batch(batch.len(), elapsed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.texts.fetch_add(batch.len() as u64, Ordering::Relaxed);
     stats.busy_micros.fetch_add(

@@ -6,8 +6,9 @@ use std::{
 
 use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
 use concord_core::{ArticleId, ClusterId, Config, Lang};
-use concord_embed::{EmbedHandle, EmbedWorker, Model, TokenizerBudget};
+use concord_embed::{BatchObserver, EmbedHandle, EmbedWorker, Model, TokenizerBudget};
 use concord_index::{IndexParams, VectorIndex};
+use concord_metrics::Metrics;
 use concord_store::{ArticleState, Db, NewArticle, Store, UpsertOutcome, content_hash};
 use concord_text::{ArticleInput, LangSource, PreparedText, Preparer};
 use jiff::Timestamp;
@@ -65,6 +66,16 @@ struct Inner {
     index: Arc<RwLock<VectorIndex>>,
     model_name: String,
     workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
+    metrics: Metrics,
+}
+
+/// Feeds the model's batches into the metrics.
+struct EmbedMetrics(Metrics);
+
+impl BatchObserver for EmbedMetrics {
+    fn batch(&self, size: usize, elapsed: std::time::Duration) {
+        self.0.embed_batch(size, elapsed);
+    }
 }
 
 fn index_dir(config: &Config) -> PathBuf {
@@ -114,7 +125,9 @@ impl Pipeline {
             Arc::clone(&index),
         )?;
 
-        let (embed_worker, embed) = EmbedWorker::spawn(model, &config.embed)
+        let metrics = Metrics::new();
+        let observer = Arc::new(EmbedMetrics(metrics.clone()));
+        let (embed_worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
         let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
         let worker = ClusterWorker {
@@ -123,6 +136,7 @@ impl Pipeline {
             index: Arc::clone(&index),
             dump_dir,
             dump_every: config.index.dump_every_inserts,
+            metrics: metrics.clone(),
         };
         let cluster_thread = std::thread::Builder::new()
             .name("concord-cluster".into())
@@ -138,6 +152,7 @@ impl Pipeline {
                 index,
                 model_name,
                 workers: Mutex::new(Some((embed_worker, cluster_thread))),
+                metrics,
             }),
         })
     }
@@ -148,6 +163,16 @@ impl Pipeline {
 
     pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
         &self.inner.index
+    }
+
+    /// The process's metrics; the caller updates scrape-time gauges and renders them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Messages waiting for the cluster thread.
+    pub fn cluster_queue_depth(&self) -> usize {
+        self.inner.cluster_tx.max_capacity() - self.inner.cluster_tx.capacity()
     }
 
     pub fn embed(&self) -> &EmbedHandle {
@@ -177,7 +202,16 @@ impl Pipeline {
         a: ArticleSubmission,
         want_reply: bool,
     ) -> Result<Submitted, IngestError> {
-        self.submit_with(a, Admission::Refuse, want_reply).await
+        let result = self.submit_with(a, Admission::Refuse, want_reply).await;
+        match &result {
+            Ok(s) if matches!(s.outcome, UpsertOutcome::Unchanged(..)) => {
+                self.inner.metrics.ingest("unchanged");
+            }
+            Ok(_) => self.inner.metrics.ingest("queued"),
+            Err(IngestError::Busy { .. }) => self.inner.metrics.ingest("busy"),
+            Err(_) => {}
+        }
+        result
     }
 
     /// Ingest that waits for room in the queues (replays, batch loads).

@@ -101,6 +101,7 @@ pub(crate) struct ClusterWorker {
     pub index: Arc<RwLock<VectorIndex>>,
     pub dump_dir: PathBuf,
     pub dump_every: u64,
+    pub metrics: concord_metrics::Metrics,
 }
 
 impl ClusterWorker {
@@ -200,7 +201,12 @@ impl ClusterWorker {
         let id = input.id;
         let span = tracing::debug_span!("cluster", article = %id);
         let _guard = span.enter();
+        let started = std::time::Instant::now();
         let outcome = self.clusterer.assign(&input).map_err(IngestError::from);
+        if let Ok(Outcome::Assigned(a)) = &outcome {
+            self.metrics
+                .assigned(started.elapsed(), a.created, a.merged.len());
+        }
         match &outcome {
             Ok(Outcome::Assigned(a)) => tracing::debug!(
                 cluster = %a.cluster,

@@ -112,6 +112,46 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /metrics`: Prometheus text exposition; scrape-time gauges are refreshed first.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pipeline = state.pipeline();
+    let m = pipeline.metrics();
+    m.queue_depth("embed", pipeline.embed().queue_depth());
+    m.queue_depth("cluster", pipeline.cluster_queue_depth());
+    if let Ok(index) = pipeline.index().read() {
+        m.indexed_articles(index.len());
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+/// Counts and times every routed request by its route pattern (never the raw path).
+async fn track(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.pipeline().metrics().http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 async fn openapi_json() -> impl IntoResponse {
     Json(openapi::spec())
 }
@@ -153,9 +193,11 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .merge(v1)
         .merge(admin)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(docs)

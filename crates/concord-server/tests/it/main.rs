@@ -407,3 +407,47 @@ async fn api_keys_and_roles_guard_every_v1_route() {
     let (status, _, _) = send(&router, with("GET", "/healthz", "none")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_ingest_batches_and_clustering_without_a_key() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let body = serde_json::json!({
+        "external_id": "m-1",
+        "title": "China proposes a global initiative on data security",
+        "published_at": "2020-09-08T10:00:00Z",
+        "lang": "en"
+    })
+    .to_string();
+    let (status, _, _) = send(&router, post("/v1/articles?wait=true", &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    send(&router, post("/v1/articles", &body)).await;
+    let mut scrape = Request::get("/metrics").body(Body::empty()).unwrap();
+    scrape
+        .headers_mut()
+        .insert("authorization", "none".parse().unwrap());
+    let response = router.clone().oneshot(scrape).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for needle in [
+        r#"concord_http_requests_total{method="POST",route="/v1/articles",status="200"} 2"#,
+        r#"concord_ingest_articles_total{outcome="queued"} 1"#,
+        r#"concord_ingest_articles_total{outcome="unchanged"} 1"#,
+        "concord_embed_batch_size_count 1",
+        "concord_articles_clustered_total 1",
+        "concord_clusters_created_total 1",
+        r#"concord_queue_depth{queue="embed"} 0"#,
+        "concord_indexed_articles 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
