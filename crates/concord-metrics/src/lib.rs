@@ -93,8 +93,7 @@ impl Metrics {
             "Articles submitted, by outcome (queued, unchanged, busy)",
             ingest.clone(),
         );
-        let embed_batch_size =
-            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0].into_iter());
+        let embed_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
         registry.register(
             "embed_batch_size",
             "Texts per model batch",
