@@ -11,8 +11,12 @@
 //! server calls [`signature::verify_headers`] and [`policy::TargetPolicy::check_url`]);
 //! log secrets, signatures or target URLs (they may carry tokens).
 
+pub mod dispatcher;
 pub mod policy;
 pub mod signature;
 
+pub use dispatcher::{
+    Backoff, CounterSnapshot, DeliveryCounters, DispatchError, Dispatcher, DispatcherConfig,
+};
 pub use policy::{AddressClass, PolicyError, PolicyResolver, TargetPolicy};
 pub use signature::{Secret, SecretError, VerifyError, sign, verify, verify_headers};
