@@ -29,6 +29,7 @@ pub struct Config {
     pub index: IndexConfig,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -181,6 +182,83 @@ pub struct AuthConfig {
     pub keys: Vec<ApiKey>,
 }
 
+/// A configured secret: kept in clear (it is needed to sign or verify), never shown by
+/// `Debug`, so a logged `Config` does not leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the code that signs or verifies with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+/// Inbound webhook verification and outbound delivery; each knob is documented in
+/// `config/default.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub secrets: Vec<SecretString>,
+    pub tolerance_secs: u64,
+    pub allow_private_targets: bool,
+    pub allow_loopback_targets: bool,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    pub poll_ms: u64,
+    pub concurrency: usize,
+    pub outbox_retention_days: u64,
+}
+
+impl WebhooksConfig {
+    pub fn tolerance(&self) -> Duration {
+        Duration::from_secs(self.tolerance_secs)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn backoff_base(&self) -> Duration {
+        Duration::from_millis(self.backoff_base_ms)
+    }
+
+    pub fn backoff_cap(&self) -> Duration {
+        Duration::from_millis(self.backoff_cap_ms)
+    }
+
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+
+    pub fn outbox_retention(&self) -> Duration {
+        Duration::from_secs(self.outbox_retention_days.saturating_mul(24 * 3600))
+    }
+}
+
+/// `whsec_` followed by standard base64 (the full decoding is the webhooks crate's job).
+fn looks_like_whsec(s: &str) -> bool {
+    s.strip_prefix("whsec_").is_some_and(|b64| {
+        !b64.is_empty()
+            && b64
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -264,6 +342,40 @@ impl Config {
                 return invalid("auth.keys", "sha256 must be 64 lowercase hex digits");
             }
         }
+        let hooks = &self.webhooks;
+        if !hooks.secrets.iter().all(|s| looks_like_whsec(s.expose())) {
+            return invalid(
+                "webhooks.secrets",
+                "each must be `whsec_` followed by base64",
+            );
+        }
+        if hooks.tolerance_secs == 0 {
+            return invalid("webhooks.tolerance_secs", "must be at least 1");
+        }
+        if hooks.timeout_ms == 0 {
+            return invalid("webhooks.timeout_ms", "must be at least 1");
+        }
+        if hooks.max_attempts == 0 {
+            return invalid("webhooks.max_attempts", "must be at least 1");
+        }
+        if hooks.backoff_base_ms == 0 {
+            return invalid("webhooks.backoff_base_ms", "must be at least 1");
+        }
+        if hooks.backoff_cap_ms < hooks.backoff_base_ms {
+            return invalid(
+                "webhooks.backoff_cap_ms",
+                "must not be below webhooks.backoff_base_ms",
+            );
+        }
+        if hooks.poll_ms == 0 {
+            return invalid("webhooks.poll_ms", "must be at least 1");
+        }
+        if hooks.concurrency == 0 {
+            return invalid("webhooks.concurrency", "must be at least 1");
+        }
+        if hooks.outbox_retention_days == 0 {
+            return invalid("webhooks.outbox_retention_days", "must be at least 1");
+        }
         if self.model.max_tokens < 8 {
             return invalid("model.max_tokens", "must be at least 8");
         }
@@ -313,6 +425,45 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn webhooks_section_defaults_and_checks() {
+        let config = Config::embedded_default().unwrap();
+        let hooks = &config.webhooks;
+        assert!(
+            hooks.secrets.is_empty(),
+            "inbound webhooks are off by default"
+        );
+        assert_eq!(hooks.tolerance(), Duration::from_secs(300));
+        assert!(!hooks.allow_private_targets && !hooks.allow_loopback_targets);
+        assert!(hooks.backoff_base() <= hooks.backoff_cap());
+
+        let with_secret = Config::default_figment().merge(Toml::string(
+            "[webhooks]\nsecrets = [\"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"]\n",
+        ));
+        let config = Config::from_figment(&with_secret).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("C2FVsBQI"), "Debug must not show secrets");
+        assert_eq!(
+            config.webhooks.secrets[0].expose(),
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+        );
+
+        for (toml, field) in [
+            ("secrets = [\"not-a-secret\"]", "webhooks.secrets"),
+            ("concurrency = 0", "webhooks.concurrency"),
+            ("backoff_cap_ms = 1", "webhooks.backoff_cap_ms"),
+            ("max_attempts = 0", "webhooks.max_attempts"),
+        ] {
+            let figment =
+                Config::default_figment().merge(Toml::string(&format!("[webhooks]\n{toml}\n")));
+            let err = Config::from_figment(&figment);
+            assert!(
+                matches!(err, Err(ConfigError::Invalid { field: f, .. }) if f == field),
+                "{toml}: {err:?}"
+            );
+        }
     }
 
     #[test]

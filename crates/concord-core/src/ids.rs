@@ -36,6 +36,16 @@ id_type!(
     ClusterId,
     "c"
 );
+id_type!(
+    /// A webhook subscription (an endpoint and the event types it wants).
+    SubscriptionId,
+    "s"
+);
+id_type!(
+    /// One outbox event on its way to one subscription, with its attempts.
+    DeliveryId,
+    "d"
+);
 
 #[cfg(test)]
 mod tests {
@@ -46,5 +56,7 @@ mod tests {
         assert_eq!(ArticleId(7).to_string(), "a7");
         assert_eq!(ClusterId(12).to_string(), "c12");
         assert_ne!(ArticleId(1).to_string(), ClusterId(1).to_string());
+        assert_eq!(SubscriptionId(3).to_string(), "s3");
+        assert_eq!(DeliveryId(4).to_string(), "d4");
     }
 }

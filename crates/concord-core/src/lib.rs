@@ -11,6 +11,6 @@ pub mod lang;
 pub mod vector;
 
 pub use config::Config;
-pub use ids::{ArticleId, ClusterId};
+pub use ids::{ArticleId, ClusterId, DeliveryId, SubscriptionId};
 pub use lang::{Lang, LangError};
 pub use vector::{UnitVector, VectorError};

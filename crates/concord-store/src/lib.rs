@@ -1,5 +1,6 @@
 //! The durable truth: SQLite (WAL) holding articles, their vectors, clusters,
-//! memberships, cluster events and analyst corrections.
+//! memberships, cluster events, analyst corrections, and the webhook outbox,
+//! subscriptions and delivery log.
 //!
 //! Owns: the schema and its versioned migrations, every SQL statement, and the
 //! transactions that make one clustering decision atomic (membership, cluster
@@ -12,6 +13,7 @@ mod cluster;
 mod db;
 mod error;
 mod migrations;
+mod webhook;
 
 pub use article::{
     ArticleRecord, ArticleState, ClusteredArticle, NewArticle, PendingArticle, UpsertOutcome,
@@ -23,3 +25,8 @@ pub use cluster::{
 };
 pub use db::{Db, Store, Synchronous, Tx};
 pub use error::StoreError;
+pub use webhook::{
+    AttemptOutcome, Delivery, DeliveryQuery, DeliveryStatus, DueDelivery, EventType,
+    NewSubscription, OutboxEvent, Pruned, Subscription, SubscriptionUpdate, UnknownEventType,
+    webhook_id,
+};

@@ -81,6 +81,58 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE articles ADD COLUMN cvector BLOB;
     "#,
+    // 3: webhooks: subscriptions, the outbox the clusterer writes in its transactions,
+    // the delivery log, and the ids of inbound webhooks already accepted.
+    // AUTOINCREMENT: ids and outbox sequence numbers reach clients (the outbox seq is the
+    // `webhook-id` receivers deduplicate on), so pruning the newest rows must not let
+    // SQLite hand the same number out again.
+    r#"
+    CREATE TABLE subscriptions (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        url             TEXT NOT NULL,
+        event_types     TEXT NOT NULL,
+        secret          TEXT NOT NULL,
+        description     TEXT,
+        enabled         INTEGER NOT NULL,
+        disabled_reason TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );
+
+    CREATE TABLE outbox (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_type      TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        fanned_out      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_unfanned ON outbox (seq) WHERE fanned_out = 0;
+    CREATE INDEX outbox_created ON outbox (created_at);
+
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        outbox_seq      INTEGER NOT NULL REFERENCES outbox (seq) ON DELETE CASCADE,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_status     INTEGER,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id DESC);
+    CREATE INDEX deliveries_outbox ON deliveries (outbox_seq);
+
+    CREATE TABLE inbound_webhooks (
+        webhook_id      TEXT PRIMARY KEY,
+        received_at     INTEGER NOT NULL,
+        article_id      INTEGER NOT NULL REFERENCES articles (id)
+    );
+    CREATE INDEX inbound_webhooks_received ON inbound_webhooks (received_at);
+    "#,
 ];
 
 /// The schema version this binary writes.
