@@ -6,8 +6,8 @@ use std::{
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_index::{TimeWindow, VectorIndex};
 use concord_store::{
-    ArticleState, ClusterEventKind, ClusterRecord, ClusterStatus, Db, MembershipRecord, StoreError,
-    Tx,
+    ArticleState, ClusterEventKind, ClusterRecord, ClusterStatus, Db, MembershipRecord,
+    OutboxEvent, StoreError, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -558,6 +558,35 @@ impl Clusterer {
             finish_record(&mut survivor, now, input.published_at);
             tx.update_cluster(&survivor.record)?;
             tx.set_article_state(input.id, ArticleState::Clustered)?;
+            // Webhook events, in the same transaction as the change they report.
+            tx.emit(
+                &OutboxEvent::ArticleClustered {
+                    article: input.id,
+                    cluster: survivor.record.id,
+                    similarity,
+                },
+                now,
+            )?;
+            for loser in &absorbed {
+                tx.emit(
+                    &OutboxEvent::ClusterMerged {
+                        from: loser.record.id,
+                        into: survivor.record.clone(),
+                    },
+                    now,
+                )?;
+            }
+            // A new cluster absorbed at once into an older one was never seen by anyone.
+            let event = if created && survivor.record.id == cluster {
+                OutboxEvent::ClusterCreated {
+                    cluster: survivor.record.clone(),
+                }
+            } else {
+                OutboxEvent::ClusterUpdated {
+                    cluster: survivor.record.clone(),
+                }
+            };
+            tx.emit(&event, now)?;
             Ok(Some((survivor, absorbed, created, similarity, cluster)))
         })?;
         let Some((survivor, absorbed, created, similarity, joined)) = committed else {
@@ -633,6 +662,12 @@ impl Clusterer {
             self.db.transaction(|tx| {
                 tx.remove_membership(article)?;
                 tx.update_cluster(&record)?;
+                tx.emit(
+                    &OutboxEvent::ClusterUpdated {
+                        cluster: record.clone(),
+                    },
+                    now,
+                )?;
                 tx.add_event(
                     cluster,
                     ClusterEventKind::ArticleLeft,

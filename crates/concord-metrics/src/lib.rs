@@ -236,12 +236,16 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// `outcome`: e.g. `succeeded`, `retry`, `failed`, `disabled`.
-    pub fn webhook_delivery(&self, outcome: &'static str) {
-        self.0
-            .webhook_deliveries
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+    /// Delivery attempt totals by outcome, as the dispatcher counts them (set at scrape
+    /// time: the dispatcher owns the counts, this mirrors them).
+    pub fn webhook_deliveries(&self, totals: &[(&'static str, u64)]) {
+        for (outcome, n) in totals {
+            self.0
+                .webhook_deliveries
+                .get_or_create(&OutcomeLabels { outcome })
+                .inner()
+                .store(*n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The text exposition format (`text/plain; version=0.0.4` compatible OpenMetrics).
@@ -268,7 +272,7 @@ mod tests {
         m.queue_depth("embed", 5);
         m.assigned(Duration::from_millis(2), true, 1);
         m.correction("split", true, 0);
-        m.webhook_delivery("succeeded");
+        m.webhook_deliveries(&[("succeeded", 3)]);
         let text = m.render();
         for needle in [
             r#"concord_http_requests_total{method="GET",route="/v1/clusters/{id}",status="200"} 1"#,
@@ -278,7 +282,7 @@ mod tests {
             "concord_clusters_created_total 2",
             "concord_clusters_merged_total 1",
             r#"concord_corrections_total{outcome="split"} 1"#,
-            r#"concord_webhook_deliveries_total{outcome="succeeded"} 1"#,
+            r#"concord_webhook_deliveries_total{outcome="succeeded"} 3"#,
             "# EOF",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");

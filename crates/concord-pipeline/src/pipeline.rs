@@ -67,6 +67,7 @@ struct Inner {
     model_name: String,
     workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
     metrics: Metrics,
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Feeds the model's batches into the metrics.
@@ -126,6 +127,7 @@ impl Pipeline {
         )?;
 
         let metrics = Metrics::new();
+        let outbox = Arc::new(tokio::sync::Notify::new());
         let observer = Arc::new(EmbedMetrics(metrics.clone()));
         let (embed_worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
@@ -137,6 +139,7 @@ impl Pipeline {
             dump_dir,
             dump_every: config.index.dump_every_inserts,
             metrics: metrics.clone(),
+            outbox: Arc::clone(&outbox),
         };
         let cluster_thread = std::thread::Builder::new()
             .name("concord-cluster".into())
@@ -153,6 +156,7 @@ impl Pipeline {
                 model_name,
                 workers: Mutex::new(Some((embed_worker, cluster_thread))),
                 metrics,
+                outbox,
             }),
         })
     }
@@ -168,6 +172,11 @@ impl Pipeline {
     /// The process's metrics; the caller updates scrape-time gauges and renders them.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Notified after the cluster thread commits changes (and so webhook outbox rows).
+    pub fn outbox_notify(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.outbox)
     }
 
     /// Messages waiting for the cluster thread.

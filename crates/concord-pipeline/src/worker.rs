@@ -102,6 +102,8 @@ pub(crate) struct ClusterWorker {
     pub dump_dir: PathBuf,
     pub dump_every: u64,
     pub metrics: concord_metrics::Metrics,
+    /// Poked after every change, so the webhook dispatcher sends its outbox rows promptly.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl ClusterWorker {
@@ -187,6 +189,8 @@ impl ClusterWorker {
                     let _ = done.send(result.map_err(IngestError::from));
                 }
             }
+            // Every committed change wrote outbox rows in its transaction.
+            self.outbox.notify_one();
             if self.dump_every > 0 && since_dump >= self.dump_every {
                 self.dump();
                 since_dump = 0;

@@ -13,11 +13,13 @@ mod openapi;
 mod problem;
 mod related;
 mod routes;
+mod webhooks;
 
 pub use auth::{DEV_KEY_SHA256, Keys};
 
 pub use openapi::{spec, spec_json};
 pub use problem::Problem;
+pub use webhooks::WebhookSettings;
 
 use axum::{
     Json, Router,
@@ -43,13 +45,36 @@ pub struct AppState {
 struct Inner {
     pipeline: Pipeline,
     keys: Keys,
+    webhooks: WebhookSettings,
 }
 
 impl AppState {
+    /// State without webhooks configured (the inbound webhook answers 404).
     pub fn new(pipeline: Pipeline, keys: Keys) -> Self {
+        Self::with_webhooks(pipeline, keys, WebhookSettings::default())
+    }
+
+    pub fn with_webhooks(pipeline: Pipeline, keys: Keys, webhooks: WebhookSettings) -> Self {
         Self {
-            inner: Arc::new(Inner { pipeline, keys }),
+            inner: Arc::new(Inner {
+                pipeline,
+                keys,
+                webhooks,
+            }),
         }
+    }
+
+    /// The pipeline and keys back (to rebuild the state with other settings); `None`
+    /// while the state is shared.
+    pub fn into_parts(self) -> (Pipeline, Keys) {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => (inner.pipeline, inner.keys),
+            Err(shared) => (shared.pipeline.clone(), shared.keys.clone()),
+        }
+    }
+
+    pub(crate) fn webhooks(&self) -> &WebhookSettings {
+        &self.inner.webhooks
     }
 
     pub(crate) fn keys(&self) -> &Keys {
@@ -121,6 +146,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(index) = pipeline.index().read() {
         m.indexed_articles(index.len());
     }
+    if let Some(counters) = &state.webhooks().counters {
+        let c = counters.snapshot();
+        m.webhook_deliveries(&[
+            ("succeeded", c.succeeded),
+            ("retried", c.retried),
+            ("failed", c.failed),
+            ("disabled", c.disabled),
+            ("refused", c.refused),
+        ]);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -180,6 +215,28 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/clusters/{id}/merge", post(corrections::merge))
         .route("/v1/clusters/{id}/split", post(corrections::split))
         .route("/v1/articles/{id}/move", post(corrections::move_article))
+        .route(
+            "/v1/webhooks/subscriptions",
+            post(webhooks::create_subscription).get(webhooks::list_subscriptions),
+        )
+        .route(
+            "/v1/webhooks/subscriptions/{id}",
+            get(webhooks::get_subscription)
+                .patch(webhooks::update_subscription)
+                .delete(webhooks::delete_subscription),
+        )
+        .route(
+            "/v1/webhooks/subscriptions/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/v1/webhooks/subscriptions/{id}/replay",
+            post(webhooks::replay_range),
+        )
+        .route(
+            "/v1/webhooks/deliveries/{id}/replay",
+            post(webhooks::replay_delivery),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -194,6 +251,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
+        // Authenticated by its signature, not an API key.
+        .route("/v1/webhooks/articles", post(webhooks::inbound_article))
         .merge(v1)
         .merge(admin)
         .fallback(not_found)

@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{corrections, problem, related, routes};
+use crate::{corrections, problem, related, routes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,15 @@ use crate::{corrections, problem, related, routes};
         corrections::split,
         corrections::list,
         routes::search,
+        webhooks::inbound_article,
+        webhooks::create_subscription,
+        webhooks::list_subscriptions,
+        webhooks::get_subscription,
+        webhooks::update_subscription,
+        webhooks::delete_subscription,
+        webhooks::list_deliveries,
+        webhooks::replay_delivery,
+        webhooks::replay_range,
     ),
     components(schemas(problem::ProblemBody)),
     modifiers(&Security),
@@ -41,6 +50,7 @@ use crate::{corrections, problem, related, routes};
         (name = "clusters", description = "Browse and read event clusters"),
         (name = "search", description = "Nearest articles to a text or an article"),
         (name = "corrections", description = "Analyst corrections (admin keys)"),
+        (name = "webhooks", description = "Signed inbound article webhook; outbound subscriptions and their delivery log (admin keys)"),
         (name = "health", description = "Liveness and readiness (no key)"),
     )
 )]

@@ -97,7 +97,10 @@ fn parse_lang(raw: Option<&str>, field: &'static str) -> Result<Option<Lang>, Pr
 }
 
 /// What ingest answers for one stored article.
-fn accepted(submitted: &concord_pipeline::Submitted, external_id: String) -> ArticleAccepted {
+pub(crate) fn accepted(
+    submitted: &concord_pipeline::Submitted,
+    external_id: String,
+) -> ArticleAccepted {
     ArticleAccepted {
         id: submitted.id.to_string(),
         external_id,
@@ -150,7 +153,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, P
     })
 }
 
-fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
+pub(crate) fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
     let external_id = a.external_id.trim().to_owned();
     if external_id.is_empty() {
         return Err(Problem::invalid("external_id", "must not be empty"));

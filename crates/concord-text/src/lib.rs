@@ -40,6 +40,18 @@ pub enum LangSource {
     Undetermined,
 }
 
+impl LangSource {
+    /// The serialized name back (`given`, `detected`, `undetermined`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "given" => Some(Self::Given),
+            "detected" => Some(Self::Detected),
+            "undetermined" => Some(Self::Undetermined),
+            _ => None,
+        }
+    }
+}
+
 /// The text to embed and what preparation did to get it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreparedText {

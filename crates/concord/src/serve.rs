@@ -4,7 +4,8 @@ use anyhow::Context;
 use clap::Args;
 use concord_embed::Model;
 use concord_pipeline::Pipeline;
-use concord_server::{AppState, Keys, app};
+use concord_server::{AppState, Keys, WebhookSettings, app};
+use concord_webhooks::{Dispatcher, DispatcherConfig};
 use figment::Figment;
 
 use crate::config;
@@ -44,6 +45,31 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let deadline = Duration::from_secs(config.server.shutdown_deadline_secs);
+    let mut webhooks = WebhookSettings::from_config(&config.webhooks)
+        .context("webhooks.secrets: not a valid whsec_ secret")?;
+    let dispatcher = runtime
+        .block_on(async {
+            let dispatcher = Dispatcher::start(
+                pipeline.store(),
+                DispatcherConfig::from_config(&config.webhooks),
+            )?;
+            // The cluster thread pokes after every commit; pass it on to the dispatcher.
+            let (changes, wake) = (pipeline.outbox_notify(), dispatcher.notify_handle());
+            tokio::spawn(async move {
+                loop {
+                    changes.notified().await;
+                    wake.notify_one();
+                }
+            });
+            Ok::<_, concord_webhooks::DispatchError>(dispatcher)
+        })
+        .context("cannot start the webhook dispatcher")?;
+    webhooks.wake = Some(dispatcher.notify_handle());
+    webhooks.counters = Some(dispatcher.counters());
+    tracing::info!(
+        inbound = !webhooks.inbound_secrets.is_empty(),
+        "webhook dispatcher started"
+    );
     runtime.block_on(async {
         // Finish what a previous run acknowledged but did not cluster, in the background.
         let recovering = pipeline.clone();
@@ -62,7 +88,10 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         if keys.has_dev_key() {
             tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
         }
-        axum::serve(listener, app(AppState::new(pipeline.clone(), keys)))
+        axum::serve(
+            listener,
+            app(AppState::with_webhooks(pipeline.clone(), keys, webhooks)),
+        )
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")
@@ -82,6 +111,11 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
             secs = deadline.as_secs(),
             "shutdown deadline passed; queued work stays in the store for the next start"
         ),
+    }
+    // Every change is committed with its outbox rows; let attempts in flight finish
+    // (the rest stay pending in the store and go out after the next start).
+    if let Err(error) = runtime.block_on(dispatcher.shutdown(deadline)) {
+        tracing::warn!(%error, "webhook dispatcher did not stop cleanly");
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopped");

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use concord_core::{ArticleId, ClusterId};
 use concord_store::{
-    ClusterEventKind, ClusterStatus, Correction as CorrectionRecord, MembershipRecord,
+    ClusterEventKind, ClusterStatus, Correction as CorrectionRecord, MembershipRecord, OutboxEvent,
 };
 use serde_json::json;
 
@@ -123,6 +123,15 @@ impl Clusterer {
             survivor.record.languages = survivor.languages();
             survivor.record.updated_at = now;
             tx.update_cluster(&survivor.record)?;
+            for loser in &loser_states {
+                tx.emit(
+                    &OutboxEvent::ClusterMerged {
+                        from: loser.record.id,
+                        into: survivor.record.clone(),
+                    },
+                    now,
+                )?;
+            }
             tx.add_correction(&CorrectionRecord {
                 kind: "merge".into(),
                 actor: actor.to_owned(),
@@ -247,6 +256,20 @@ impl Clusterer {
             tx.update_cluster(&state.record)?;
             let origin_record = refresh_after_removal(&mut origin, metas, now);
             tx.update_cluster(&origin_record)?;
+            tx.emit(
+                &OutboxEvent::ClusterSplit {
+                    from,
+                    into: state.record.clone(),
+                    articles: moving.clone(),
+                },
+                now,
+            )?;
+            tx.emit(
+                &OutboxEvent::ClusterUpdated {
+                    cluster: origin_record.clone(),
+                },
+                now,
+            )?;
             let id = tx.add_correction(&CorrectionRecord {
                 kind: "split".into(),
                 actor: actor.to_owned(),
@@ -339,6 +362,14 @@ impl Clusterer {
             tx.update_cluster(&origin_record)?;
             refresh_after_removal(&mut target, metas, now);
             tx.update_cluster(&target.record)?;
+            for record in [&origin_record, &target.record] {
+                tx.emit(
+                    &OutboxEvent::ClusterUpdated {
+                        cluster: record.clone(),
+                    },
+                    now,
+                )?;
+            }
             Ok((
                 tx.add_correction(&CorrectionRecord {
                     kind: "move".into(),

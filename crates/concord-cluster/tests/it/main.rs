@@ -459,6 +459,75 @@ fn corrections_that_make_no_sense_are_refused_without_change() {
     h.check_partition(&[a, b]);
 }
 
+#[test]
+fn every_change_is_written_to_the_webhook_outbox_in_its_transaction() {
+    use concord_store::{DeliveryQuery, EventType, NewSubscription};
+    let mut h = Harness::new(params());
+    let mut db = h.store.connect().unwrap();
+    let sub = db
+        .create_subscription(
+            &NewSubscription {
+                url: "http://127.0.0.1:9/hook".into(),
+                event_types: EventType::ALL.to_vec(),
+                secret: concord_core::config::SecretString::new(
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
+                description: None,
+            },
+            t0(),
+        )
+        .unwrap();
+    let (a, oa) = h.add(&axis(0, 0.01), t0(), "en");
+    let (_b, _) = h.add(&axis(0, 0.02), t0() + hours(1), "fr");
+    let (_c, oc) = h.add(&axis(5, 0.01), t0() + hours(2), "en");
+    let (ca, cc) = (Harness::cluster(&oa), Harness::cluster(&oc));
+    h.clusterer
+        .correct(
+            &Correction::Merge {
+                into: ca,
+                from: vec![cc],
+            },
+            "ana",
+        )
+        .unwrap();
+    h.clusterer
+        .correct(
+            &Correction::Split {
+                from: ca,
+                articles: vec![a],
+            },
+            "ana",
+        )
+        .unwrap();
+    db.fan_out(Timestamp::now()).unwrap();
+    let mut types: Vec<&str> = db
+        .deliveries(&DeliveryQuery {
+            subscription: sub.id,
+            status: None,
+            before: None,
+            limit: 100,
+        })
+        .unwrap()
+        .iter()
+        .map(|d| d.event_type.as_str())
+        .collect();
+    types.reverse();
+    assert_eq!(
+        types,
+        [
+            "article.clustered",
+            "cluster.created",
+            "article.clustered",
+            "cluster.updated",
+            "article.clustered",
+            "cluster.created",
+            "cluster.merged",
+            "cluster.split",
+            "cluster.updated",
+        ]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]

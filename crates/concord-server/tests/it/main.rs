@@ -7,6 +7,7 @@ use std::path::Path;
 mod corrections;
 mod openapi;
 mod shapes;
+mod webhooks;
 
 use axum::{
     body::Body,
@@ -37,8 +38,8 @@ fn state(data: &Path) -> AppState {
 }
 
 /// The README's local key (admin) is in the default config; tests add a read-only one.
-const DEV_KEY: &str = "concord-dev-key";
-const READ_KEY: &str = "test-read-key";
+pub(crate) const DEV_KEY: &str = "concord-dev-key";
+pub(crate) const READ_KEY: &str = "test-read-key";
 
 fn sha256_hex(key: &str) -> String {
     use sha2::Digest;

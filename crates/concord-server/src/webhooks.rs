@@ -1,0 +1,638 @@
+//! Webhooks at the edge: the signed inbound article webhook, and the
+//! subscriptions and delivery log of outbound webhooks (admin keys).
+//! Signing, the target policy and delivery live in `concord-webhooks`; the
+//! outbox rows are written by the clusterer in its own transactions.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use concord_core::{DeliveryId, SubscriptionId, config::SecretString};
+use concord_store::{
+    Delivery, DeliveryQuery, DeliveryStatus, EventType, NewSubscription, Subscription,
+    SubscriptionUpdate,
+};
+use concord_webhooks::{DeliveryCounters, Secret, TargetPolicy, VerifyError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::{
+    AppState,
+    problem::{Problem, ProblemBody},
+    routes::{
+        ArticleAccepted, ArticleIn, MAX_PAGE, accepted, body_bytes, parse, parse_id, validate,
+    },
+};
+
+/// What the webhook routes need from configuration and the running dispatcher.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    /// Secrets an inbound delivery may be signed with (rotation: several); none
+    /// disables the inbound webhook.
+    pub inbound_secrets: Vec<Secret>,
+    pub tolerance: Duration,
+    pub policy: TargetPolicy,
+    /// Wakes the dispatcher after a replay.
+    pub wake: Option<Arc<Notify>>,
+    /// The dispatcher's counters, for `/metrics`.
+    pub counters: Option<Arc<DeliveryCounters>>,
+}
+
+impl WebhookSettings {
+    pub fn from_config(
+        config: &concord_core::config::WebhooksConfig,
+    ) -> Result<Self, concord_webhooks::SecretError> {
+        Ok(Self {
+            inbound_secrets: config
+                .secrets
+                .iter()
+                .map(|s| Secret::parse(s.expose()))
+                .collect::<Result<_, _>>()?,
+            tolerance: config.tolerance(),
+            policy: TargetPolicy::from_config(config),
+            wake: None,
+            counters: None,
+        })
+    }
+}
+
+fn signature_problem(e: &VerifyError) -> Problem {
+    let (code, title, field) = match e {
+        VerifyError::MissingHeader(h) => ("missing_header", "Missing webhook header", Some(*h)),
+        VerifyError::MalformedHeader(h) => {
+            ("malformed_header", "Malformed webhook header", Some(*h))
+        }
+        VerifyError::TimestampTooOld | VerifyError::TimestampTooNew => (
+            "stale_timestamp",
+            "Webhook timestamp outside the tolerance",
+            Some("webhook-timestamp"),
+        ),
+        VerifyError::SignatureMismatch => (
+            "bad_signature",
+            "Webhook signature does not verify",
+            Some("webhook-signature"),
+        ),
+        VerifyError::NoSecrets => ("webhook_disabled", "Inbound webhook disabled", None),
+    };
+    let p = Problem::new(StatusCode::UNAUTHORIZED, code, title, e.to_string());
+    match field {
+        Some(f) => p.with_field(f),
+        None => p,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InboundOut {
+    pub webhook_id: String,
+    /// True when this webhook-id was accepted before: nothing was done again.
+    pub duplicate: bool,
+    pub article: ArticleAccepted,
+}
+
+/// `POST /v1/webhooks/articles`: an article pushed by a feed as a Standard Webhook. The
+/// signature (not an API key) authenticates it; a repeated `webhook-id` is answered as
+/// already accepted.
+#[utoipa::path(
+    post, path = "/v1/webhooks/articles", tag = "webhooks", security(()),
+    request_body = ArticleIn,
+    params(
+        ("webhook-id" = String, Header, description = "unique per delivery; repeats are idempotent"),
+        ("webhook-timestamp" = i64, Header, description = "Unix seconds; refused outside the tolerance"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated"),
+    ),
+    responses(
+        (status = 202, description = "stored and queued", body = InboundOut),
+        (status = 200, description = "unchanged, or a repeated webhook-id", body = InboundOut),
+        (status = 401, description = "missing, malformed, stale or bad signature", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "inbound webhook not configured", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "queue full", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn inbound_article(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let settings = state.webhooks();
+    if settings.inbound_secrets.is_empty() {
+        return Err(Problem::not_found(
+            "the inbound webhook is not configured (webhooks.secrets)",
+        ));
+    }
+    let body = body_bytes(body)?;
+    concord_webhooks::verify_headers(
+        &settings.inbound_secrets,
+        &headers,
+        &body,
+        Timestamp::now(),
+        settings.tolerance,
+    )
+    .map_err(|e| signature_problem(&e))?;
+    let webhook_id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let store = state.pipeline().store().clone();
+    let seen_id = webhook_id.clone();
+    let seen =
+        tokio::task::spawn_blocking(move || store.connect_read_only()?.inbound_article(&seen_id))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))??;
+    let submission = validate(parse::<ArticleIn>(&body)?)?;
+    let external_id = submission.external_id.clone();
+    if let Some(article) = seen {
+        // Already accepted: answer as then, without storing anything again.
+        let a = crate::routes::read_store(&state, move |db| {
+            db.article(article)?
+                .ok_or_else(|| Problem::not_found(format!("article {article} not found")))
+        })
+        .await?;
+        return Ok((
+            StatusCode::OK,
+            Json(InboundOut {
+                webhook_id,
+                duplicate: true,
+                article: ArticleAccepted {
+                    id: a.id.to_string(),
+                    external_id,
+                    status: "unchanged",
+                    lang: a.lang,
+                    lang_source: concord_text::LangSource::parse(&a.lang_source)
+                        .unwrap_or(concord_text::LangSource::Undetermined),
+                    truncated: a.truncated,
+                    cluster: None,
+                    similarity: None,
+                },
+            }),
+        )
+            .into_response());
+    }
+    let submitted = state.pipeline().submit(submission, false).await?;
+    let changed = !matches!(
+        submitted.outcome,
+        concord_store::UpsertOutcome::Unchanged(..)
+    );
+    let article = accepted(&submitted, external_id);
+    let store = state.pipeline().store().clone();
+    let (id, at) = (submitted.id, Timestamp::now());
+    let record_id = webhook_id.clone();
+    tokio::task::spawn_blocking(move || store.connect()?.record_inbound(&record_id, id, at))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))??;
+    let status = if changed {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(InboundOut {
+            webhook_id,
+            duplicate: false,
+            article,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionIn {
+    /// http(s) URL; private, loopback and link-local targets are refused unless configured.
+    pub url: String,
+    /// `article.clustered`, `cluster.created`, `cluster.updated`, `cluster.merged`, `cluster.split`.
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionPatch {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// Disabling fails its pending deliveries; enabling clears the disabled reason.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionOut {
+    pub id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// The signing secret: only in the answer that created the subscription.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn subscription_out(s: Subscription, with_secret: bool) -> SubscriptionOut {
+    SubscriptionOut {
+        id: s.id.to_string(),
+        url: s.url,
+        event_types: s
+            .event_types
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
+        description: s.description,
+        enabled: s.enabled,
+        disabled_reason: s.disabled_reason,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        secret: with_secret.then(|| s.secret.expose().to_owned()),
+    }
+}
+
+fn event_types(raw: &[String]) -> Result<Vec<EventType>, Problem> {
+    if raw.is_empty() {
+        return Err(Problem::invalid(
+            "event_types",
+            "name at least one event type",
+        ));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            EventType::parse(t)
+                .map_err(|e| Problem::invalid(format!("event_types[{i}]"), e.to_string()))
+        })
+        .collect()
+}
+
+fn check_url(state: &AppState, url: &str) -> Result<String, Problem> {
+    state
+        .webhooks()
+        .policy
+        .check_url(url)
+        .map(|u| u.to_string())
+        .map_err(|e| Problem::invalid("url", e.to_string()))
+}
+
+async fn write<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut concord_store::Db) -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let store = state.pipeline().store().clone();
+    tokio::task::spawn_blocking(move || f(&mut store.connect()?))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+}
+
+fn subscription_id(raw: &str) -> Result<SubscriptionId, Problem> {
+    parse_id(raw, 's', "subscription id").map(SubscriptionId)
+}
+
+fn missing(id: SubscriptionId) -> Problem {
+    Problem::not_found(format!("subscription {id} not found"))
+}
+
+/// `POST /v1/webhooks/subscriptions`: the answer carries the signing secret, once.
+#[utoipa::path(
+    post, path = "/v1/webhooks/subscriptions", tag = "webhooks",
+    request_body = SubscriptionIn,
+    responses(
+        (status = 201, description = "created; `secret` is shown only now", body = SubscriptionOut),
+        (status = 422, description = "invalid field (a refused target address is on `url`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "not an admin key", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_subscription(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let input: SubscriptionIn = parse(&body_bytes(body)?)?;
+    let url = check_url(&state, &input.url)?;
+    let event_types = event_types(&input.event_types)?;
+    let secret = Secret::generate().map_err(|e| Problem::internal(e.to_string()))?;
+    let new = NewSubscription {
+        url,
+        event_types,
+        secret: SecretString::new(secret.to_string()),
+        description: input.description,
+    };
+    let created = write(&state, move |db| {
+        Ok(db.create_subscription(&new, Timestamp::now())?)
+    })
+    .await?;
+    tracing::info!(subscription = %created.id, "webhook subscription created");
+    Ok((StatusCode::CREATED, Json(subscription_out(created, true))).into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<SubscriptionOut>,
+}
+
+/// `GET /v1/webhooks/subscriptions`.
+#[utoipa::path(
+    get, path = "/v1/webhooks/subscriptions", tag = "webhooks",
+    responses((status = 200, description = "every subscription (secrets omitted)", body = SubscriptionList))
+)]
+pub async fn list_subscriptions(
+    State(state): State<AppState>,
+) -> Result<Json<SubscriptionList>, Problem> {
+    crate::routes::read_store(&state, |db| {
+        Ok(Json(SubscriptionList {
+            subscriptions: db
+                .subscriptions()?
+                .into_iter()
+                .map(|s| subscription_out(s, false))
+                .collect(),
+        }))
+    })
+    .await
+}
+
+/// `GET /v1/webhooks/subscriptions/{id}`.
+#[utoipa::path(
+    get, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    responses(
+        (status = 200, description = "the subscription (secret omitted)", body = SubscriptionOut),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_subscription(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<SubscriptionOut>, Problem> {
+    let id = subscription_id(&raw)?;
+    crate::routes::read_store(&state, move |db| {
+        db.subscription(id)?
+            .map(|s| Json(subscription_out(s, false)))
+            .ok_or_else(|| missing(id))
+    })
+    .await
+}
+
+/// `PATCH /v1/webhooks/subscriptions/{id}`: change the URL, event types, description, or enable/disable.
+#[utoipa::path(
+    patch, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    request_body = SubscriptionPatch,
+    responses(
+        (status = 200, description = "updated", body = SubscriptionOut),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_subscription(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<SubscriptionOut>, Problem> {
+    let id = subscription_id(&raw)?;
+    let patch: SubscriptionPatch = parse(&body_bytes(body)?)?;
+    let update = SubscriptionUpdate {
+        url: patch
+            .url
+            .as_deref()
+            .map(|u| check_url(&state, u))
+            .transpose()?,
+        event_types: patch.event_types.as_deref().map(event_types).transpose()?,
+        description: patch.description.map(Some),
+        enabled: patch.enabled,
+    };
+    write(&state, move |db| {
+        if db.subscription(id)?.is_none() {
+            return Err(missing(id));
+        }
+        Ok(Json(subscription_out(
+            db.update_subscription(id, &update, Timestamp::now())?,
+            false,
+        )))
+    })
+    .await
+}
+
+/// `DELETE /v1/webhooks/subscriptions/{id}`: no more deliveries; its log goes with it.
+#[utoipa::path(
+    delete, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_subscription(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = subscription_id(&raw)?;
+    write(&state, move |db| {
+        if db.delete_subscription(id)? {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(missing(id))
+        }
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// `pending`, `succeeded` or `failed`.
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryOut {
+    pub id: String,
+    pub subscription: String,
+    /// The `webhook-id` header it is (re)sent with.
+    pub webhook_id: String,
+    pub event_type: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub next_attempt_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+fn delivery_out(d: Delivery) -> DeliveryOut {
+    DeliveryOut {
+        id: d.id.to_string(),
+        subscription: d.subscription.to_string(),
+        webhook_id: d.webhook_id(),
+        event_type: d.event_type.as_str().to_owned(),
+        status: d.status.as_str().to_owned(),
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at,
+        last_attempt_at: d.last_attempt_at,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        created_at: d.created_at,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/webhooks/subscriptions/{id}/deliveries`: the delivery log, newest first.
+#[utoipa::path(
+    get, path = "/v1/webhooks/subscriptions/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "subscription id, e.g. s1"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "one page of the log", body = DeliveryPage),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid parameter", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeliveryPage>, Problem> {
+    let id = subscription_id(&raw)?;
+    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            DeliveryStatus::parse(s)
+                .ok_or_else(|| Problem::invalid("status", "expected pending, succeeded or failed"))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Problem::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_id(c, 'd', "cursor").map(DeliveryId))
+        .transpose()?;
+    crate::routes::read_store(&state, move |db| {
+        if db.subscription(id)?.is_none() {
+            return Err(missing(id));
+        }
+        let mut rows = db.deliveries(&DeliveryQuery {
+            subscription: id,
+            status,
+            before,
+            limit: limit + 1,
+        })?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = more
+            .then(|| rows.last().map(|d| d.id.to_string()))
+            .flatten();
+        Ok(Json(DeliveryPage {
+            deliveries: rows.into_iter().map(delivery_out).collect(),
+            next_cursor,
+        }))
+    })
+    .await
+}
+
+/// `POST /v1/webhooks/deliveries/{id}/replay`: send one delivery again (same webhook-id,
+/// a fresh retry schedule).
+#[utoipa::path(
+    post, path = "/v1/webhooks/deliveries/{id}/replay", tag = "webhooks",
+    params(("id" = String, Path, description = "delivery id, e.g. d7")),
+    responses(
+        (status = 202, description = "queued again", body = DeliveryOut),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replay_delivery(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, Problem> {
+    let id = DeliveryId(parse_id(&raw, 'd', "delivery id")?);
+    let delivery = write(&state, move |db| {
+        if db.delivery(id)?.is_none() {
+            return Err(Problem::not_found(format!("delivery {id} not found")));
+        }
+        Ok(db.replay_delivery(id, Timestamp::now())?)
+    })
+    .await?;
+    if let Some(wake) = &state.webhooks().wake {
+        wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(delivery_out(delivery))).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRangeIn {
+    /// RFC 3339, inclusive.
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    /// RFC 3339, exclusive.
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayRangeOut {
+    /// New deliveries queued: one per event of the range this subscription wants.
+    pub queued: u64,
+}
+
+/// `POST /v1/webhooks/subscriptions/{id}/replay`: send again every event of a time range
+/// (still in the outbox) that the subscription wants.
+#[utoipa::path(
+    post, path = "/v1/webhooks/subscriptions/{id}/replay", tag = "webhooks",
+    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    request_body = ReplayRangeIn,
+    responses(
+        (status = 202, description = "queued", body = ReplayRangeOut),
+        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replay_range(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let id = subscription_id(&raw)?;
+    let range: ReplayRangeIn = parse(&body_bytes(body)?)?;
+    if range.from >= range.to {
+        return Err(Problem::invalid("to", "must be after from"));
+    }
+    let queued = write(&state, move |db| {
+        if db.subscription(id)?.is_none() {
+            return Err(missing(id));
+        }
+        Ok(db.replay_range(id, range.from, range.to, Timestamp::now())?)
+    })
+    .await?;
+    if let Some(wake) = &state.webhooks().wake {
+        wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(ReplayRangeOut { queued })).into_response())
+}
