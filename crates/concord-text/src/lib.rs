@@ -92,9 +92,15 @@ pub fn prepare(
     budget: &dyn TokenBudget,
 ) -> Result<PreparedText, PrepareError> {
     let raw_title = normalize::one_line(input.title);
-    let title = furniture::clean_title(&raw_title);
-    let title_removed = usize::from(title.is_none() && !raw_title.is_empty());
+    let mut title = furniture::clean_title(&raw_title);
     let body = furniture::clean_body(normalize::lines(input.body), title.as_deref());
+    // The title is what the caller says the headline is. Cleaning may judge it page
+    // furniture ("Photos: ..." reads like an image credit), but when nothing else is
+    // left, keeping it beats refusing a real headline.
+    if title.is_none() && body.lines.is_empty() && raw_title.chars().any(char::is_alphabetic) {
+        title = Some(raw_title.clone());
+    }
+    let title_removed = usize::from(title.is_none() && !raw_title.is_empty());
 
     let mut text = String::new();
     for line in title.iter().chain(&body.lines) {
@@ -181,6 +187,24 @@ mod tests {
     use super::*;
 
     const ROOMY: WhitespaceBudget = WhitespaceBudget { max_tokens: 10_000 };
+
+    #[test]
+    fn a_headline_that_reads_like_furniture_is_kept_when_nothing_else_is_left() {
+        for title in [
+            "Photos: US basketball loses to France, 25-game Olympic win streak ends",
+            "FOTO: Olimpijske igre so se začele! Na stadion zakorakali tudi slovenski športni",
+            "ФОТО: В Токио прошла церемония открытия летних Олимпийских игр",
+        ] {
+            let p = prepare(&input(title, ""), &[], &ROOMY).unwrap();
+            assert!(
+                p.text.contains(title.split_once(':').unwrap().1.trim()),
+                "{title}: {}",
+                p.text
+            );
+        }
+        // Digits alone are still nothing to embed.
+        assert!(prepare(&input("0", ""), &[], &ROOMY).is_err());
+    }
 
     fn input<'a>(title: &'a str, body: &'a str) -> ArticleInput<'a> {
         ArticleInput {
