@@ -58,7 +58,7 @@ impl Damage {
                 Ok(true)
             }
             Self::Truncated | Self::Flipped => {
-                let files = generation_files(&dir)?;
+                let files = generation_files(&dir);
                 if files.is_empty() {
                     return Ok(false);
                 }
@@ -80,14 +80,17 @@ impl Damage {
 }
 
 /// The non-empty files of the generation `CURRENT` names.
-fn generation_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+fn generation_files(dir: &Path) -> Vec<PathBuf> {
     let current = dir.join("CURRENT");
-    let name = fs::read_to_string(&current).map_err(|e| Error::io(&current, e))?;
-    let gen_dir = dir.join(name.trim());
     let mut files = Vec::new();
+    // an earlier damage may have left CURRENT unreadable: nothing left to damage
+    let Ok(name) = fs::read_to_string(&current) else {
+        return files;
+    };
+    let gen_dir = dir.join(name.trim());
     let entries = match fs::read_dir(&gen_dir) {
         Ok(entries) => entries,
-        Err(_) => return Ok(files),
+        Err(_) => return files,
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -96,7 +99,7 @@ fn generation_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
     }
     files.sort();
-    Ok(files)
+    files
 }
 
 fn flip(file: &Path, at: u64) -> Result<(), Error> {
@@ -137,6 +140,8 @@ mod tests {
         assert!(Damage::Truncated.apply(dir.path(), &mut rng).unwrap());
         assert_eq!(std::fs::read(index.join("gen-1/meta")).unwrap().len(), 32);
         assert!(Damage::GarbageCurrent.apply(dir.path(), &mut rng).unwrap());
+        // a generation CURRENT no longer names cannot be cut or flipped
+        assert!(!Damage::Truncated.apply(dir.path(), &mut rng).unwrap());
         assert!(Damage::Deleted.apply(dir.path(), &mut rng).unwrap());
         assert!(!index.exists());
     }

@@ -21,12 +21,12 @@ mod rng;
 mod run;
 mod server;
 
-pub use check::Round;
-pub use client::{Api, DEV_KEY};
+pub use check::{Round, settle};
+pub use client::{Accepted, Answer, Api, ArticleOut, BatchAnswer, BatchItem, DEV_KEY};
 pub use corpus::{Article, corpus};
 pub use damage::Damage;
 pub use error::Error;
-pub use logs::{IndexPath, StartupLog};
+pub use logs::{IndexPath, StartupLog, messages};
 pub use rng::Rng;
 pub use run::{Options, Report, Startup, run};
 pub use server::{Launch, Server, free_port};

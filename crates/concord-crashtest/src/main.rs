@@ -40,7 +40,7 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     writers: usize,
     /// `index.dump_every_inserts` for the service.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 10)]
     dump_every: u64,
     /// Chance of damaging the index dump before a restart.
     #[arg(long, default_value_t = 0.25)]

@@ -64,7 +64,7 @@ impl Options {
             rate: 20.0,
             articles: 400,
             writers: 3,
-            dump_every: 25,
+            dump_every: 10,
             damage_chance: 0.25,
             startup_kill_chance: 0.15,
             ready_timeout: Duration::from_secs(120),
