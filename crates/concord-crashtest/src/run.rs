@@ -44,7 +44,8 @@ pub struct Options {
     pub dump_every: u64,
     /// Chance of damaging the index dump before a restart (at least once when kills >= 2).
     pub damage_chance: f64,
-    /// Chance that a kill lands during start-up instead of while ingesting.
+    /// Chance that a kill lands during start-up instead of while ingesting (at least
+    /// one does when kills >= 3).
     pub startup_kill_chance: f64,
     pub ready_timeout: Duration,
     pub settle_timeout: Duration,
@@ -159,7 +160,8 @@ impl Report {
         format!(
             "kills={} acknowledged={} lost={} duplicates={} unresolved_cluster_ids={} restarts={} \
              unclustered={} not_indexed={} inconsistent={} graceful_failures={} index_damaged={} \
-             startup_ms_min/med/max: dump_loaded={} rebuilt={} wall_s={:.1}",
+             resent={} cluster_ids_given={} startup_ms_min/med/max: dump_loaded={} rebuilt={} \
+             wall_s={:.1}",
             self.kills,
             self.acknowledged,
             self.lost,
@@ -171,6 +173,8 @@ impl Report {
             self.inconsistent,
             self.graceful_failures,
             self.damaged.len(),
+            self.resent,
+            self.cluster_ids_given,
             self.ready_stats(crate::IndexPath::Loaded),
             self.ready_stats(crate::IndexPath::Rebuilt),
             self.wall.as_secs_f64(),
@@ -510,8 +514,15 @@ impl Writers {
     }
 
     fn stop(self) {
+        drop(self);
+    }
+}
+
+/// Stopped on every way out, an early error included.
+impl Drop for Writers {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -565,7 +576,11 @@ impl Run<'_> {
         let forced = self.opts.kills >= 2 && life == self.opts.kills / 2;
         let damage = if life > 0 { self.damage(forced)? } else { None };
         let mut server = self.spawn()?;
-        if life > 0 && self.rng.chance(self.opts.startup_kill_chance) {
+        // at least one kill lands in start-up when there are a few
+        let in_startup = life > 0
+            && ((self.opts.kills >= 3 && life == self.opts.kills / 3)
+                || self.rng.chance(self.opts.startup_kill_chance));
+        if in_startup {
             // model load, store open, index load or rebuild, recovery
             let at = self.rng.between(0.0, typical_start.as_secs_f64() * 1.2);
             std::thread::sleep(Duration::from_secs_f64(at));
