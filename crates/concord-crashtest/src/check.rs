@@ -102,6 +102,14 @@ pub fn verify(
         ..Round::default()
     };
     let ids: HashSet<&String> = acked.values().collect();
+    // two articles acknowledged under one id
+    if ids.len() < acked.len() {
+        round.duplicates += acked.len() - ids.len();
+        round.note(format!(
+            "{} acknowledged articles share an id with another",
+            acked.len() - ids.len()
+        ));
+    }
     let mut lost: BTreeSet<&String> = BTreeSet::new();
 
     // 1. every acknowledged article by id: stored, the same article, clustered

@@ -824,17 +824,21 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         report.cluster_ids_given = ledger.cluster_ids.len();
         report.resent = ledger.resent;
     }
-    for r in &report.rounds {
-        report.lost += r.lost;
-        report.duplicates += r.duplicates;
-        report.unresolved_cluster_ids += r.unresolved_cluster_ids;
-        report.unclustered += r.unclustered;
-        report.not_indexed += r.not_indexed + r.stale_index;
-        report.inconsistent += r.inconsistent + r.unacknowledged_members;
-        if r.indexed_articles != r.acknowledged {
-            report.not_indexed += r.acknowledged.abs_diff(r.indexed_articles);
-        }
-    }
+    // each round re-checks the same store: the worst round is the count
+    let worst = |f: &dyn Fn(&Round) -> usize| report.rounds.iter().map(f).max().unwrap_or(0);
+    let lost = worst(&|r| r.lost);
+    let duplicates = worst(&|r| r.duplicates);
+    let unresolved = worst(&|r| r.unresolved_cluster_ids);
+    let unclustered = worst(&|r| r.unclustered);
+    let not_indexed =
+        worst(&|r| r.not_indexed + r.stale_index + r.acknowledged.abs_diff(r.indexed_articles));
+    let inconsistent = worst(&|r| r.inconsistent + r.unacknowledged_members);
+    report.lost = lost;
+    report.duplicates += duplicates;
+    report.unresolved_cluster_ids = unresolved;
+    report.unclustered = unclustered;
+    report.not_indexed = not_indexed;
+    report.inconsistent = inconsistent;
     report.wall = started.elapsed();
     Ok(report)
 }
