@@ -2,6 +2,7 @@ use std::{
     path::PathBuf,
     sync::{Arc, Mutex, RwLock},
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
@@ -59,7 +60,9 @@ pub struct Pipeline {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    ingest_db: Mutex<Db>,
+    /// Shared with the blocking upsert alone, so a request abandoned mid-write never
+    /// holds the whole pipeline (which would keep it from draining at shutdown).
+    ingest_db: Arc<Mutex<Db>>,
     embed: EmbedHandle,
     cluster_tx: mpsc::Sender<Msg>,
     preparer: Preparer,
@@ -147,7 +150,7 @@ impl Pipeline {
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                ingest_db: Mutex::new(store.connect()?),
+                ingest_db: Arc::new(Mutex::new(store.connect()?)),
                 store,
                 embed,
                 cluster_tx,
@@ -284,12 +287,9 @@ impl Pipeline {
             prepared_text: prepared.text.clone(),
             truncated: prepared.truncated,
         };
-        let inner = Arc::clone(&self.inner);
+        let ingest_db = Arc::clone(&self.inner.ingest_db);
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut db = inner
-                .ingest_db
-                .lock()
-                .map_err(|_| IngestError::ShuttingDown)?;
+            let mut db = ingest_db.lock().map_err(|_| IngestError::ShuttingDown)?;
             db.upsert_article(&new, Timestamp::now())
                 .map_err(IngestError::from)
         })
@@ -488,13 +488,31 @@ impl Pipeline {
     /// index on its way out). Other clones of this pipeline must be dropped
     /// first, or their queues stay open; returns `false` when they were not.
     pub fn shutdown(self) -> bool {
-        let workers = self.inner.workers.lock().ok().and_then(|mut w| w.take());
-        let Ok(inner) = Arc::try_unwrap(self.inner) else {
-            tracing::warn!(
-                "pipeline still shared at shutdown; workers stop when the last handle drops"
-            );
-            return false;
+        self.shutdown_within(Duration::ZERO)
+    }
+
+    /// [`Pipeline::shutdown`], after waiting up to `wait` for the other clones to be
+    /// dropped: a server's connection tasks may still be letting go of theirs just
+    /// after the server has stopped.
+    pub fn shutdown_within(self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut shared = self.inner;
+        let inner = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(inner) => break inner,
+                Err(still) if Instant::now() < deadline => {
+                    shared = still;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "pipeline still shared at shutdown; workers stop when the last handle drops"
+                    );
+                    return false;
+                }
+            }
         };
+        let workers = inner.workers.lock().ok().and_then(|mut w| w.take());
         drop(inner);
         if let Some((embed_worker, cluster_thread)) = workers {
             if cluster_thread.join().is_err() {

@@ -73,34 +73,45 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         // Finish what a previous run acknowledged but did not cluster, in the background.
         let recovering = pipeline.clone();
-        tokio::spawn(async move {
+        let recovery = tokio::spawn(async move {
             match recovering.recover().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(articles = n, "re-queued unfinished articles"),
                 Err(error) => tracing::error!(%error, "recovery failed"),
             }
         });
-        let listener = tokio::net::TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        tracing::info!(addr = %config.server.listen, "listening");
-        let keys = Keys::new(&config.auth.keys);
-        if keys.has_dev_key() {
-            tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
+        let served = async {
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            tracing::info!(addr = %config.server.listen, "listening");
+            let keys = Keys::new(&config.auth.keys);
+            if keys.has_dev_key() {
+                tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
+            }
+            axum::serve(
+                listener,
+                app(AppState::with_webhooks(pipeline.clone(), keys, webhooks)),
+            )
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("server failed")
         }
-        axum::serve(
-            listener,
-            app(AppState::with_webhooks(pipeline.clone(), keys, webhooks)),
-        )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("server failed")
+        .await;
+        // Recovery feeds the queues like a client: stop it too, so the pipeline can drain
+        // and dump. What it had not re-queued yet is still queued in the store.
+        if !recovery.is_finished() {
+            tracing::info!("recovery stopped; unfinished articles stay queued for the next start");
+            recovery.abort();
+        }
+        let _ = recovery.await;
+        served
     })?;
     tracing::info!("draining");
     // The router is gone: let the queues drain and the index dump be written.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done_tx.send(pipeline.shutdown());
+        let _ = done_tx.send(pipeline.shutdown_within(deadline));
     });
     match done_rx.recv_timeout(deadline) {
         Ok(true) => {}

@@ -237,3 +237,36 @@ async fn acknowledged_articles_are_clustered_after_a_restart() {
     assert_eq!(again.index().read().unwrap().len(), seeds.len());
     assert!(again.shutdown());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_handles_being_let_go_and_then_dumps() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+
+    // A handle that is never let go: shutdown gives up and says so.
+    let kept = pipeline.clone();
+    let refused =
+        tokio::task::spawn_blocking(move || pipeline.shutdown_within(Duration::from_millis(20)))
+            .await
+            .unwrap();
+    assert!(!refused);
+
+    // A handle let go while shutdown waits (a server's connection task finishing
+    // just after the server stopped): the workers drain and the index is dumped.
+    let pipeline = kept;
+    let straggler = pipeline.clone();
+    let letting_go = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(straggler);
+    });
+    let stopped =
+        tokio::task::spawn_blocking(move || pipeline.shutdown_within(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    letting_go.join().unwrap();
+    assert!(stopped);
+    assert!(dir.path().join("index").join("CURRENT").exists());
+}

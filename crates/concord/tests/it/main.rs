@@ -1,0 +1,41 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real `concord` binary as a process: killed at random points while it
+//! ingests (the crash harness, short form), and stopped with SIGTERM. Needs the
+//! model from `models/install.sh`.
+
+mod crash;
+mod shutdown;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use concord_crashtest::Launch;
+
+/// This crate's binary, as cargo built it for the tests.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_concord"))
+}
+
+/// The service runs from the workspace root, where `config/default.toml`'s model paths resolve.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn launch(data_dir: &Path, env: &[(&str, &str)]) -> Launch {
+    Launch {
+        binary: binary(),
+        workdir: workspace_root(),
+        data_dir: data_dir.to_path_buf(),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+/// Generous: start-up loads the model, on a loaded machine.
+const READY: Duration = Duration::from_secs(120);
+/// Longer than `server.shutdown_deadline_secs`: the service must give up first.
+const EXIT: Duration = Duration::from_secs(90);

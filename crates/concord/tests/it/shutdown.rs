@@ -1,0 +1,130 @@
+//! SIGTERM: stop accepting, drain the queues, dump the index, exit 0; the next
+//! start has nothing to recover.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use concord_crashtest::{
+    Accepted, Api, Article, BatchAnswer, BatchItem, IndexPath, Server, corpus, messages, settle,
+};
+
+/// Submits without waiting for clusters: a batch, then the rest one by one.
+/// Returns external id -> article id for each acknowledged article.
+fn post_all(api: &Api, articles: &[Article], batch: usize) -> BTreeMap<String, String> {
+    let mut ids = BTreeMap::new();
+    let (first, rest) = articles.split_at(batch.min(articles.len()));
+    let body = serde_json::json!({
+        "articles": first.iter().map(Article::to_json).collect::<Vec<_>>()
+    });
+    let answer = api.post("/v1/articles/batch", &body).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let batch: BatchAnswer = answer.json("batch").unwrap();
+    for item in batch.results {
+        match item {
+            BatchItem::Accepted(a) => {
+                ids.insert(a.external_id, a.id);
+            }
+            BatchItem::Refused { problem } => panic!("refused: {problem:?}"),
+        }
+    }
+    for a in rest {
+        let answer = api.post("/v1/articles", &a.to_json()).unwrap();
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        let accepted: Accepted = answer.json("article").unwrap();
+        ids.insert(accepted.external_id, accepted.id);
+    }
+    ids
+}
+
+/// Exit 0, the index dumped, neither the deadline nor a leftover handle in the way.
+fn assert_clean_stop(server: Server) {
+    let (status, log) = server.terminate(super::EXIT).unwrap();
+    let said = messages(&log);
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    assert!(
+        said.iter().any(|m| m == "index dumped"),
+        "no dump; log:\n{log}"
+    );
+    assert!(
+        !said
+            .iter()
+            .any(|m| m.starts_with("shutdown deadline passed")
+                || m.starts_with("pipeline still shared")),
+        "did not drain; log:\n{log}"
+    );
+}
+
+#[test]
+fn sigterm_right_after_ingest_drains_dumps_and_leaves_nothing_to_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = super::launch(&data, &[]);
+    let articles = corpus(11, 80);
+
+    let mut server = Server::spawn(&launch, &dir.path().join("first.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let ids = post_all(server.api(), &articles, 60);
+    assert_eq!(ids.len(), articles.len());
+    // at once: most articles are still waiting for the model
+    assert_clean_stop(server);
+
+    let mut server = Server::spawn(&launch, &dir.path().join("second.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let start = server.startup_log();
+    assert_eq!(start.requeued, 0, "the stop left work behind");
+    assert_eq!(start.index, IndexPath::Loaded);
+    assert_eq!(start.dump_entries, Some(articles.len() as u64));
+    assert_eq!(start.index_repaired, Some(0));
+    let api = server.api().clone();
+    // clustered before this start: no waiting
+    for (external_id, id) in &ids {
+        let a = api.article(id).unwrap().expect("stored");
+        assert_eq!(&a.external_id, external_id);
+        assert_eq!(a.state, "clustered", "{id}");
+        assert!(a.cluster.is_some());
+    }
+    assert_eq!(api.ready().unwrap().indexed_articles, articles.len());
+    assert_clean_stop(server);
+}
+
+#[test]
+fn sigterm_during_recovery_stops_cleanly_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let articles = corpus(12, 120);
+
+    // 1. a crash with most of a batch unclustered
+    let mut server =
+        Server::spawn(&super::launch(&data, &[]), &dir.path().join("first.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let ids = post_all(server.api(), &articles, 120);
+    server.kill().unwrap();
+
+    // 2. queues too small for the backlog, so recovery is still feeding them
+    //    when SIGTERM arrives
+    let small = [
+        ("CONCORD_EMBED__QUEUE_CAPACITY", "2"),
+        ("CONCORD_EMBED__MAX_BATCH", "2"),
+        ("CONCORD_CLUSTER__QUEUE_CAPACITY", "2"),
+    ];
+    let mut server = Server::spawn(
+        &super::launch(&data, &small),
+        &dir.path().join("second.log"),
+    )
+    .unwrap();
+    server.wait_ready(super::READY).unwrap();
+    assert_clean_stop(server);
+
+    // 3. whatever the stop left queued is recovered; nothing is lost
+    let mut server =
+        Server::spawn(&super::launch(&data, &[]), &dir.path().join("third.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let api = server.api().clone();
+    settle(&api, ids.values(), Duration::from_secs(120)).unwrap();
+    for (external_id, id) in &ids {
+        let a = api.article(id).unwrap().expect("stored");
+        assert_eq!(&a.external_id, external_id);
+        assert_eq!(a.state, "clustered");
+    }
+    assert_eq!(api.ready().unwrap().indexed_articles, articles.len());
+    assert_clean_stop(server);
+}
