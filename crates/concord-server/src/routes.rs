@@ -429,7 +429,16 @@ pub struct ListQuery {
     pub sort: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// Free text in any language: only clusters holding one of the articles nearest to it
+    /// (as `/v1/search` finds them: the 200 nearest, those within 0.25 of the best match).
+    pub q: Option<String>,
 }
+
+/// Articles a list's text query looks at, and how far below the best match a hit may
+/// score and still count (centred cosines; cross-lingual matches score lower than
+/// same-language ones, so the bar is relative, not absolute).
+const LIST_QUERY_HITS: usize = 200;
+const LIST_QUERY_MARGIN: f32 = 0.25;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClusterSummaryOut {
@@ -503,6 +512,31 @@ pub async fn list_clusters(
         .as_deref()
         .map(|c| parse_cursor(c, sort))
         .transpose()?;
+    let within = match q.q.as_deref().map(str::trim) {
+        None => None,
+        Some("") => return Err(Problem::invalid("q", "must not be empty")),
+        Some(text) => {
+            let hits = state
+                .pipeline()
+                .search_text(text, lang, LIST_QUERY_HITS)
+                .await
+                .map_err(|e| match e {
+                    concord_pipeline::IngestError::Text(reason) => {
+                        Problem::invalid("q", reason.to_string())
+                    }
+                    other => Problem::from(other),
+                })?;
+            let best = hits.iter().map(|h| h.similarity).fold(f32::MIN, f32::max);
+            let mut ids: Vec<ClusterId> = hits
+                .iter()
+                .filter(|h| h.similarity >= best - LIST_QUERY_MARGIN)
+                .filter_map(|h| h.cluster)
+                .collect();
+            ids.sort();
+            ids.dedup();
+            Some(ids)
+        }
+    };
     let query = concord_store::ClusterQuery {
         from: q.from,
         to: q.to,
@@ -512,6 +546,7 @@ pub async fn list_clusters(
         order,
         after,
         limit: limit + 1,
+        within,
     };
     let sort = sort.to_owned();
     read_store(&state, move |db| {

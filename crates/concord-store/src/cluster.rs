@@ -521,6 +521,8 @@ pub struct ClusterQuery {
     /// Keyset cursor: the (sort key, id) of the last row of the previous page.
     pub after: Option<(i64, u64)>,
     pub limit: usize,
+    /// Only these clusters (e.g. those a text search found), when given.
+    pub within: Option<Vec<ClusterId>>,
 }
 
 impl Db {
@@ -549,7 +551,15 @@ impl Db {
         } else {
             sql.push_str(" AND ?6 IS NULL AND ?7 IS NULL");
         }
+        if q.within.is_some() {
+            sql.push_str(" AND c.id IN (SELECT value FROM json_each(?9))");
+        } else {
+            sql.push_str(" AND ?9 IS NULL");
+        }
         sql.push_str(&format!(" ORDER BY {key} DESC, c.id DESC LIMIT ?8"));
+        let within = q.within.as_ref().map(|ids| {
+            serde_json::Value::from(ids.iter().map(|c| c.0).collect::<Vec<_>>()).to_string()
+        });
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(
             params![
@@ -560,7 +570,8 @@ impl Db {
                 q.min_languages as i64,
                 q.after.map(|a| a.0),
                 q.after.map(|a| a.1 as i64),
-                q.limit as i64
+                q.limit as i64,
+                within
             ],
             |row| {
                 let record = cluster_from_row(row)?;

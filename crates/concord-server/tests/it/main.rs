@@ -305,6 +305,21 @@ async fn clusters_are_listed_filtered_paginated_and_searchable() {
     let (status, _, problem) = send(&router, get_req("/v1/clusters?cursor=bogus")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "cursor");
+    // A text query (any language) keeps the clusters of the articles it finds.
+    let (status, _, rain) = send(
+        &router,
+        get_req("/v1/clusters?q=inondations%20et%20fortes%20pluies%20en%20Angleterre"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rain}");
+    let labels: Vec<&str> = rain["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 1, "{rain}");
+    assert!(labels[0].contains("flood"), "{rain}");
 
     // Search in another language finds the data-security reports first.
     let (status, _, found) = send(
