@@ -16,3 +16,9 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+# A short, reproducible fuzz run (fixed seed and input counts, committed seeds only):
+# about a minute once cargo-fuzz and the instrumented build are cached in
+# $CONCORD_CACHE_DIR; the first run on a machine installs and builds them (~15 min).
+# Longer runs: scripts/fuzz.sh SECONDS.
+echo "== fuzz"
+scripts/fuzz.sh --ci
