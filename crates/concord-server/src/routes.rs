@@ -33,7 +33,7 @@ pub struct ArticleIn {
     pub body: String,
     /// ISO 639-1/639-3 or BCP-47; detected when absent.
     pub lang: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339, from 1900-01-01 to 24 hours after the server's clock (else 422).
     #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub url: Option<String>,
