@@ -85,14 +85,14 @@ fuzz_target!(|input: Input<'_>| {
     }
     assert_eq!(check(&secrets, &sig), Ok(()));
     assert_eq!(
-        check(&[other.clone(), secret.clone()], &format!("v2,x v1,AAAA {sig}")),
+        check(
+            &[other.clone(), secret.clone()],
+            &format!("v2,x v1,AAAA {sig}")
+        ),
         Ok(())
     );
     if input.key[..24] != input.other_key || input.key[24..] != [0; 8] {
-        assert_eq!(
-            check(&[other], &sig),
-            Err(VerifyError::SignatureMismatch)
-        );
+        assert_eq!(check(&[other], &sig), Err(VerifyError::SignatureMismatch));
     }
     // The same through a header map, when the id is a valid header value.
     if let Ok(id_value) = http::HeaderValue::from_str(id) {
