@@ -12,7 +12,14 @@ models/install.sh
 
 echo "== fmt"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+# A short fuzz run bounded by input count (fixed seed, committed seeds only; see fuzz.sh):
+# about a minute once cargo-fuzz and the instrumented build are cached in
+# $CONCORD_CACHE_DIR; the first run on a machine installs and builds them (~15 min).
+# Longer runs: scripts/fuzz.sh SECONDS.
+echo "== fuzz"
+scripts/fuzz.sh --ci

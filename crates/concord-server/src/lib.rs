@@ -19,6 +19,7 @@ pub use auth::{DEV_KEY_SHA256, Keys};
 
 pub use openapi::{spec, spec_json};
 pub use problem::Problem;
+pub use routes::parse_article;
 pub use webhooks::WebhookSettings;
 
 use axum::{

@@ -33,7 +33,7 @@ pub struct ArticleIn {
     pub body: String,
     /// ISO 639-1/639-3 or BCP-47; detected when absent.
     pub lang: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339, from 1900-01-01 to 24 hours after the server's clock (else 422).
     #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub url: Option<String>,
@@ -66,7 +66,8 @@ pub struct ArticleAccepted {
 }
 
 /// The JSON path of a deserialization error; serde reports a missing field at its
-/// parent, so the field itself is named from the message.
+/// parent, so the field itself is named from the message. An unknown key is its own
+/// path; the empty key is spelled `""` so that the path is never empty.
 fn field_path(path: &str, message: &str) -> String {
     let missing = message
         .strip_prefix("missing field `")
@@ -74,6 +75,7 @@ fn field_path(path: &str, message: &str) -> String {
     match (missing, path) {
         (Some(name), "." | "") => name.to_owned(),
         (Some(name), parent) => format!("{parent}.{name}"),
+        (None, "") => "\"\"".to_owned(),
         (None, _) => path.to_owned(),
     }
 }
@@ -153,7 +155,45 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, P
     })
 }
 
-pub(crate) fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
+/// Earliest `published_at` accepted: no news feed predates it, and the usual "no date"
+/// sentinels (`0001-01-01`, `-infinity` mapped to a minimum) fall before it.
+const EARLIEST_PUBLISHED: Timestamp = Timestamp::constant(-2_208_988_800, 0); // 1900-01-01T00:00:00Z
+
+/// How far past the server's clock `published_at` may be: feeds with a wrong zone or a
+/// fast clock are hours ahead, never days.
+const MAX_FUTURE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// One article as `POST /v1/articles` and the inbound webhook read it: the JSON body
+/// parsed, then validated against the clock `now`. Never panics; every refusal is a
+/// [`Problem`] (400 for malformed JSON, 422 with the offending field otherwise).
+pub fn parse_article(bytes: &[u8], now: Timestamp) -> Result<ArticleSubmission, Problem> {
+    validate(parse::<ArticleIn>(bytes)?, now)
+}
+
+/// `published_at` refused when outside [1900-01-01, now + 24 h]: a date far in the
+/// future or the past is a sentinel or a bug, and clustering by time would group every
+/// article carrying it (or keep one on top of "recent" forever).
+fn check_published_at(t: Timestamp, now: Timestamp) -> Result<(), Problem> {
+    if t < EARLIEST_PUBLISHED {
+        return Err(Problem::invalid(
+            "published_at",
+            format!("{t} is before {EARLIEST_PUBLISHED}: not a publication date"),
+        ));
+    }
+    let latest = now.checked_add(MAX_FUTURE).unwrap_or(Timestamp::MAX);
+    if t > latest {
+        return Err(Problem::invalid(
+            "published_at",
+            format!(
+                "{t} is more than {} hours in the future",
+                MAX_FUTURE.as_hours()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission, Problem> {
     let external_id = a.external_id.trim().to_owned();
     if external_id.is_empty() {
         return Err(Problem::invalid("external_id", "must not be empty"));
@@ -165,6 +205,7 @@ pub(crate) fn validate(a: ArticleIn) -> Result<ArticleSubmission, Problem> {
         ));
     }
     let lang = parse_lang(a.lang.as_deref(), "lang")?;
+    check_published_at(a.published_at, now)?;
     Ok(ArticleSubmission {
         external_id,
         source: a.source,
@@ -199,7 +240,7 @@ pub async fn submit_article(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body_bytes(body)?;
-    let submission = validate(parse::<ArticleIn>(&body)?)?;
+    let submission = parse_article(&body, Timestamp::now())?;
     let external_id = submission.external_id.clone();
     let submitted = state.pipeline().submit(submission, query.wait).await?;
     let mut out = accepted(&submitted, external_id);
@@ -731,6 +772,7 @@ pub async fn submit_batch(
         )
         .with_field("articles"));
     }
+    let now = Timestamp::now();
     let mut out = BatchOut {
         accepted: 0,
         refused: 0,
@@ -744,7 +786,7 @@ pub async fn submit_batch(
                 let field = field_path(&path, &message);
                 Problem::invalid(format!("articles[{i}].{field}"), message)
             })?;
-            let submission = validate(article).map_err(|p| {
+            let submission = validate(article, now).map_err(|p| {
                 let field = p.body().field.clone().unwrap_or_default();
                 Problem::invalid(format!("articles[{i}].{field}"), p.body().detail.clone())
             })?;
@@ -810,4 +852,223 @@ pub async fn delete_article(
         id: id.to_string(),
         left_cluster: left.map(|c| c.to_string()),
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::constant(1_767_225_600, 0); // 2026-01-01T00:00:00Z
+
+    fn article(published_at: &str) -> String {
+        serde_json::json!({
+            "external_id": "a", "title": "Titre", "published_at": published_at
+        })
+        .to_string()
+    }
+
+    fn field_of(bytes: &[u8]) -> (u16, Option<String>) {
+        let p = parse_article(bytes, NOW).unwrap_err();
+        (p.body().status, p.body().field.clone())
+    }
+
+    #[test]
+    fn publication_dates_outside_1900_to_tomorrow_are_refused_on_published_at() {
+        for ok in [
+            "1900-01-01T00:00:00Z",
+            "1969-07-20T20:17:00Z",
+            "2025-12-31T23:00:00-05:00",
+            "2026-01-01T23:59:59Z",
+        ] {
+            assert!(parse_article(article(ok).as_bytes(), NOW).is_ok(), "{ok}");
+        }
+        for bad in [
+            "0001-01-01T00:00:00Z",
+            "1899-12-31T23:59:59Z",
+            "-000001-01-01T00:00:00Z",
+            "2026-01-02T00:00:01Z",
+            "9999-01-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                field_of(article(bad).as_bytes()),
+                (422, Some("published_at".to_owned())),
+                "{bad}"
+            );
+        }
+        // Past jiff's range altogether: a parse error, on the same field.
+        assert_eq!(
+            field_of(article("9999-12-31T23:59:59Z").as_bytes()),
+            (422, Some("published_at".to_owned()))
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        assert_eq!(
+            field_of(br#"{"external_id":"a","published_at":"2020-01-01T00:00:00Z"}"#),
+            (422, Some("title".to_owned()))
+        );
+        assert_eq!(
+            field_of(
+                br#"{"external_id":"a","title":"t","published_at":"2020-01-01T00:00:00Z","extra":1}"#
+            ),
+            (422, Some("extra".to_owned()))
+        );
+        // The empty key, found by fuzzing: its path was the empty string.
+        assert_eq!(
+            field_of(br#"{"":1,"external_id":"a"}"#),
+            (422, Some(r#""""#.to_owned()))
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // In a string field: the wrong type, at once.
+        let body = format!(
+            r#"{{"external_id":"a","title":{},"published_at":"2020-01-01T00:00:00Z"}}"#,
+            deep(100_000)
+        );
+        assert_eq!(field_of(body.as_bytes()), (422, Some("title".to_owned())));
+        // As the document itself, and in an unknown field's value.
+        let (status, field) = field_of(deep(100_000).as_bytes());
+        assert!(
+            matches!((status, field.as_deref()), (400, None) | (422, Some(_))),
+            "{status} {field:?}"
+        );
+        let body = format!(r#"{{"x":{}}}"#, deep(100_000));
+        assert_eq!(field_of(body.as_bytes()), (422, Some("x".to_owned())));
+        // In an optional string field: the wrong type, at once.
+        let body = format!(r#"{{"url":{}}}"#, deep(100_000));
+        assert_eq!(field_of(body.as_bytes()).0, 422);
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Dates as feeds send them, well- and ill-formed, any year.
+    fn date() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            (
+                -20_000i64..20_000,
+                1u8..13,
+                0u8..32,
+                0u8..25,
+                "[-+]",
+                0u8..30
+            )
+                .prop_map(|(y, mo, d, h, sign, off)| {
+                    serde_json::Value::from(format!(
+                        "{y:04}-{mo:02}-{d:02}T{h:02}:00:00{sign}{off:02}:00"
+                    ))
+                }),
+            "[0-9TZ:+. -]{0,30}".prop_map(serde_json::Value::from),
+            json_value(),
+        ]
+    }
+
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("external_id".to_owned()),
+            Just("title".to_owned()),
+            Just("body".to_owned()),
+            Just("lang".to_owned()),
+            Just("published_at".to_owned()),
+            Just("url".to_owned()),
+            Just("source".to_owned()),
+            any::<String>(),
+        ]
+    }
+
+    fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+        match parse_article(bytes, NOW) {
+            Ok(a) => {
+                prop_assert!(!a.external_id.is_empty());
+                prop_assert!(a.published_at >= EARLIEST_PUBLISHED);
+                prop_assert!(a.published_at <= NOW.checked_add(MAX_FUTURE).unwrap());
+            }
+            Err(p) => {
+                let p = p.body();
+                match p.status {
+                    400 => prop_assert_eq!(p.code, "malformed_json"),
+                    422 => prop_assert!(
+                        p.field.as_deref().is_some_and(|f| !f.is_empty()),
+                        "no field: {:?}",
+                        p
+                    ),
+                    other => prop_assert!(false, "status {}: {:?}", other, p),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn articles_with_arbitrary_fields_parse_or_name_the_field(
+            fields in prop::collection::vec((field_name(), json_value()), 0..8),
+            external_id in any::<String>(),
+            title in any::<String>(),
+            published_at in date(),
+        ) {
+            let mut doc = serde_json::Map::new();
+            doc.insert("external_id".into(), external_id.into());
+            doc.insert("title".into(), title.into());
+            doc.insert("published_at".into(), published_at);
+            for (name, value) in fields {
+                doc.insert(name, value);
+            }
+            check(serde_json::Value::Object(doc).to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn any_json_document_or_byte_string_parses_or_is_a_problem(
+            doc in json_value(),
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            depth in 0usize..5_000,
+        ) {
+            check(doc.to_string().as_bytes())?;
+            check(&bytes)?;
+            let nested = format!(
+                r#"{{"external_id":"a","title":"t","published_at":"2020-01-01T00:00:00Z","url":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            check(nested.as_bytes())?;
+        }
+
+        #[test]
+        fn wellformed_dates_are_accepted_exactly_within_the_bounds(
+            secs in -377_705_116_800i64..253_402_207_200,
+        ) {
+            let t = Timestamp::from_second(secs).unwrap();
+            let got = parse_article(article(&t.to_string()).as_bytes(), NOW);
+            let inside = t >= EARLIEST_PUBLISHED && t <= NOW.checked_add(MAX_FUTURE).unwrap();
+            match got {
+                Ok(a) => prop_assert!(inside && a.published_at == t),
+                Err(p) => {
+                    prop_assert!(!inside);
+                    prop_assert_eq!(p.body().field.as_deref(), Some("published_at"));
+                }
+            }
+        }
+    }
 }

@@ -26,7 +26,7 @@ use crate::{
     AppState,
     problem::{Problem, ProblemBody},
     routes::{
-        ArticleAccepted, ArticleIn, MAX_PAGE, accepted, body_bytes, parse, parse_id, validate,
+        ArticleAccepted, ArticleIn, MAX_PAGE, accepted, body_bytes, parse, parse_article, parse_id,
     },
 };
 
@@ -146,7 +146,7 @@ pub async fn inbound_article(
         tokio::task::spawn_blocking(move || store.connect_read_only()?.inbound_article(&seen_id))
             .await
             .map_err(|e| Problem::internal(e.to_string()))??;
-    let submission = validate(parse::<ArticleIn>(&body)?)?;
+    let submission = parse_article(&body, Timestamp::now())?;
     let external_id = submission.external_id.clone();
     if let Some(article) = seen {
         // Already accepted: answer as then, without storing anything again.

@@ -451,6 +451,32 @@ mod tests {
     }
 
     proptest! {
+        // Few cases: each one is up to a mebibyte of mixed scripts.
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn huge_mixed_input_never_panics_and_stays_within_the_budget(
+            piece in messy_text(),
+            repeat in 1usize..20_000,
+            max_tokens in 0usize..600,
+            bytes in any::<bool>(),
+        ) {
+            let mut body = piece.repeat(repeat);
+            body.truncate(body.floor_char_boundary(1 << 20));
+            let title = format!("Seoul 서울 Сеул سيول 首尔 {}", &body[..body.floor_char_boundary(300)]);
+            let words = WhitespaceBudget { max_tokens };
+            let budget: &dyn TokenBudget = if bytes { &ByteBudget(max_tokens) } else { &words };
+            match prepare(&input(&title, &body), &[Lang::KO], budget) {
+                Ok(got) => {
+                    prop_assert!(got.tokens <= max_tokens);
+                    prop_assert_eq!(got.tokens, budget.count(&got.text));
+                    prop_assert!(!got.text.contains('\0'));
+                }
+                Err(e) => prop_assert_eq!(e, PrepareError::NothingFits { max_tokens }),
+            }
+        }
+    }
+
+    proptest! {
         #[test]
         fn never_panics_and_respects_the_whitespace_budget(
             title in messy_text(),
@@ -475,6 +501,22 @@ mod tests {
                     prop_assert_eq!(got.model_supports_lang, got.lang == Some(Lang::EN));
                 }
                 _ => prop_assert!(false, "full {:?} vs budgeted {:?}", full, got),
+            }
+        }
+
+        #[test]
+        fn punctuation_and_symbols_alone_never_panic_or_overflow_the_budget(
+            title in r"[\p{P}\p{S}\s\x00]{0,80}",
+            body in r"[\p{P}\p{S}\p{Cc}\s]{0,400}",
+            max_tokens in 0usize..20,
+        ) {
+            let budget = WhitespaceBudget { max_tokens };
+            match prepare(&input(&title, &body), &[], &budget) {
+                Ok(got) => {
+                    prop_assert!(!got.text.is_empty());
+                    prop_assert!(got.tokens <= max_tokens);
+                }
+                Err(PrepareError::EmptyText | PrepareError::NothingFits { .. }) => {}
             }
         }
 

@@ -171,7 +171,58 @@ async fn bad_input_gets_problem_json_with_the_field() {
             format!(r#"{{"external_id":"a","title":"x",{t},"extra":1}}"#),
             unprocessable,
             "invalid_field",
+            Some("extra"),
+        ),
+        (
+            format!(r#"{{"external_id":"a","title":"","body":"",{t}}}"#),
+            unprocessable,
+            "unusable_text",
+            Some("title"),
+        ),
+        (
+            format!(r#"{{"external_id":"a","title":"\u0000","body":"\u0000 \u200b",{t}}}"#),
+            unprocessable,
+            "unusable_text",
+            Some("title"),
+        ),
+        // A raw NUL byte inside a JSON string is not JSON (escaped, it is: above).
+        (
+            format!("{{\"external_id\":\"a\",\"title\":\"x\0y\",{t}}}"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
             None,
+        ),
+        // 10,000 nested arrays: refused at the first bracket, not recursed into.
+        (
+            format!(
+                r#"{{"external_id":"a","title":{}{},{t}}}"#,
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            ),
+            unprocessable,
+            "invalid_field",
+            Some("title"),
+        ),
+        (
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            unprocessable,
+            "invalid_field",
+            None,
+        ),
+        // Publication dates: refused outside [1900-01-01, now + 24 h].
+        (
+            r#"{"external_id":"a","title":"Titre","published_at":"9999-01-01T00:00:00Z"}"#
+                .to_owned(),
+            unprocessable,
+            "invalid_field",
+            Some("published_at"),
+        ),
+        (
+            r#"{"external_id":"a","title":"Titre","published_at":"0001-01-01T00:00:00Z"}"#
+                .to_owned(),
+            unprocessable,
+            "invalid_field",
+            Some("published_at"),
         ),
     ];
     for (body, status, code, field) in cases {
@@ -195,6 +246,18 @@ async fn bad_input_gets_problem_json_with_the_field() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(problem["code"], "body_too_large");
+    // Not UTF-8 at all: malformed JSON.
+    let mut invalid_utf8 = br#"{"external_id":"a","title":""#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+    invalid_utf8.extend_from_slice(format!(r#"",{t}}}"#).as_bytes());
+    let request = Request::post("/v1/articles")
+        .header("content-type", "application/json")
+        .body(Body::from(invalid_utf8))
+        .unwrap();
+    let (status, headers, problem) = send(&router, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["code"], "malformed_json");
     let missing = Request::get("/v1/articles/a999")
         .body(Body::empty())
         .unwrap();
@@ -202,6 +265,108 @@ async fn bad_input_gets_problem_json_with_the_field() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(problem["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_but_valid_articles_are_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let t = r#""published_at":"2020-09-08T10:00:00Z""#;
+
+    // A body just under the limit: accepted, and cut to the model's budget.
+    let head = format!(
+        r#"{{"external_id":"big","title":"Seoul hosts talks on data security",{t},"body":""#
+    );
+    let sentence = "Officials met in Seoul on Tuesday to discuss the security of data. ";
+    let room = concord_server::MAX_BODY_BYTES - 1 - head.len() - r#""}"#.len();
+    let mut text = sentence.repeat(room / sentence.len() + 1);
+    text.truncate(room);
+    let big = format!(r#"{head}{text}"}}"#);
+    assert_eq!(big.len(), concord_server::MAX_BODY_BYTES - 1);
+    let (status, _, out) = send(&router, post("/v1/articles", &big)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    assert_eq!(out["truncated"], true);
+    assert_eq!(out["lang"], "en");
+
+    // Mixed scripts, escaped NUL bytes and stray controls in strings, punctuation
+    // around real words, and an old but plausible date.
+    for (id, title, body, published_at) in [
+        (
+            "mixed",
+            "Seoul 서울 Сеул سيول 首尔 talks on data security",
+            "Officials met. 관계자들이 만났다. Чиновники встретились. التقى المسؤولون.",
+            "2020-09-08T10:00:00Z",
+        ),
+        (
+            "nul",
+            r"Seoul\u0000 hosts\u0007 talks on data security",
+            r"\u0000\u0000",
+            "2020-09-08T10:00:00Z",
+        ),
+        (
+            "punct",
+            "!!! Seoul hosts talks on data security ???",
+            r"---\n***\n...",
+            "2020-09-08T10:00:00Z",
+        ),
+        (
+            "old",
+            "Armistice signed, guns fall silent on the Western Front",
+            "",
+            "1918-11-11T11:00:00Z",
+        ),
+    ] {
+        let body = format!(
+            r#"{{"external_id":"{id}","title":"{title}","body":"{body}","published_at":"{published_at}"}}"#
+        );
+        let (status, _, out) = send(&router, post("/v1/articles", &body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{id}: {out}");
+        assert_eq!(out["external_id"], id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_and_deep_batches_are_refused_whole() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    // 10,000 small articles fit the byte limit but not the batch limit.
+    let item = r#"{"external_id":"x","title":"t","published_at":"2020-09-08T10:00:00Z"}"#;
+    let body = format!(r#"{{"articles":[{}]}}"#, vec![item; 10_000].join(","));
+    assert!(body.len() < concord_server::MAX_BODY_BYTES);
+    let (status, headers, problem) = send(&router, post("/v1/articles/batch", &body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["code"], "batch_too_large");
+    assert_eq!(problem["field"], "articles");
+
+    // Items are read as any JSON first: 10,000 nested arrays stop at serde_json's
+    // recursion limit instead of the stack.
+    let body = format!(
+        r#"{{"articles":[{}{}]}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let (status, _, problem) = send(&router, post("/v1/articles/batch", &body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "malformed_json");
+
+    // Dates are checked per item, with the item's path.
+    let batch = serde_json::json!({ "articles": [
+        { "external_id": "f", "title": "Titre", "published_at": "9999-01-01T00:00:00Z" },
+        { "external_id": "p", "title": "Titre", "published_at": "0001-01-01T00:00:00Z" },
+    ]})
+    .to_string();
+    let (status, _, out) = send(&router, post("/v1/articles/batch", &batch)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["refused"], 2);
+    assert_eq!(
+        out["results"][0]["problem"]["field"],
+        "articles[0].published_at"
+    );
+    assert_eq!(
+        out["results"][1]["problem"]["field"],
+        "articles[1].published_at"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
