@@ -303,13 +303,7 @@ pub async fn list(
     query: Result<Query<CorrectionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CorrectionPage>, Problem> {
     let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > crate::routes::MAX_PAGE {
-        return Err(Problem::invalid(
-            "limit",
-            format!("must be between 1 and {}", crate::routes::MAX_PAGE),
-        ));
-    }
+    let limit = crate::routes::page_size(q.limit, 50, "limit")?;
     read_store(&state, move |db| {
         let mut rows = db.corrections(q.cursor, limit + 1)?;
         let more = rows.len() > limit;

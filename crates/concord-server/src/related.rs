@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AppState,
     problem::{Problem, ProblemBody},
-    routes::{MAX_PAGE, SearchHitOut, parse_id, read_store},
+    routes::{SearchHitOut, hit_out, page_size, parse_id, read_store},
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -26,14 +26,7 @@ fn count(
     q: Result<Query<CountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<usize, Problem> {
     let Query(q) = q.map_err(|e| Problem::invalid("query", e.body_text()))?;
-    let k = q.k.unwrap_or(10);
-    if k == 0 || k > MAX_PAGE {
-        return Err(Problem::invalid(
-            "k",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    Ok(k)
+    page_size(q.k, 10, "k")
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,18 +130,8 @@ pub async fn similar(
     let hits = state.pipeline().similar_to(id, k).await?;
     read_store(&state, move |db| {
         let mut out = Vec::with_capacity(hits.len());
-        for hit in hits {
-            let Some(a) = db.article(hit.article)? else {
-                continue;
-            };
-            out.push(SearchHitOut {
-                article: a.id.to_string(),
-                title: a.title,
-                lang: a.lang,
-                published_at: a.published_at,
-                similarity: hit.similarity,
-                cluster: hit.cluster.map(|c| c.to_string()),
-            });
+        for hit in &hits {
+            out.extend(hit_out(db, hit)?);
         }
         Ok(Json(SimilarOut {
             article: id.to_string(),

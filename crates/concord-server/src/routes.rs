@@ -451,6 +451,32 @@ pub async fn get_cluster(
 /// Most clusters or hits one page returns.
 pub(crate) const MAX_PAGE: usize = 200;
 
+/// A page size or hit count from the query string: `default` when absent, else 1..=MAX_PAGE.
+pub(crate) fn page_size(raw: Option<usize>, default: usize, field: &str) -> Result<usize, Problem> {
+    match raw.unwrap_or(default) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(Problem::invalid(
+            field,
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// One search hit as the API shows it, or `None` when the article is gone.
+pub(crate) fn hit_out(
+    db: &concord_store::Db,
+    hit: &concord_pipeline::SearchHit,
+) -> Result<Option<SearchHitOut>, Problem> {
+    Ok(db.article(hit.article)?.map(|a| SearchHitOut {
+        article: a.id.to_string(),
+        title: a.title,
+        lang: a.lang,
+        published_at: a.published_at,
+        similarity: hit.similarity,
+        cluster: hit.cluster.map(|c| c.to_string()),
+    }))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -541,13 +567,7 @@ pub async fn list_clusters(
         }
     };
     let lang = parse_lang(q.lang.as_deref(), "lang")?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(Problem::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = page_size(q.limit, 50, "limit")?;
     let after = q
         .cursor
         .as_deref()
@@ -667,13 +687,7 @@ pub async fn search(
     if q.q.trim().is_empty() {
         return Err(Problem::invalid("q", "must not be empty"));
     }
-    let k = q.k.unwrap_or(10);
-    if k == 0 || k > MAX_PAGE {
-        return Err(Problem::invalid(
-            "k",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let k = page_size(q.k, 10, "k")?;
     let lang = parse_lang(q.lang.as_deref(), "lang")?;
     let hits = state
         .pipeline()
@@ -690,24 +704,16 @@ pub async fn search(
             hits: Vec::with_capacity(hits.len()),
             clusters: Vec::new(),
         };
-        for hit in hits {
-            let Some(a) = db.article(hit.article)? else {
+        for hit in &hits {
+            let Some(found) = hit_out(db, hit)? else {
                 continue;
             };
-            let cluster = hit.cluster.map(|c| c.to_string());
-            if let Some(c) = &cluster
+            if let Some(c) = &found.cluster
                 && !out.clusters.contains(c)
             {
                 out.clusters.push(c.clone());
             }
-            out.hits.push(SearchHitOut {
-                article: a.id.to_string(),
-                title: a.title,
-                lang: a.lang,
-                published_at: a.published_at,
-                similarity: hit.similarity,
-                cluster,
-            });
+            out.hits.push(found);
         }
         Ok(Json(out))
     })

@@ -25,9 +25,7 @@ use tokio::sync::Notify;
 use crate::{
     AppState,
     problem::{Problem, ProblemBody},
-    routes::{
-        ArticleAccepted, ArticleIn, MAX_PAGE, accepted, body_bytes, parse, parse_article, parse_id,
-    },
+    routes::{ArticleAccepted, ArticleIn, accepted, body_bytes, parse, parse_article, parse_id},
 };
 
 /// What the webhook routes need from configuration and the running dispatcher.
@@ -522,13 +520,7 @@ pub async fn list_deliveries(
                 .ok_or_else(|| Problem::invalid("status", "expected pending, succeeded or failed"))
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(Problem::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = crate::routes::page_size(q.limit, 50, "limit")?;
     let before = q
         .cursor
         .as_deref()
