@@ -14,4 +14,6 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("backup target {0} already holds a database; choose an empty directory")]
+    BackupExists(std::path::PathBuf),
 }

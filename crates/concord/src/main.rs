@@ -1,5 +1,6 @@
 //! `concord`: the command line. Wiring only: parse flags, load config, call crates.
 
+mod backup;
 mod bench;
 mod bench_cluster;
 mod config;
@@ -32,6 +33,9 @@ enum Command {
     Prepare(serve::PrepareArgs),
     /// Replay a labelled dataset through the pipeline and print clustering quality.
     Eval(eval::EvalArgs),
+    /// Copy the store, online and consistent, into a new data directory (restore: start
+    /// `serve` on that directory; the index is rebuilt from the store).
+    Backup(backup::BackupArgs),
     /// Print the OpenAPI 3.1 spec (what `docs/openapi.json` holds and `/openapi.json` serves).
     Openapi,
     /// Benchmarks that print numbers.
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(figment, args),
         Command::Prepare(args) => serve::prepare(figment, &args),
         Command::Eval(args) => eval::run(figment, &args),
+        Command::Backup(args) => backup::run(figment, &args),
         Command::Openapi => {
             print!("{}", concord_server::spec_json());
             Ok(())

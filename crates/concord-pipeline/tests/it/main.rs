@@ -270,3 +270,35 @@ async fn shutdown_waits_for_handles_being_let_go_and_then_dumps() {
     assert!(stopped);
     assert!(dir.path().join("index").join("CURRENT").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_running_restores_the_same_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir.path().join("live"));
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    for s in &seeds() {
+        pipeline.submit(submission(s), false).await.unwrap();
+    }
+    pipeline.flush().await.unwrap();
+    let before = pipeline.summaries().await.unwrap();
+    // Online: the pipeline keeps running while the copy is taken.
+    let backup = dir.path().join("backup");
+    pipeline.store().backup_to(&backup).unwrap();
+    assert!(pipeline.shutdown());
+
+    // Restore = start on the copy: no index dump in it, so the index is rebuilt from the store.
+    let restored_config = self::config(&backup);
+    let restored = Pipeline::start(
+        &restored_config,
+        Model::load(&restored_config.model).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        restored.recover().await.unwrap(),
+        0,
+        "nothing left unclustered"
+    );
+    assert_eq!(restored.summaries().await.unwrap(), before);
+    assert_eq!(restored.index().read().unwrap().len(), seeds().len());
+    assert!(restored.shutdown());
+}
