@@ -9,7 +9,7 @@ use std::{
 use anyhow::Context;
 use clap::Args;
 use concord_cluster::{ClusterInput, Clusterer};
-use concord_core::{Lang, UnitVector};
+use concord_core::{ArticleId, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
 use concord_store::{NewArticle, Store, Synchronous, content_hash};
 use figment::Figment;
@@ -30,6 +30,9 @@ pub struct ClusterBenchArgs {
     event_size: usize,
     #[arg(long, default_value_t = 512)]
     dim: usize,
+    /// Entries per batch of graph insertions (default: the index's, 256).
+    #[arg(long)]
+    graph_batch: Option<usize>,
 }
 
 /// A small deterministic generator (xorshift), so runs are comparable.
@@ -48,12 +51,15 @@ impl Rng {
     }
 }
 
+/// Queries for the recall measurement.
+const RECALL_QUERIES: usize = 200;
+
 pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
     let config = config::load(figment, &[])?;
     println!(
-        "| articles | articles/s | assign p50 ms | assign p99 ms | index MiB | index B/article | clusterer B/article | clusters | RSS MiB |"
+        "| articles | articles/s | assign p50 ms | p99 ms | p99.9 ms | max ms | vectors B/art | graph B/art | maps B/art | clusterer B/art | state B/art | graph recall@10 | clusters | RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path(), Synchronous::Normal)?;
@@ -63,6 +69,9 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         params.ef_construction = config.index.ef_construction;
         params.ef_search = config.index.ef_search;
         params.exact_scan_below = config.index.exact_scan_below;
+        if let Some(batch) = args.graph_batch {
+            params.graph_batch = batch;
+        }
         let index = Arc::new(RwLock::new(VectorIndex::new(params)?));
         let mut clusterer = Clusterer::open(
             config.cluster.rule.clone(),
@@ -82,6 +91,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         let start: Timestamp = "2024-01-01T00:00:00Z".parse()?;
         let step = 86_400.0 / args.per_day as f64;
         let mut latencies = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
         let started = Instant::now();
         for i in 0..n {
             let newest = i / args.event_size.max(1);
@@ -114,6 +124,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                     Timestamp::now(),
                 )?
                 .id();
+            ids.push(id);
             let t = Instant::now();
             clusterer.assign(&ClusterInput {
                 id,
@@ -145,28 +156,70 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                 .as_secs_f64()
                 * 1000.0
         };
-        let index_bytes = index
+        let index = index
             .read()
-            .map_err(|_| anyhow::anyhow!("index lock poisoned"))?
-            .memory_bytes();
+            .map_err(|_| anyhow::anyhow!("index lock poisoned"))?;
+        let memory = index.memory();
+        let recall = graph_recall(&index, &ids, &mut rng)?;
+        let per = |bytes: usize| bytes as f64 / n as f64;
+        let clusterer_bytes = clusterer.memory_bytes();
         println!(
-            "| {n} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.0} |",
+            "| {n} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
             n as f64 / elapsed,
             pct(0.50),
             pct(0.99),
-            index_bytes as f64 / 1048576.0,
-            index_bytes as f64 / n as f64,
-            clusterer.memory_bytes() as f64 / n as f64,
+            pct(0.999),
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            per(memory.vectors),
+            per(memory.graph),
+            per(memory.maps),
+            per(clusterer_bytes),
+            per(memory.graph + memory.maps + clusterer_bytes),
+            recall.map_or("exact".to_owned(), |r| format!("{r:.3}")),
             clusterer.cluster_count(),
             current_rss_mib()
         );
     }
     println!(
-        "\nassign = decide + one SQLite transaction + index insert; synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}; the vectors themselves are {} B/article (twice in the index: ours and the graph's)",
+        "\nassign = decide + one SQLite transaction + index append (the assignment that completes a batch of {} also inserts the batch into the graph); synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}. Memory per article: vectors = the one copy ({} B), graph = hnsw_rs points and neighbour lists, maps = slot, id and time maps, clusterer = Clusterer::memory_bytes; state = graph + maps + clusterer, i.e. everything but the vectors. Graph recall@10: graph search (no window) against an exact scan, {} perturbed copies of indexed vectors; \"exact\" when the index is below exact_scan_below and search is exact anyway.",
+        args.graph_batch
+            .unwrap_or(IndexParams::new(args.dim).graph_batch),
         args.per_day,
         args.event_size,
         args.dim,
-        args.dim * 4
+        args.dim * 4,
+        RECALL_QUERIES,
     );
     Ok(())
+}
+
+/// Mean recall@10 of [`VectorIndex::search`] without a window against
+/// [`VectorIndex::search_exact`], or `None` when the index is small enough
+/// that `search` scans exactly.
+fn graph_recall(
+    index: &VectorIndex,
+    ids: &[ArticleId],
+    rng: &mut Rng,
+) -> anyhow::Result<Option<f64>> {
+    if ids.is_empty() || index.graph_len() < index.params().exact_scan_below {
+        return Ok(None);
+    }
+    let (mut total, mut queries) = (0.0, 0);
+    for _ in 0..RECALL_QUERIES {
+        let id = ids[(rng.next() as usize) % ids.len()];
+        let Some(v) = index.vector(id) else {
+            continue;
+        };
+        queries += 1;
+        let raw: Vec<f32> = v.iter().map(|x| x + 0.05 * rng.unit()).collect();
+        let q = UnitVector::normalize(raw).context("recall query")?;
+        let approx = index.search(&q, 10, None)?;
+        let exact = index.search_exact(&q, 10, None)?;
+        let found = approx
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.id == h.id))
+            .count();
+        total += found as f64 / exact.len().max(1) as f64;
+    }
+    Ok((queries > 0).then(|| total / f64::from(queries)))
 }
