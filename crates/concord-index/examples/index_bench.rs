@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p concord-index --example index_bench -- \
-//!     [--n 100000] [--dim 512] [--m 16] [--efc 200] [--efs 64] [--uniform] [--seq] \
+//!     [--n 100000] [--dim 512] [--m 10] [--efc 200] [--efs 256] [--uniform] [--seq] \
 //!     [--rebuild] [--cache DIR]
 //! ```
 //!
@@ -74,9 +74,9 @@ fn args() -> Result<Args, Box<dyn Error>> {
     let mut a = Args {
         n: 100_000,
         dim: 512,
-        m: 16,
+        m: 10,
         efc: 200,
-        efs: 64,
+        efs: 256,
         uniform: false,
         seq: false,
         rebuild: false,

@@ -16,7 +16,10 @@ use crate::vectors::{MAX_SLOT, Rows, Sealed, ref_len, slot_ref};
 /// is a slot reference; [`SlotDot`] reads the vector from [`Sealed`].
 pub(crate) type Graph = Hnsw<'static, f32, SlotDot>;
 
-/// `hnsw_rs` caps the layer count at 16 and silently clamps larger values.
+/// Graph layers: `hnsw_rs`'s maximum, which its dump insists on. (It gives
+/// every point, besides its own neighbour lists, one entry in each layer
+/// above its own up to the highest in use, about 96 bytes each that no
+/// search reads: fewer layers would save memory, but cannot be dumped.)
 const MAX_LAYERS: usize = 16;
 
 /// A graph search asks for at most this many neighbours (or `ef_search`)
@@ -51,18 +54,21 @@ pub struct IndexParams {
 }
 
 impl IndexParams {
-    /// Defaults that suit news-article embeddings (`m` 16, `ef_construction`
-    /// 200, `ef_search` 64, exact scans below 16384 entries, rebuild above 20%
-    /// tombstones, graph insertion in batches of 256). At dimension 512 an
+    /// Defaults that suit news-article embeddings (`m` 10, `ef_construction`
+    /// 200, `ef_search` 256, exact scans below 16384 entries, rebuild above
+    /// 20% tombstones, graph insertion in batches of 256). At dimension 512 an
     /// exact scan of 16k entries costs about what one graph search does at
-    /// 100k entries, and is exact.
+    /// 100k entries, and is exact. With `hnsw_rs` the graph costs about
+    /// 2.2 KiB per entry at `m` 10 (2.4 KiB at 12, 2.8 KiB at 16); a wider
+    /// `ef_search` buys back the recall the smaller `m` costs (see `concord
+    /// bench cluster`).
     pub fn new(dim: usize) -> Self {
         Self {
             dim,
             max_elements_hint: 100_000,
-            m: 16,
+            m: 10,
             ef_construction: 200,
-            ef_search: 64,
+            ef_search: 256,
             exact_scan_below: 16_384,
             rebuild_tombstone_ratio: 0.2,
             graph_batch: 256,

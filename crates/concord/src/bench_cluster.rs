@@ -54,10 +54,13 @@ impl Rng {
 /// Queries for the recall measurement.
 const RECALL_QUERIES: usize = 200;
 
+/// Articles between the progress snapshots (latency and memory so far).
+const SNAPSHOT_EVERY: usize = 100_000;
+
 pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
     let config = config::load(figment, &[])?;
     println!(
-        "| articles | articles/s | assign p50 ms | p99 ms | p99.9 ms | max ms | vectors B/art | graph B/art | maps B/art | clusterer B/art | state B/art | graph recall@10 | clusters | RSS MiB |"
+        "| articles | articles/s | assign p50 ms | p99 ms | p99.9 ms | max ms | vectors B/art | graph B/art | maps B/art | clusterer B/art | state B/art | graph recall@10 / of sim ≥ threshold | clusters | RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
@@ -143,6 +146,32 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                     (i + 1) as f64 / started.elapsed().as_secs_f64()
                 );
             }
+            if (i + 1) % SNAPSHOT_EVERY == 0 && i + 1 < n {
+                // a long run cut short still leaves figures behind
+                let mut last = latencies[latencies.len() - SNAPSHOT_EVERY..].to_vec();
+                last.sort();
+                let ms = |p: f64| {
+                    last[((last.len() as f64 * p) as usize).min(last.len() - 1)].as_secs_f64()
+                        * 1000.0
+                };
+                let memory = index
+                    .read()
+                    .map_err(|_| anyhow::anyhow!("index lock poisoned"))?
+                    .memory();
+                let state = memory.graph + memory.maps + clusterer.memory_bytes();
+                eprintln!(
+                    "  {n}: at {} articles, the last {SNAPSHOT_EVERY}: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.0} ms; state {:.0} B/article (graph {:.0}, maps {:.0}); RSS {:.0} MiB",
+                    i + 1,
+                    ms(0.5),
+                    ms(0.99),
+                    ms(0.999),
+                    ms(1.0),
+                    state as f64 / (i + 1) as f64,
+                    memory.graph as f64 / (i + 1) as f64,
+                    memory.maps as f64 / (i + 1) as f64,
+                    current_rss_mib()
+                );
+            }
         }
         let elapsed = started.elapsed().as_secs_f64();
         latencies.sort();
@@ -160,7 +189,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
             .read()
             .map_err(|_| anyhow::anyhow!("index lock poisoned"))?;
         let memory = index.memory();
-        let recall = graph_recall(&index, &ids, &mut rng)?;
+        let recall = graph_recall(&index, &ids, config.cluster.rule.threshold, &mut rng)?;
         let per = |bytes: usize| bytes as f64 / n as f64;
         let clusterer_bytes = clusterer.memory_bytes();
         println!(
@@ -175,13 +204,15 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
             per(memory.maps),
             per(clusterer_bytes),
             per(memory.graph + memory.maps + clusterer_bytes),
-            recall.map_or("exact".to_owned(), |r| format!("{r:.3}")),
+            recall.map_or("exact".to_owned(), |(all, rel)| format!(
+                "{all:.3} / {rel:.3}"
+            )),
             clusterer.cluster_count(),
             current_rss_mib()
         );
     }
     println!(
-        "\nassign = decide + one SQLite transaction + index append (the assignment that completes a batch of {} also inserts the batch into the graph); synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}. Memory per article: vectors = the one copy ({} B), graph = hnsw_rs points and neighbour lists, maps = slot, id and time maps, clusterer = Clusterer::memory_bytes; state = graph + maps + clusterer, i.e. everything but the vectors. Graph recall@10: graph search (no window) against an exact scan, {} perturbed copies of indexed vectors; \"exact\" when the index is below exact_scan_below and search is exact anyway.",
+        "\nassign = decide + one SQLite transaction + index append (the assignment that completes a batch of {} also inserts the batch into the graph); synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}. Memory per article: vectors = the one copy ({} B), graph = hnsw_rs points and neighbour lists, maps = slot, id and time maps, clusterer = Clusterer::memory_bytes; state = graph + maps + clusterer, i.e. everything but the vectors. Graph recall: graph search (no window) against an exact scan, {} perturbed copies of indexed vectors, of the exact top 10 and of those at or above the join threshold ({}); \"exact\" when the index is below exact_scan_below and search is exact anyway.",
         args.graph_batch
             .unwrap_or(IndexParams::new(args.dim).graph_batch),
         args.per_day,
@@ -189,37 +220,44 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         args.dim,
         args.dim * 4,
         RECALL_QUERIES,
+        config.cluster.rule.threshold,
     );
     Ok(())
 }
 
-/// Mean recall@10 of [`VectorIndex::search`] without a window against
-/// [`VectorIndex::search_exact`], or `None` when the index is small enough
-/// that `search` scans exactly.
+/// Recall of [`VectorIndex::search`] without a window against
+/// [`VectorIndex::search_exact`]: of the exact top 10, and of those exact
+/// hits at least as similar as `relevant` (the neighbours that can decide a
+/// join). `None` when the index is small enough that `search` scans exactly.
 fn graph_recall(
     index: &VectorIndex,
     ids: &[ArticleId],
+    relevant: f32,
     rng: &mut Rng,
-) -> anyhow::Result<Option<f64>> {
+) -> anyhow::Result<Option<(f64, f64)>> {
     if ids.is_empty() || index.graph_len() < index.params().exact_scan_below {
         return Ok(None);
     }
-    let (mut total, mut queries) = (0.0, 0);
+    let (mut found, mut wanted) = (0usize, 0usize);
+    let (mut found_rel, mut wanted_rel) = (0usize, 0usize);
     for _ in 0..RECALL_QUERIES {
         let id = ids[(rng.next() as usize) % ids.len()];
         let Some(v) = index.vector(id) else {
             continue;
         };
-        queries += 1;
         let raw: Vec<f32> = v.iter().map(|x| x + 0.05 * rng.unit()).collect();
         let q = UnitVector::normalize(raw).context("recall query")?;
         let approx = index.search(&q, 10, None)?;
-        let exact = index.search_exact(&q, 10, None)?;
-        let found = approx
-            .iter()
-            .filter(|h| exact.iter().any(|e| e.id == h.id))
-            .count();
-        total += found as f64 / exact.len().max(1) as f64;
+        for e in index.search_exact(&q, 10, None)? {
+            let hit = approx.iter().any(|h| h.id == e.id);
+            found += usize::from(hit);
+            wanted += 1;
+            if e.similarity >= relevant {
+                found_rel += usize::from(hit);
+                wanted_rel += 1;
+            }
+        }
     }
-    Ok((queries > 0).then(|| total / f64::from(queries)))
+    let ratio = |f: usize, w: usize| if w == 0 { 1.0 } else { f as f64 / w as f64 };
+    Ok((wanted > 0).then(|| (ratio(found, wanted), ratio(found_rel, wanted_rel))))
 }
