@@ -594,8 +594,8 @@ impl VectorIndex {
 
     /// Estimated resident heap bytes, by part: the vectors (one copy), the
     /// graph and the maps. The graph part walks every point's neighbour
-    /// lists (a few milliseconds per 100k entries, under the graph's read
-    /// locks) and models the allocations `hnsw_rs` 0.3 makes for it:
+    /// lists (time linear in the entries, allocating as it goes; under the
+    /// graph's read locks) and models the allocations `hnsw_rs` 0.3 makes:
     /// the `Arc<Point>`, the slot reference, the neighbour table (16 layer
     /// lists behind an `Arc<RwLock>`), each neighbour list's buffer and one
     /// 32-byte `Arc` allocation per neighbour, each rounded up as glibc's
