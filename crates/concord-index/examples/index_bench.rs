@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p concord-index --example index_bench -- \
-//!     [--n 100000] [--dim 512] [--m 16] [--efc 200] [--efs 64] [--uniform] [--seq] \
+//!     [--n 100000] [--dim 512] [--m 10] [--efc 200] [--efs 256] [--uniform] [--seq] \
 //!     [--rebuild] [--cache DIR]
 //! ```
 //!
@@ -74,9 +74,9 @@ fn args() -> Result<Args, Box<dyn Error>> {
     let mut a = Args {
         n: 100_000,
         dim: 512,
-        m: 16,
+        m: 10,
         efc: 200,
-        efs: 64,
+        efs: 256,
         uniform: false,
         seq: false,
         rebuild: false,
@@ -248,11 +248,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         None => build(&a, params, &data, &at, cores)?,
     };
+    let memory = index.memory();
     println!(
-        "memory: memory_bytes() {:.0} MiB, rss growth {:.0} MiB (vector data alone {:.0} MiB)",
-        mib(index.memory_bytes()),
+        "memory: memory() {:.0} MiB (vectors {:.0}, graph {:.0}, maps {:.0}; graph {:.0} B/entry), rss growth {:.0} MiB",
+        mib(memory.total()),
+        mib(memory.vectors),
+        mib(memory.graph),
+        mib(memory.maps),
+        memory.graph as f64 / a.n as f64,
         mib(rss_bytes().saturating_sub(rss0)),
-        mib(a.n * a.dim * 4)
     );
     if let Some(dir) = &a.cache {
         index.dump(dir, a.n as u64 + a.seq as u64)?;

@@ -1,6 +1,11 @@
-//! The distance the graph is built with.
+//! The distance the graph is built with: [`SlotDot`], the clamped cosine
+//! distance of [`UnitDot`] over slot references.
+
+use std::sync::Arc;
 
 use hnsw_rs::prelude::Distance;
+
+use crate::vectors::{Sealed, ref_slot};
 
 /// Dot product of two equally long slices (the shorter length wins).
 ///
@@ -42,9 +47,58 @@ impl Distance<f32> for UnitDot {
     }
 }
 
+/// [`UnitDot`] over slot references: the graph's points hold a slot
+/// reference instead of a copy of their vector, and this distance reads the
+/// vector from the index's sealed storage. A query (a slice of the index's
+/// dimension) is used as it is. A reference to a slot that is not sealed
+/// (never the case for a graph point) reads as an empty vector: distance 1.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotDot {
+    sealed: Arc<Sealed>,
+}
+
+impl SlotDot {
+    pub(crate) fn new(sealed: Arc<Sealed>) -> Self {
+        Self { sealed }
+    }
+
+    fn resolve<'a>(&'a self, data: &'a [f32]) -> &'a [f32] {
+        let dim = self.sealed.dim();
+        if data.len() == dim {
+            return data;
+        }
+        ref_slot(data, dim)
+            .and_then(|slot| self.sealed.row(slot))
+            .unwrap_or(&[])
+    }
+}
+
+impl Distance<f32> for SlotDot {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(self.resolve(va), self.resolve(vb))).max(0.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vectors::slot_ref;
+
+    #[test]
+    fn slot_dot_reads_references_from_sealed_storage() {
+        let sealed = Arc::new(Sealed::new(2, 2));
+        assert!(
+            sealed
+                .seal(0, vec![1.0, 0.0, 0.0, 1.0].into_boxed_slice())
+                .is_ok()
+        );
+        let d = SlotDot::new(Arc::clone(&sealed));
+        let (r0, r1, r9) = (slot_ref(0), slot_ref(1), slot_ref(9));
+        assert_eq!(d.eval(&r0[..1], &r1[..1]), 1.0);
+        assert_eq!(d.eval(&[0.0, 1.0], &r1[..1]), 0.0);
+        assert_eq!(d.eval(&r0[..1], &[0.6, 0.8]), 1.0 - 0.6);
+        assert_eq!(d.eval(&r9[..1], &[1.0, 0.0]), 1.0, "unsealed slot");
+    }
 
     #[test]
     fn dot_matches_naive_sum_for_odd_lengths() {

@@ -3,38 +3,43 @@
 //! A dump directory belongs to one index and looks like this:
 //!
 //! ```text
-//! <dir>/CURRENT                   "gen-<hex>\n": the generation to load
-//! <dir>/gen-<hex>/index.meta      our sidecar (below)
+//! <dir>/CURRENT                     "gen-<hex>\n": the generation to load
+//! <dir>/gen-<hex>/index.meta        our sidecar (below)
+//! <dir>/gen-<hex>/vectors.f32       every slot's vector, slot order
 //! <dir>/gen-<hex>/graph.hnsw.graph  hnsw_rs file_dump: the graph
-//! <dir>/gen-<hex>/graph.hnsw.data   hnsw_rs file_dump: the vectors by slot
+//! <dir>/gen-<hex>/graph.hnsw.data   hnsw_rs file_dump: each point's slot reference
 //! ```
 //!
 //! A dump writes a new generation directory, syncs it, then replaces
 //! `CURRENT` by rename, so a crash leaves either the old or the new dump,
 //! never a mix; older generations are deleted afterwards. The graph files
-//! are absent when the index is empty.
+//! are absent when no slot is in the graph yet. The graph holds the first
+//! `slot count / graph_batch * graph_batch` slots; the rest are pending
+//! (their vectors are in `vectors.f32` like all others) and stay pending
+//! after the reload.
 //!
 //! `index.meta`, little-endian:
 //!
 //! ```text
 //! magic "CONCIDX\0" | format version u32
-//! dim, m, ef_construction, ef_search, exact_scan_below, max_elements_hint: u64
+//! dim, m, ef_construction, ef_search, exact_scan_below, max_elements_hint, graph_batch: u64
 //! rebuild_tombstone_ratio f64 | watermark u64 | has_max_id u8, max_id u64
 //! slot count u64 | live count u64
 //! graph basename: len u32, utf-8 bytes
-//! graph file: len u64, checksum u64 | data file: len u64, checksum u64
+//! graph file, data file, vectors file: len u64, checksum u64 each
 //! per slot: article id u64, published secs i64, live u8
 //! checksum u64 of everything above
 //! ```
 //!
-//! `hnsw_rs`'s loader asserts and unwraps on malformed input, so both graph
-//! files are checked against the sidecar's lengths and checksums before it
-//! sees them; its dump files use native endianness and `usize`, so a dump
-//! only moves between machines of the same architecture.
+//! `vectors.f32` is `dim` little-endian `f32`s per slot, tombstones
+//! included. `hnsw_rs`'s loader asserts and unwraps on malformed input, so
+//! both graph files are checked against the sidecar's lengths and checksums
+//! before it sees them; its dump files use native endianness and `usize`,
+//! so a dump only moves between machines of the same architecture.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,16 +48,20 @@ use concord_core::ArticleId;
 use hnsw_rs::prelude::{AnnT, HnswIo};
 
 use crate::checksum::{Checksum, file_checksum};
-use crate::distance::UnitDot;
+use crate::distance::SlotDot;
 use crate::error::IndexError;
 use crate::index::{Graph, IndexParams, Slot, VectorIndex, new_graph};
+use crate::vectors::{Rows, ref_slot};
 
-/// Version of the dump layout written by [`VectorIndex::dump`].
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the dump layout written by [`VectorIndex::dump`]. Version 2:
+/// the vectors are our own file and the graph's points hold slot
+/// references; version 1 kept the vectors in the graph's data file.
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"CONCIDX\0";
 const CURRENT: &str = "CURRENT";
 const META: &str = "index.meta";
+const VECTORS: &str = "vectors.f32";
 const BASENAME: &str = "graph";
 const SLOT_BYTES: usize = 8 + 8 + 1;
 
@@ -110,8 +119,8 @@ impl VectorIndex {
 
     fn write_generation(&self, gen_dir: &Path, watermark: u64) -> Result<(), IndexError> {
         let mut basename = String::new();
-        let mut files = [(0u64, 0u64); 2];
-        if !self.slots.is_empty() {
+        let mut files = [(0u64, 0u64); 3];
+        if self.in_graph > 0 {
             // DumpInit panics when it cannot create its files
             let dumped = catch_unwind(AssertUnwindSafe(|| self.graph.file_dump(gen_dir, BASENAME)))
                 .map_err(|p| IndexError::Graph(format!("dump panicked: {}", panic_message(&*p))))?;
@@ -127,6 +136,7 @@ impl VectorIndex {
                 files[i] = file_checksum(path).map_err(|e| IndexError::io(path, e))?;
             }
         }
+        files[2] = self.write_vectors(&gen_dir.join(VECTORS))?;
         let meta = self.encode_meta(watermark, &basename, files);
         let path = gen_dir.join(META);
         (|| -> io::Result<()> {
@@ -138,7 +148,31 @@ impl VectorIndex {
         sync_path(gen_dir)
     }
 
-    fn encode_meta(&self, watermark: u64, basename: &str, files: [(u64, u64); 2]) -> Vec<u8> {
+    /// Writes every slot's vector; returns the file's length and checksum.
+    fn write_vectors(&self, path: &Path) -> Result<(u64, u64), IndexError> {
+        let mut sum = Checksum::new();
+        let mut len = 0u64;
+        (|| -> io::Result<()> {
+            let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+            let mut bytes = Vec::with_capacity(self.params.dim * 4);
+            for slot in 0..self.slots.len() {
+                bytes.clear();
+                for x in self.rows.row(slot) {
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+                out.write_all(&bytes)?;
+                sum.update(&bytes);
+                len += bytes.len() as u64;
+            }
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()
+        })()
+        .map_err(|e| IndexError::io(path, e))?;
+        Ok((len, sum.finish()))
+    }
+
+    fn encode_meta(&self, watermark: u64, basename: &str, files: [(u64, u64); 3]) -> Vec<u8> {
         let p = &self.params;
         let mut b = Vec::with_capacity(160 + basename.len() + self.slots.len() * SLOT_BYTES);
         let u64s = |b: &mut Vec<u8>, xs: &[u64]| {
@@ -156,6 +190,7 @@ impl VectorIndex {
                 p.ef_search as u64,
                 p.exact_scan_below as u64,
                 p.max_elements_hint as u64,
+                p.graph_batch as u64,
                 p.rebuild_tombstone_ratio.to_bits(),
                 watermark,
             ],
@@ -171,7 +206,9 @@ impl VectorIndex {
         );
         b.extend_from_slice(&(basename.len() as u32).to_le_bytes());
         b.extend_from_slice(basename.as_bytes());
-        u64s(&mut b, &[files[0].0, files[0].1, files[1].0, files[1].1]);
+        for (len, sum) in files {
+            u64s(&mut b, &[len, sum]);
+        }
         for s in &self.slots {
             b.extend_from_slice(&s.id.0.to_le_bytes());
             b.extend_from_slice(&s.secs.to_le_bytes());
@@ -216,9 +253,9 @@ impl VectorIndex {
             Err(e) => return Err(IndexError::io(&meta_path, e)),
         };
         let meta = Meta::decode(&bytes, &meta_path)?;
-        let graph = load_graph(&gen_dir, &meta)?;
-        let index = meta.into_index(graph, &gen_dir)?;
-        Ok(index)
+        let rows = load_rows(&gen_dir.join(VECTORS), &meta)?;
+        let graph = load_graph(&gen_dir, &meta, &rows)?;
+        meta.into_index(graph, rows, &gen_dir)
     }
 }
 
@@ -258,7 +295,7 @@ struct Meta {
     max_id: Option<ArticleId>,
     live: usize,
     basename: String,
-    files: [(u64, u64); 2],
+    files: [(u64, u64); 3],
     slots: Vec<Slot>,
 }
 
@@ -337,6 +374,7 @@ impl Meta {
             ef_search: r.usize()?,
             exact_scan_below: r.usize()?,
             max_elements_hint: r.usize()?,
+            graph_batch: r.usize()?,
             rebuild_tombstone_ratio: f64::from_bits(r.u64()?),
         };
         params
@@ -352,7 +390,11 @@ impl Meta {
         let basename = std::str::from_utf8(r.take(name_len)?)
             .map_err(|_| corrupt("graph basename is not utf-8"))?
             .to_owned();
-        let files = [(r.u64()?, r.u64()?), (r.u64()?, r.u64()?)];
+        let files = [
+            (r.u64()?, r.u64()?),
+            (r.u64()?, r.u64()?),
+            (r.u64()?, r.u64()?),
+        ];
         if r.buf.len() != n.saturating_mul(SLOT_BYTES) {
             return Err(corrupt("slot table length does not match slot count"));
         }
@@ -370,7 +412,8 @@ impl Meta {
         if slots.iter().filter(|s| s.live).count() != live {
             return Err(corrupt("live count does not match slots"));
         }
-        if (n == 0) != basename.is_empty() || basename.contains(['/', '\\']) {
+        let in_graph = n / params.graph_batch * params.graph_batch;
+        if (in_graph == 0) != basename.is_empty() || basename.contains(['/', '\\']) {
             return Err(corrupt("graph basename does not match slot count"));
         }
         Ok(Self {
@@ -384,30 +427,41 @@ impl Meta {
         })
     }
 
-    fn into_index(self, graph: Graph, gen_dir: &Path) -> Result<(VectorIndex, u64), IndexError> {
+    /// Slots the graph holds: every whole batch.
+    fn in_graph(&self) -> usize {
+        self.slots.len() / self.params.graph_batch * self.params.graph_batch
+    }
+
+    fn into_index(
+        self,
+        graph: Graph,
+        rows: Rows,
+        gen_dir: &Path,
+    ) -> Result<(VectorIndex, u64), IndexError> {
         let corrupt = |why: &str| IndexError::corrupt(gen_dir, why);
-        let dim = self.params.dim;
         let n = self.slots.len();
-        let mut vectors = vec![0.0f32; n * dim];
-        if n > 0 {
-            if graph.get_nb_point() != n {
+        let in_graph = self.in_graph();
+        if rows.len() != n || rows.sealed_len != in_graph {
+            return Err(corrupt("vector count does not match slot count"));
+        }
+        if in_graph > 0 {
+            if graph.get_nb_point() != in_graph {
                 return Err(corrupt("graph point count does not match slot count"));
             }
+            let dim = self.params.dim;
             // iterating an hnsw_rs graph panics when it is empty or broken
-            let filled = catch_unwind(AssertUnwindSafe(|| {
-                let mut seen = vec![false; n];
+            let consistent = catch_unwind(AssertUnwindSafe(|| {
+                let mut seen = vec![false; in_graph];
                 for p in graph.get_point_indexation() {
                     let slot = p.get_origin_id();
-                    let v = p.get_v();
-                    if slot >= n || seen[slot] || v.len() != dim {
+                    if slot >= in_graph || seen[slot] || ref_slot(p.get_v(), dim) != Some(slot) {
                         return false;
                     }
                     seen[slot] = true;
-                    vectors[slot * dim..(slot + 1) * dim].copy_from_slice(v);
                 }
                 seen.iter().all(|&s| s)
             }));
-            if !matches!(filled, Ok(true)) {
+            if !matches!(consistent, Ok(true)) {
                 return Err(corrupt("graph points do not match the slot table"));
             }
         }
@@ -427,7 +481,8 @@ impl Meta {
         let index = VectorIndex {
             params: self.params,
             graph,
-            vectors,
+            rows,
+            in_graph,
             tombstones: n - self.live,
             slots: self.slots,
             by_id,
@@ -438,9 +493,67 @@ impl Meta {
     }
 }
 
-fn load_graph(gen_dir: &Path, meta: &Meta) -> Result<Graph, IndexError> {
-    if meta.slots.is_empty() {
-        return Ok(new_graph(&meta.params, meta.params.max_elements_hint));
+/// Reads `vectors.f32`, checking its length and checksum against the
+/// sidecar, into storage that seals whole batches as the index does.
+fn load_rows(path: &Path, meta: &Meta) -> Result<Rows, IndexError> {
+    let dim = meta.params.dim;
+    let (want_len, want_sum) = meta.files[2];
+    let row_bytes = dim * 4;
+    if (meta.slots.len() as u64).checked_mul(row_bytes as u64) != Some(want_len) {
+        return Err(IndexError::corrupt(
+            path,
+            "vector file length does not match slot count",
+        ));
+    }
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(IndexError::corrupt(path, "vector file missing"));
+        }
+        Err(e) => return Err(IndexError::io(path, e)),
+    };
+    let found_len = file.metadata().map_err(|e| IndexError::io(path, e))?.len();
+    if found_len != want_len {
+        return Err(IndexError::corrupt(
+            path,
+            "vector file length does not match",
+        ));
+    }
+    let mut rows = Rows::new(dim, meta.params.graph_batch);
+    let mut sum = Checksum::new();
+    let per_read = (1 << 20) / row_bytes.max(1) + 1;
+    let mut buf = vec![0u8; per_read * row_bytes];
+    let mut row = vec![0.0f32; dim];
+    let mut left = meta.slots.len();
+    while left > 0 {
+        let take = left.min(per_read);
+        let bytes = &mut buf[..take * row_bytes];
+        file.read_exact(bytes).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => IndexError::corrupt(path, "vector file truncated"),
+            _ => IndexError::io(path, e),
+        })?;
+        sum.update(bytes);
+        for r in bytes.chunks_exact(row_bytes) {
+            for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
+                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            rows.push(&row);
+        }
+        left -= take;
+    }
+    if sum.finish() != want_sum {
+        return Err(IndexError::corrupt(path, "vector file checksum mismatch"));
+    }
+    Ok(rows)
+}
+
+fn load_graph(gen_dir: &Path, meta: &Meta, rows: &Rows) -> Result<Graph, IndexError> {
+    if meta.in_graph() == 0 {
+        return Ok(new_graph(
+            &meta.params,
+            meta.params.max_elements_hint,
+            &rows.sealed,
+        ));
     }
     let paths = [
         graph_file(gen_dir, &meta.basename),
@@ -459,12 +572,10 @@ fn load_graph(gen_dir: &Path, meta: &Meta) -> Result<Graph, IndexError> {
     // hnsw_rs ties the graph's lifetime to its loader (which may hold an
     // mmap); we never mmap, and leaking the small loader makes the graph
     // 'static
-    let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(gen_dir, &meta.basename)));
+    let loader: &'static HnswIo = Box::leak(Box::new(HnswIo::new(gen_dir, &meta.basename)));
+    let distance = SlotDot::new(std::sync::Arc::clone(&rows.sealed));
     let loaded = catch_unwind(AssertUnwindSafe(move || {
-        // moving the reference in makes the closure FnOnce, so the borrow
-        // may be 'static
-        let loader = loader;
-        loader.load_hnsw::<f32, UnitDot>()
+        loader.load_hnsw_with_dist::<f32, SlotDot>(distance)
     }))
     .map_err(|p| {
         IndexError::corrupt(

@@ -14,6 +14,8 @@ pub enum IndexError {
     DimensionMismatch { expected: usize, got: usize },
     #[error("article {0} is already indexed")]
     DuplicateId(ArticleId),
+    #[error("the index is full ({0} slots); a rebuild drops the tombstones")]
+    Full(usize),
     #[error("io error on {path}: {source}")]
     Io {
         path: PathBuf,

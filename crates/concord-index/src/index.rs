@@ -2,18 +2,24 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use concord_core::{ArticleId, UnitVector};
-use hnsw_rs::prelude::{Hnsw, Neighbour};
+use hnsw_rs::prelude::Hnsw;
 use jiff::Timestamp;
 
-use crate::distance::{UnitDot, dot};
+use crate::distance::{SlotDot, dot};
 use crate::error::IndexError;
+use crate::vectors::{MAX_SLOT, Rows, Sealed, ref_len, slot_ref};
 
-/// The graph type: owns its points (no mmap), so `'static`.
-pub(crate) type Graph = Hnsw<'static, f32, UnitDot>;
+/// The graph type: owns its points (no mmap), so `'static`. A point's data
+/// is a slot reference; [`SlotDot`] reads the vector from [`Sealed`].
+pub(crate) type Graph = Hnsw<'static, f32, SlotDot>;
 
-/// `hnsw_rs` caps the layer count at 16 and silently clamps larger values.
+/// Graph layers: `hnsw_rs`'s maximum, which its dump insists on. (It gives
+/// every point, besides its own neighbour lists, one entry in each layer
+/// above its own up to the highest in use, about 96 bytes each that no
+/// search reads: fewer layers would save memory, but cannot be dumped.)
 const MAX_LAYERS: usize = 16;
 
 /// A graph search asks for at most this many neighbours (or `ef_search`)
@@ -39,24 +45,33 @@ pub struct IndexParams {
     /// an exact scan instead of the graph.
     pub exact_scan_below: usize,
     /// [`VectorIndex::needs_rebuild`] turns true when tombstones exceed this
-    /// fraction of the graph's entries.
+    /// fraction of the slots.
     pub rebuild_tombstone_ratio: f64,
+    /// New entries wait, searchable by exact scan, until this many have
+    /// arrived; then they are inserted into the graph together, on all cores.
+    /// Larger batches make fewer but longer pauses of the writer.
+    pub graph_batch: usize,
 }
 
 impl IndexParams {
-    /// Defaults that suit news-article embeddings (`m` 16, `ef_construction`
-    /// 200, `ef_search` 64, exact scans below 16384 entries, rebuild above 20%
-    /// tombstones). At dimension 512 an exact scan of 16k entries costs about
-    /// what one graph search does at 100k entries, and is exact.
+    /// Defaults that suit news-article embeddings (`m` 10, `ef_construction`
+    /// 200, `ef_search` 256, exact scans below 16384 entries, rebuild above
+    /// 20% tombstones, graph insertion in batches of 256). At dimension 512 an
+    /// exact scan of 16k entries costs about what one graph search does at
+    /// 100k entries, and is exact. With `hnsw_rs` the graph costs about
+    /// 2.2 KiB per entry at `m` 10 (2.4 KiB at 12, 2.8 KiB at 16); a wider
+    /// `ef_search` buys back the recall the smaller `m` costs (see `concord
+    /// bench cluster`).
     pub fn new(dim: usize) -> Self {
         Self {
             dim,
             max_elements_hint: 100_000,
-            m: 16,
+            m: 10,
             ef_construction: 200,
-            ef_search: 64,
+            ef_search: 256,
             exact_scan_below: 16_384,
             rebuild_tombstone_ratio: 0.2,
+            graph_batch: 256,
         }
     }
 
@@ -72,6 +87,9 @@ impl IndexParams {
         }
         if self.ef_construction == 0 || self.ef_search == 0 {
             return bad("ef_construction and ef_search must be at least 1");
+        }
+        if self.graph_batch == 0 || self.graph_batch.saturating_mul(self.dim) > 1 << 28 {
+            return bad("graph_batch must be at least 1 and hold at most 2^28 floats");
         }
         if !(self.rebuild_tombstone_ratio > 0.0 && self.rebuild_tombstone_ratio <= 1.0) {
             return bad("rebuild_tombstone_ratio must be in (0, 1]");
@@ -107,7 +125,7 @@ pub struct Hit {
     pub similarity: f32,
 }
 
-/// What the index knows about one graph slot.
+/// What the index knows about one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slot {
     pub(crate) id: ArticleId,
@@ -116,17 +134,43 @@ pub(crate) struct Slot {
     pub(crate) live: bool,
 }
 
+/// Estimated resident heap bytes of a [`VectorIndex`], by part; see
+/// [`VectorIndex::memory`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexMemory {
+    /// The vectors: one copy, `dim` floats per slot, tombstones included.
+    pub vectors: usize,
+    /// The HNSW graph: per point its bookkeeping, its slot reference and its
+    /// neighbour lists.
+    pub graph: usize,
+    /// The slot table, the id map and the time index.
+    pub maps: usize,
+}
+
+impl IndexMemory {
+    pub fn total(&self) -> usize {
+        self.vectors + self.graph + self.maps
+    }
+}
+
 /// Approximate nearest-neighbour index over unit vectors, with time windows
 /// and tombstones. Single writer (`&mut self`), many readers (`&self`).
 ///
 /// Slots are dense `usize`s: slot `s` is the graph's data id, row `s` of the
-/// vector copy and entry `s` of the slot table. A removed article keeps its
-/// slot as a tombstone until [`rebuild`](Self::rebuild) compacts them away.
+/// vector storage and entry `s` of the slot table. A removed article keeps
+/// its slot as a tombstone until [`rebuild`](Self::rebuild) compacts them
+/// away. Slots reach the graph in batches of `graph_batch`: the newest
+/// (fewer than `graph_batch`) are pending, and every search scans them
+/// exactly.
 pub struct VectorIndex {
     pub(crate) params: IndexParams,
+    /// Holds slots `0..in_graph`; its distance reads their vectors from
+    /// `rows`.
     pub(crate) graph: Graph,
-    /// Row-major copy of every slot's vector, `params.dim` floats per slot.
-    pub(crate) vectors: Vec<f32>,
+    /// Every slot's vector, the only copy.
+    pub(crate) rows: Rows,
+    /// Slots in the graph. Between calls it equals `rows.sealed_len`.
+    pub(crate) in_graph: usize,
     pub(crate) slots: Vec<Slot>,
     /// Live articles only.
     pub(crate) by_id: HashMap<ArticleId, usize>,
@@ -143,18 +187,20 @@ impl fmt::Debug for VectorIndex {
             .field("params", &self.params)
             .field("len", &self.len())
             .field("tombstones", &self.tombstones)
+            .field("pending", &self.pending_len())
             .field("max_id", &self.max_id)
             .finish_non_exhaustive()
     }
 }
 
-pub(crate) fn new_graph(params: &IndexParams, capacity: usize) -> Graph {
+/// An empty graph whose distance reads `sealed`.
+pub(crate) fn new_graph(params: &IndexParams, capacity: usize, sealed: &Arc<Sealed>) -> Graph {
     Hnsw::new(
         params.m,
         capacity.max(1),
         MAX_LAYERS,
         params.ef_construction,
-        UnitDot,
+        SlotDot::new(Arc::clone(sealed)),
     )
 }
 
@@ -162,10 +208,12 @@ impl VectorIndex {
     /// An empty index.
     pub fn new(params: IndexParams) -> Result<Self, IndexError> {
         params.validate()?;
+        let rows = Rows::new(params.dim, params.graph_batch);
         Ok(Self {
-            graph: new_graph(&params, params.max_elements_hint),
+            graph: new_graph(&params, params.max_elements_hint, &rows.sealed),
             params,
-            vectors: Vec::new(),
+            rows,
+            in_graph: 0,
             slots: Vec::new(),
             by_id: HashMap::new(),
             by_time: Vec::new(),
@@ -188,14 +236,20 @@ impl VectorIndex {
         self.len() == 0
     }
 
-    /// Removed entries still taking a slot in the graph.
+    /// Removed entries still taking a slot.
     pub fn tombstones(&self) -> usize {
         self.tombstones
     }
 
-    /// Entries in the graph: live ones plus tombstones.
+    /// Slots taken: live entries plus tombstones, in the graph or pending.
     pub fn graph_len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Slots not in the graph yet (fewer than `graph_batch`); searches scan
+    /// them exactly.
+    pub fn pending_len(&self) -> usize {
+        self.slots.len() - self.in_graph
     }
 
     /// Whether `id` is indexed and live.
@@ -210,7 +264,7 @@ impl VectorIndex {
 
     /// The stored vector of a live article.
     pub fn vector(&self, id: ArticleId) -> Option<&[f32]> {
-        self.by_id.get(&id).map(|&slot| self.row(slot))
+        self.by_id.get(&id).map(|&slot| self.rows.row(slot))
     }
 
     /// Highest article id ever inserted (removals and rebuilds keep it), so a
@@ -219,7 +273,7 @@ impl VectorIndex {
         self.max_id
     }
 
-    /// True once tombstones exceed `rebuild_tombstone_ratio` of the graph.
+    /// True once tombstones exceed `rebuild_tombstone_ratio` of the slots.
     pub fn needs_rebuild(&self) -> bool {
         self.tombstones > 0
             && self.tombstones as f64
@@ -237,16 +291,21 @@ impl VectorIndex {
         }
     }
 
-    fn row(&self, slot: usize) -> &[f32] {
-        let d = self.params.dim;
-        &self.vectors[slot * d..(slot + 1) * d]
+    /// Whether `more` slots still fit (the graph's slot references end at
+    /// [`MAX_SLOT`]).
+    fn check_room(&self, more: usize) -> Result<(), IndexError> {
+        if self.slots.len().saturating_add(more) <= MAX_SLOT + 1 {
+            Ok(())
+        } else {
+            Err(IndexError::Full(MAX_SLOT + 1))
+        }
     }
 
-    /// Records a slot in every map except the graph; returns the slot.
+    /// Records a slot everywhere except the graph; returns the slot.
     fn push_slot(&mut self, id: ArticleId, published_at: Timestamp, v: &[f32]) -> usize {
         let slot = self.slots.len();
         let secs = published_at.as_second();
-        self.vectors.extend_from_slice(v);
+        self.rows.push(v);
         self.slots.push(Slot {
             id,
             secs,
@@ -264,9 +323,24 @@ impl VectorIndex {
         slot
     }
 
+    /// Inserts the sealed slots the graph lacks, on all cores (rayon's
+    /// global pool). A no-op unless a batch just filled up.
+    fn catch_up_graph(&mut self) {
+        let (from, to) = (self.in_graph, self.rows.sealed_len);
+        if from >= to {
+            return;
+        }
+        let refs: Vec<[f32; 2]> = (from..to).map(slot_ref).collect();
+        let len = ref_len(self.params.dim);
+        let data: Vec<(&[f32], usize)> = refs.iter().map(|r| &r[..len]).zip(from..to).collect();
+        self.graph.parallel_insert_slice(&data);
+        self.in_graph = to;
+    }
+
     /// Adds a new article. A live duplicate id is an error (use
     /// [`upsert`](Self::upsert) to replace); an id removed earlier may come
-    /// back.
+    /// back. Usually only appends; the insert that completes a batch of
+    /// `graph_batch` pending entries also inserts them into the graph.
     pub fn insert(
         &mut self,
         id: ArticleId,
@@ -277,8 +351,9 @@ impl VectorIndex {
         if self.by_id.contains_key(&id) {
             return Err(IndexError::DuplicateId(id));
         }
-        let slot = self.push_slot(id, published_at, v.as_slice());
-        self.graph.insert_slice((v.as_slice(), slot));
+        self.check_room(1)?;
+        self.push_slot(id, published_at, v.as_slice());
+        self.catch_up_graph();
         Ok(())
     }
 
@@ -291,6 +366,7 @@ impl VectorIndex {
         v: &UnitVector,
     ) -> Result<bool, IndexError> {
         self.check_dim(v)?;
+        self.check_room(1)?;
         let replaced = self.remove(id);
         self.insert(id, published_at, v)?;
         Ok(replaced)
@@ -311,16 +387,11 @@ impl VectorIndex {
                 return Err(IndexError::DuplicateId(*id));
             }
         }
-        let first = self.slots.len();
-        self.vectors.reserve(items.len() * self.params.dim);
+        self.check_room(items.len())?;
         for (id, t, v) in items {
             self.push_slot(*id, *t, v.as_slice());
         }
-        let d = self.params.dim;
-        let data: Vec<(&[f32], usize)> = (first..self.slots.len())
-            .map(|s| (&self.vectors[s * d..(s + 1) * d], s))
-            .collect();
-        self.graph.parallel_insert_slice(&data);
+        self.catch_up_graph();
         Ok(())
     }
 
@@ -330,45 +401,45 @@ impl VectorIndex {
         let Some(slot) = self.by_id.remove(&id) else {
             return false;
         };
-        self.slots[slot].live = false;
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.live = false;
+        }
         self.tombstones += 1;
         true
     }
 
-    /// Builds a fresh graph from the live entries only, dropping tombstones.
-    /// Slots are renumbered; time order is kept. Holds both graphs in memory
-    /// while it runs and uses all cores.
+    /// Builds fresh storage and a fresh graph from the live entries only,
+    /// dropping tombstones. Slots are renumbered; time order is kept. Holds
+    /// both copies in memory while it runs and uses all cores.
     pub fn rebuild(&mut self) {
-        let d = self.params.dim;
         let live = self.len();
         let mut renumber = vec![usize::MAX; self.slots.len()];
-        let mut vectors = Vec::with_capacity(live * d);
+        let mut rows = Rows::new(self.params.dim, self.params.graph_batch);
         let mut slots = Vec::with_capacity(live);
         for (old, s) in self.slots.iter().enumerate().filter(|(_, s)| s.live) {
             renumber[old] = slots.len();
             slots.push(*s);
-            vectors.extend_from_slice(&self.vectors[old * d..(old + 1) * d]);
+            rows.push(self.rows.row(old));
         }
         let by_time = self
             .by_time
             .iter()
-            .filter(|(_, old)| self.slots[*old].live)
+            .filter(|&&(_, old)| renumber[old] != usize::MAX)
             .map(|&(secs, old)| (secs, renumber[old]))
             .collect();
         let by_id = slots.iter().enumerate().map(|(s, e)| (e.id, s)).collect();
-        let graph = new_graph(&self.params, live.max(self.params.max_elements_hint));
-        {
-            let data: Vec<(&[f32], usize)> = (0..live)
-                .map(|s| (&vectors[s * d..(s + 1) * d], s))
-                .collect();
-            graph.parallel_insert_slice(&data);
-        }
-        self.graph = graph;
-        self.vectors = vectors;
+        self.graph = new_graph(
+            &self.params,
+            live.max(self.params.max_elements_hint),
+            &rows.sealed,
+        );
+        self.rows = rows;
+        self.in_graph = 0;
         self.slots = slots;
         self.by_id = by_id;
         self.by_time = by_time;
         self.tombstones = 0;
+        self.catch_up_graph();
     }
 
     /// The `k` live entries most similar to `query`, optionally only those
@@ -377,9 +448,10 @@ impl VectorIndex {
     /// Small candidate sets (fewer than `exact_scan_below` entries in the
     /// window, or in the index without a window) are scanned exactly. Larger
     /// ones go through the graph, asking for more neighbours than `k` when a
-    /// window or tombstones filter some out; when the graph cannot supply
-    /// `k` that pass, the candidates are scanned exactly. Similarities are
-    /// always exact dot products.
+    /// window or tombstones filter some out, and the pending entries (not in
+    /// the graph yet) are scanned exactly beside it; when the graph cannot
+    /// supply `k` that pass, the candidates are scanned exactly. Similarities
+    /// are always exact dot products.
     pub fn search(
         &self,
         query: &UnitVector,
@@ -440,10 +512,16 @@ impl VectorIndex {
     }
 
     fn exact(&self, q: &[f32], k: usize, candidates: impl Iterator<Item = usize>) -> Vec<Hit> {
-        let mut scored: Vec<(f32, usize)> = candidates
+        let scored = candidates
             .filter(|&s| self.slots[s].live)
-            .map(|s| (dot(q, self.row(s)), s))
+            .map(|s| (dot(q, self.rows.row(s)), s))
             .collect();
+        self.best(scored, k)
+    }
+
+    /// The `k` best of `scored` (similarity, distinct slots), most similar
+    /// first, ties by article id.
+    fn best(&self, mut scored: Vec<(f32, usize)>, k: usize) -> Vec<Hit> {
         let by_rank = |a: &(f32, usize), b: &(f32, usize)| {
             b.0.total_cmp(&a.0)
                 .then_with(|| self.slots[a.1].id.cmp(&self.slots[b.1].id))
@@ -462,7 +540,8 @@ impl VectorIndex {
             .collect()
     }
 
-    /// Graph search; `window` carries the number of entries (tombstones
+    /// Graph search over the slots in the graph plus an exact scan of the
+    /// pending ones; `window` carries the number of entries (tombstones
     /// included) in the window.
     fn graph_search(&self, q: &[f32], k: usize, window: Option<(&TimeWindow, usize)>) -> Vec<Hit> {
         let passes = |s: usize| {
@@ -483,12 +562,27 @@ impl VectorIndex {
         } else {
             (k as f64 / pass * 1.5).ceil() as usize + 2
         };
-        if want <= OVERFETCH_MAX.max(self.params.ef_search) {
+        if self.in_graph > 0 && want <= OVERFETCH_MAX.max(self.params.ef_search) {
             let found = self.graph.search(q, want, self.params.ef_search.max(want));
-            let hits = self.collect(q, k, &found, passes);
+            let mut ids: Vec<usize> = found
+                .iter()
+                .map(|n| n.d_id)
+                .filter(|&s| s < self.in_graph && passes(s))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut scored: Vec<(f32, usize)> = ids
+                .into_iter()
+                .map(|s| (dot(q, self.rows.row(s)), s))
+                .collect();
             // fewer than asked means the graph had no more to give
-            if hits.len() >= k || found.len() < want {
-                return hits;
+            if scored.len() >= k || found.len() < want {
+                scored.extend(
+                    (self.in_graph..self.slots.len())
+                        .filter(|&s| passes(s))
+                        .map(|s| (dot(q, self.rows.row(s)), s)),
+                );
+                return self.best(scored, k);
             }
         }
         // Too few pass: an exact scan of the candidates is bounded and exact.
@@ -498,55 +592,65 @@ impl VectorIndex {
         }
     }
 
-    /// The `k` best of `found` that pass, with exact similarities.
-    fn collect(
-        &self,
-        q: &[f32],
-        k: usize,
-        found: &[Neighbour],
-        passes: impl Fn(usize) -> bool,
-    ) -> Vec<Hit> {
-        let mut hits: Vec<(f32, usize)> = found
-            .iter()
-            .map(|n| n.d_id)
-            .filter(|&s| passes(s))
-            .map(|s| (dot(q, self.row(s)), s))
-            .collect();
-        hits.sort_unstable_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| self.slots[a.1].id.cmp(&self.slots[b.1].id))
-        });
-        hits.dedup_by_key(|h| h.1);
-        hits.truncate(k);
-        hits.into_iter()
-            .map(|(similarity, s)| Hit {
-                id: self.slots[s].id,
-                similarity,
-            })
-            .collect()
-    }
-
-    /// Estimated resident heap bytes: the vector copy, the slot, id and time
-    /// maps, and the graph (its own vector copy, per-point bookkeeping and
-    /// neighbour lists at their `2m`/`m` caps). Within 10% of the measured
-    /// RSS growth at 100k entries of dimension 512 (about 6.6 KiB each, of
-    /// which 2 KiB is our copy of the vector).
-    pub fn memory_bytes(&self) -> usize {
+    /// Estimated resident heap bytes, by part: the vectors (one copy), the
+    /// graph and the maps. The graph part walks every point's neighbour
+    /// lists (time linear in the entries, allocating as it goes; under the
+    /// graph's read locks) and models the allocations `hnsw_rs` 0.3 makes:
+    /// the `Arc<Point>`, the slot reference, the neighbour table (16 layer
+    /// lists behind an `Arc<RwLock>`), each neighbour list's buffer and one
+    /// 32-byte `Arc` allocation per neighbour, each rounded up as glibc's
+    /// malloc does.
+    pub fn memory(&self) -> IndexMemory {
         use std::mem::size_of;
-        let n = self.slots.len();
-        // the vector buffer's spare capacity is left out: its pages are never
-        // touched, so never resident
-        let ours = self.vectors.len() * size_of::<f32>()
-            + self.slots.capacity() * size_of::<Slot>()
+        // glibc: 8 bytes of header, 16-byte granules, 32 bytes at least
+        let chunk = |bytes: usize| {
+            if bytes == 0 {
+                0
+            } else {
+                (bytes + 8).div_ceil(16).max(2) * 16
+            }
+        };
+        let point = chunk(2 * size_of::<usize>() + size_of::<hnsw_rs::hnsw::Point<'static, f32>>());
+        let data = chunk(ref_len(self.params.dim) * size_of::<f32>());
+        // Arc counts + parking_lot RwLock + Vec header, then 16 Vec headers
+        let table = chunk(2 * size_of::<usize>() + size_of::<usize>() + size_of::<Vec<u8>>())
+            + chunk(16 * size_of::<Vec<u8>>());
+        // Arc<PointWithOrder>: counts, Arc<Point>, f32 (padded)
+        let edge = chunk(2 * size_of::<usize>() + size_of::<usize>() + size_of::<usize>());
+        let mut graph = 0;
+        if self.in_graph > 0 {
+            for p in self.graph.get_point_indexation() {
+                // one pointer in its layer's table
+                graph += point + data + table + size_of::<usize>();
+                for layer in p.get_neighborhood_id() {
+                    let n = layer.len();
+                    // a list grows by doubling past its first exact fill:
+                    // on average about 1.5 times its length
+                    graph += chunk(n * 3 / 2 * size_of::<usize>()) + n * edge;
+                }
+            }
+        }
+        let buckets = |cap: usize| {
+            if cap == 0 {
+                0
+            } else {
+                (cap * 8 / 7 + 1).next_power_of_two()
+            }
+        };
+        let maps = self.slots.capacity() * size_of::<Slot>()
             + self.by_time.capacity() * size_of::<(i64, usize)>()
             // hashbrown: key + value + 1 control byte per bucket
-            + self.by_id.capacity() * (size_of::<(ArticleId, usize)>() + 1);
-        // per graph point: Arc<Point> (~96 B with its header), the vector,
-        // the neighbour table (16 empty Vecs behind an Arc<RwLock>, ~440 B),
-        // layer-0 neighbours (up to 2m), each an 8 B pointer to a 48 B
-        // Arc<PointWithOrder> allocation; upper layers add ~1/m of that
-        let per_point = 96 + self.params.dim * size_of::<f32>() + 440 + 2 * self.params.m * 56;
-        ours + n * per_point * (self.params.m + 1) / self.params.m
+            + buckets(self.by_id.capacity()) * (size_of::<(ArticleId, usize)>() + 1);
+        IndexMemory {
+            vectors: self.rows.bytes(),
+            graph,
+            maps,
+        }
+    }
+
+    /// [`memory`](Self::memory), summed.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory().total()
     }
 }
 

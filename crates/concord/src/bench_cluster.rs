@@ -9,9 +9,10 @@ use std::{
 use anyhow::Context;
 use clap::Args;
 use concord_cluster::{ClusterInput, Clusterer};
-use concord_core::{Lang, UnitVector};
+use concord_core::{ArticleId, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
 use concord_store::{NewArticle, Store, Synchronous, content_hash};
+use cpu_time::ThreadTime;
 use figment::Figment;
 use jiff::{SignedDuration, Timestamp};
 
@@ -30,6 +31,9 @@ pub struct ClusterBenchArgs {
     event_size: usize,
     #[arg(long, default_value_t = 512)]
     dim: usize,
+    /// Entries per batch of graph insertions (default: the index's, 256).
+    #[arg(long)]
+    graph_batch: Option<usize>,
 }
 
 /// A small deterministic generator (xorshift), so runs are comparable.
@@ -48,12 +52,18 @@ impl Rng {
     }
 }
 
+/// Queries for the recall measurement.
+const RECALL_QUERIES: usize = 200;
+
+/// Articles between the progress snapshots (latency and memory so far).
+const SNAPSHOT_EVERY: usize = 100_000;
+
 pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
     let config = config::load(figment, &[])?;
     println!(
-        "| articles | articles/s | assign p50 ms | assign p99 ms | index MiB | index B/article | clusterer B/article | clusters | RSS MiB |"
+        "| articles | articles/s | assign p50 ms | p99 ms | p99.9 ms | max ms | CPU p99 ms | vectors B/art | graph B/art | maps B/art | clusterer B/art | state B/art | graph recall@10 / of sim ≥ threshold | clusters | RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path(), Synchronous::Normal)?;
@@ -63,6 +73,9 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         params.ef_construction = config.index.ef_construction;
         params.ef_search = config.index.ef_search;
         params.exact_scan_below = config.index.exact_scan_below;
+        if let Some(batch) = args.graph_batch {
+            params.graph_batch = batch;
+        }
         let index = Arc::new(RwLock::new(VectorIndex::new(params)?));
         let mut clusterer = Clusterer::open(
             config.cluster.rule.clone(),
@@ -82,6 +95,11 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         let start: Timestamp = "2024-01-01T00:00:00Z".parse()?;
         let step = 86_400.0 / args.per_day as f64;
         let mut latencies = Vec::with_capacity(n);
+        // CPU time of the assigning thread: what the latency would be with
+        // the cores to itself (the graph batches run on rayon's threads, so
+        // only their wall time shows)
+        let mut cpu = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
         let started = Instant::now();
         for i in 0..n {
             let newest = i / args.event_size.max(1);
@@ -114,7 +132,9 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                     Timestamp::now(),
                 )?
                 .id();
+            ids.push(id);
             let t = Instant::now();
+            let c = ThreadTime::try_now().ok();
             clusterer.assign(&ClusterInput {
                 id,
                 content_hash: hash,
@@ -125,6 +145,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                 model: "synthetic".into(),
             })?;
             latencies.push(t.elapsed());
+            cpu.push(c.and_then(|c| c.try_elapsed().ok()).unwrap_or_default());
             if (i + 1) % 10_000 == 0 {
                 eprintln!(
                     "  {n}: {} articles, {:.0}/s",
@@ -132,41 +153,119 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                     (i + 1) as f64 / started.elapsed().as_secs_f64()
                 );
             }
+            if (i + 1) % SNAPSHOT_EVERY == 0 && i + 1 < n {
+                // a long run cut short still leaves figures behind
+                let from = latencies.len() - SNAPSHOT_EVERY;
+                let last = sorted(&latencies[from..]);
+                let last_cpu = sorted(&cpu[from..]);
+                let memory = index
+                    .read()
+                    .map_err(|_| anyhow::anyhow!("index lock poisoned"))?
+                    .memory();
+                let state = memory.graph + memory.maps + clusterer.memory_bytes();
+                eprintln!(
+                    "  {n}: at {} articles, the last {SNAPSHOT_EVERY}: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.0} ms, CPU p99 {:.2} ms; state {:.0} B/article (graph {:.0}, maps {:.0}); RSS {:.0} MiB",
+                    i + 1,
+                    ms(&last, 0.5),
+                    ms(&last, 0.99),
+                    ms(&last, 0.999),
+                    ms(&last, 1.0),
+                    ms(&last_cpu, 0.99),
+                    state as f64 / (i + 1) as f64,
+                    memory.graph as f64 / (i + 1) as f64,
+                    memory.maps as f64 / (i + 1) as f64,
+                    current_rss_mib()
+                );
+            }
         }
         let elapsed = started.elapsed().as_secs_f64();
-        latencies.sort();
-        let pct = |p: f64| -> f64 {
-            let idx =
-                ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
-            latencies
-                .get(idx)
-                .copied()
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64()
-                * 1000.0
-        };
-        let index_bytes = index
+        let (latencies, cpu) = (sorted(&latencies), sorted(&cpu));
+        let index = index
             .read()
-            .map_err(|_| anyhow::anyhow!("index lock poisoned"))?
-            .memory_bytes();
+            .map_err(|_| anyhow::anyhow!("index lock poisoned"))?;
+        let memory = index.memory();
+        let recall = graph_recall(&index, &ids, config.cluster.rule.threshold, &mut rng)?;
+        let per = |bytes: usize| bytes as f64 / n as f64;
+        let clusterer_bytes = clusterer.memory_bytes();
         println!(
-            "| {n} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.0} |",
+            "| {n} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
             n as f64 / elapsed,
-            pct(0.50),
-            pct(0.99),
-            index_bytes as f64 / 1048576.0,
-            index_bytes as f64 / n as f64,
-            clusterer.memory_bytes() as f64 / n as f64,
+            ms(&latencies, 0.50),
+            ms(&latencies, 0.99),
+            ms(&latencies, 0.999),
+            ms(&latencies, 1.0),
+            ms(&cpu, 0.99),
+            per(memory.vectors),
+            per(memory.graph),
+            per(memory.maps),
+            per(clusterer_bytes),
+            per(memory.graph + memory.maps + clusterer_bytes),
+            recall.map_or("exact".to_owned(), |(all, rel)| format!(
+                "{all:.3} / {rel:.3}"
+            )),
             clusterer.cluster_count(),
             current_rss_mib()
         );
     }
     println!(
-        "\nassign = decide + one SQLite transaction + index insert; synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}; the vectors themselves are {} B/article (twice in the index: ours and the graph's)",
+        "\nassign = decide + one SQLite transaction + index append (the assignment that completes a batch of {} also inserts the batch into the graph, on rayon's threads); CPU = the assigning thread's CPU time, i.e. the latency without other processes on the cores; synthetic stream of {} articles/day, ~{} per event (each among the 20 newest events), dim {}. Memory per article: vectors = the one copy ({} B), graph = hnsw_rs points and neighbour lists, maps = slot, id and time maps, clusterer = Clusterer::memory_bytes; state = graph + maps + clusterer, i.e. everything but the vectors. Graph recall: graph search (no window) against an exact scan, {} perturbed copies of indexed vectors, of the exact top 10 and of those at or above the join threshold ({}); \"exact\" when the index is below exact_scan_below and search is exact anyway.",
+        args.graph_batch
+            .unwrap_or(IndexParams::new(args.dim).graph_batch),
         args.per_day,
         args.event_size,
         args.dim,
-        args.dim * 4
+        args.dim * 4,
+        RECALL_QUERIES,
+        config.cluster.rule.threshold,
     );
     Ok(())
+}
+
+fn sorted(durations: &[Duration]) -> Vec<Duration> {
+    let mut v = durations.to_vec();
+    v.sort_unstable();
+    v
+}
+
+/// Percentile `p` (0 to 1, 1 = max) of `sorted`, in milliseconds.
+fn ms(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Recall of [`VectorIndex::search`] without a window against
+/// [`VectorIndex::search_exact`]: of the exact top 10, and of those exact
+/// hits at least as similar as `relevant` (the neighbours that can decide a
+/// join). `None` when the index is small enough that `search` scans exactly.
+fn graph_recall(
+    index: &VectorIndex,
+    ids: &[ArticleId],
+    relevant: f32,
+    rng: &mut Rng,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    if ids.is_empty() || index.graph_len() < index.params().exact_scan_below {
+        return Ok(None);
+    }
+    let (mut found, mut wanted) = (0usize, 0usize);
+    let (mut found_rel, mut wanted_rel) = (0usize, 0usize);
+    for _ in 0..RECALL_QUERIES {
+        let id = ids[(rng.next() as usize) % ids.len()];
+        let Some(v) = index.vector(id) else {
+            continue;
+        };
+        let raw: Vec<f32> = v.iter().map(|x| x + 0.05 * rng.unit()).collect();
+        let q = UnitVector::normalize(raw).context("recall query")?;
+        let approx = index.search(&q, 10, None)?;
+        for e in index.search_exact(&q, 10, None)? {
+            let hit = approx.iter().any(|h| h.id == e.id);
+            found += usize::from(hit);
+            wanted += 1;
+            if e.similarity >= relevant {
+                found_rel += usize::from(hit);
+                wanted_rel += 1;
+            }
+        }
+    }
+    let ratio = |f: usize, w: usize| if w == 0 { 1.0 } else { f as f64 / w as f64 };
+    Ok((wanted > 0).then(|| (ratio(found, wanted), ratio(found_rel, wanted_rel))))
 }

@@ -33,10 +33,13 @@ impl Rng {
     }
 }
 
+/// Small graph batches, so most entries of a test index are in the graph
+/// and some are still pending.
 pub fn params(dim: usize) -> IndexParams {
     IndexParams {
         max_elements_hint: 1000,
         ef_construction: 100,
+        graph_batch: 64,
         ..IndexParams::new(dim)
     }
 }

@@ -28,10 +28,12 @@ fn round_trip_keeps_results_and_watermark() {
         exact_scan_below: 0,
         ..params(32)
     };
-    let (mut index, _) = build(p, 800, 12);
+    let (mut index, vectors) = build(p, 800, 12);
     for i in (0..800).step_by(10) {
         index.remove(ArticleId(i));
     }
+    // 768 in the graph, 32 pending (one of them removed)
+    assert_eq!(index.pending_len(), 32);
     index.dump(dir.path(), 42).unwrap();
     // a second dump replaces the first and removes its generation
     index.dump(dir.path(), 43).unwrap();
@@ -52,6 +54,17 @@ fn round_trip_keeps_results_and_watermark() {
         (index.len(), index.tombstones())
     );
     assert_eq!(loaded.max_article_id(), Some(ArticleId(799)));
+    assert_eq!(loaded.pending_len(), 32);
+    for i in [1u64, 767, 768, 799] {
+        assert_eq!(
+            loaded.vector(ArticleId(i)),
+            Some(vectors[i as usize].as_slice())
+        );
+        assert_eq!(
+            loaded.search(&vectors[i as usize], 1, None).unwrap()[0].id,
+            ArticleId(i)
+        );
+    }
     let window = TimeWindow::new(ts(published(100)), ts(published(600)));
     let mut rng = Rng::new(13);
     for _ in 0..50 {
@@ -76,6 +89,30 @@ fn round_trip_keeps_results_and_watermark() {
         .unwrap();
     loaded.rebuild();
     assert_eq!(loaded.len(), index.len() + 1);
+}
+
+#[test]
+fn an_index_with_only_pending_entries_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, vectors) = build(params(8), 10, 16);
+    assert_eq!(index.pending_len(), 10);
+    index.dump(dir.path(), 1).unwrap();
+    let gen_dir = generation(dir.path());
+    assert!(!gen_dir.join("graph.hnsw.graph").exists());
+    let (mut loaded, _) = VectorIndex::load(dir.path()).unwrap();
+    assert_eq!((loaded.len(), loaded.pending_len()), (10, 10));
+    assert_eq!(
+        loaded.search(&vectors[3], 1, None).unwrap()[0].id,
+        ArticleId(3)
+    );
+    // the loaded index fills its first batch and moves it into the graph
+    let mut rng = Rng::new(17);
+    for i in 10..64u64 {
+        loaded
+            .insert(ArticleId(i), ts(published(i)), &rng.vector(8))
+            .unwrap();
+    }
+    assert_eq!(loaded.pending_len(), 0);
 }
 
 #[test]
@@ -152,6 +189,21 @@ fn corrupt_dumps_give_errors_not_panics() {
         (
             "data missing",
             Box::new(|g| fs::remove_file(g.join("graph.hnsw.data")).unwrap()),
+        ),
+        (
+            "vectors byte",
+            Box::new(|g| flip_byte(&g.join("vectors.f32"), |n| n - 3)),
+        ),
+        (
+            "vectors truncated",
+            Box::new(|g| {
+                let b = fs::read(g.join("vectors.f32")).unwrap();
+                fs::write(g.join("vectors.f32"), &b[..b.len() - 4]).unwrap();
+            }),
+        ),
+        (
+            "vectors missing",
+            Box::new(|g| fs::remove_file(g.join("vectors.f32")).unwrap()),
         ),
     ];
     for (name, damage) in cases {

@@ -1,9 +1,9 @@
 use std::collections::HashSet;
 
 use concord_core::{ArticleId, UnitVector};
-use concord_index::{IndexError, IndexParams, VectorIndex};
+use concord_index::{IndexError, IndexParams, TimeWindow, VectorIndex};
 
-use crate::common::{Rng, build, params, ts};
+use crate::common::{Rng, build, params, published, ts};
 
 fn recall(approx: &[concord_index::Hit], exact: &[concord_index::Hit]) -> f64 {
     let truth: HashSet<ArticleId> = exact.iter().map(|h| h.id).collect();
@@ -37,6 +37,40 @@ fn graph_search_agrees_with_exact_scan() {
     }
     let r = total / queries as f64;
     assert!(r >= 0.95, "recall@10 = {r}");
+}
+
+#[test]
+fn pending_entries_are_scanned_exactly_beside_the_graph() {
+    // batches of 64: 1000 entries put 960 in the graph and leave 40 pending,
+    // which the graph cannot find
+    let p = IndexParams {
+        exact_scan_below: 0,
+        ..params(32)
+    };
+    let (mut index, vectors) = build(p, 1000, 21);
+    assert_eq!((index.pending_len(), index.graph_len()), (40, 1000));
+    let tail = TimeWindow::new(ts(published(900)), ts(published(999)));
+    for (i, v) in vectors.iter().enumerate().skip(960) {
+        let id = ArticleId(i as u64);
+        assert_eq!(index.search(v, 3, None).unwrap()[0].id, id);
+        assert_eq!(index.search(v, 3, Some(tail)).unwrap()[0].id, id);
+    }
+    // a removed pending entry is not returned
+    index.remove(ArticleId(970));
+    assert_ne!(
+        index.search(&vectors[970], 1, None).unwrap()[0].id,
+        ArticleId(970)
+    );
+    // the insert that completes a batch moves it into the graph
+    let mut rng = Rng::new(22);
+    let extra: Vec<UnitVector> = (0..25).map(|_| rng.vector(32)).collect();
+    for (i, v) in (1000u64..).zip(&extra) {
+        index.insert(ArticleId(i), ts(published(i)), v).unwrap();
+    }
+    assert_eq!(index.pending_len(), 1);
+    for (i, v) in (1000u64..).zip(&extra) {
+        assert_eq!(index.search(v, 1, None).unwrap()[0].id, ArticleId(i));
+    }
 }
 
 #[test]
@@ -103,6 +137,10 @@ fn rejects_bad_input() {
             m: 300,
             ..params(8)
         },
+        IndexParams {
+            graph_batch: 0,
+            ..params(8)
+        },
         IndexParams { m: 1, ..params(8) },
         IndexParams {
             dim: 0,
@@ -143,4 +181,32 @@ fn upsert_replaces_the_vector() {
 fn index_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<VectorIndex>();
+}
+
+#[test]
+fn memory_counts_one_copy_of_the_vectors_and_the_graph_per_point() {
+    let (mut index, _) = build(params(16), 300, 23);
+    let m = index.memory();
+    assert_eq!(m.vectors, 300 * 16 * 4);
+    // 256 graph points (four batches of 64): each costs hundreds of bytes of
+    // bookkeeping and neighbour lists, but not a copy of its vector
+    assert!(
+        (256 * 300..256 * 4000).contains(&m.graph),
+        "graph {}",
+        m.graph
+    );
+    assert!(m.maps >= 300 * 40, "maps {}", m.maps);
+    assert_eq!(m.total(), index.memory_bytes());
+    for i in 0..100 {
+        index.remove(ArticleId(i));
+    }
+    index.rebuild();
+    let after = index.memory();
+    assert_eq!(after.vectors, 200 * 16 * 4);
+    assert!(after.graph < m.graph);
+    assert_eq!(
+        VectorIndex::new(params(16)).unwrap().memory().graph,
+        0,
+        "an empty graph"
+    );
 }
