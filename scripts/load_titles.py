@@ -4,7 +4,7 @@ published_at order, and prints sustained ingest throughput (articles/s until eve
 article is clustered). Evaluation data stays in ../shared: only the titles, dates and
 languages are sent, never the gold labels.
 
-    scripts/load_og2021.py [--url http://127.0.0.1:8080] [--key concord-dev-key] [--batch 100]
+    scripts/load_titles.py [--url http://127.0.0.1:8080] [--key concord-dev-key] [--batch 100]
 """
 import argparse, csv, json, sys, time, urllib.request, urllib.error
 
