@@ -1,4 +1,5 @@
-//! Clustering-quality metrics: BCubed, pairwise and cross-lingual pair scores.
+//! Clustering-quality metrics: BCubed, pairwise and cross-lingual pair scores, and a
+//! per-article cross-lingual recall.
 //!
 //! Everything is computed from contingency counts (how many articles each (gold,
 //! predicted, language) combination holds), never by visiting article pairs, so a
@@ -93,6 +94,12 @@ pub struct Scores {
     /// Over the pairs whose two articles differ in language; `recall` is the share of
     /// cross-lingual gold pairs the prediction put together.
     pub cross_lingual: PairStats,
+    /// Cross-lingual recall per article, BCubed style: for each article with gold
+    /// partners in other languages, the share of them its predicted cluster holds,
+    /// averaged over those articles (`None` when no article has one). Unlike the pair
+    /// recall above, one huge event cannot dominate it (OG2021's largest event holds over
+    /// half of all cross-lingual gold pairs).
+    pub cross_lingual_bcubed_recall: Option<f64>,
     /// One entry for every unordered pair of languages present in the input (same-language
     /// pairs included), sorted by `(a, b)`.
     pub lang_pairs: Vec<LangPairStats>,
@@ -162,8 +169,38 @@ pub fn score<P: Eq + Hash>(items: &[(&str, P, Lang)]) -> Scores {
             pred_pairs.cross(),
             true_pairs.cross(),
         ),
+        cross_lingual_bcubed_recall: cross_lingual_bcubed_recall(&rows),
         lang_pairs,
     }
+}
+
+/// An article in cell (g, p, l) has `|g| − |g ∩ l|` gold partners in other languages, and
+/// `|g ∩ p| − |g ∩ p ∩ l|` of them share its predicted cluster. Summed per cell in key
+/// order, so the result does not depend on hash order.
+fn cross_lingual_bcubed_recall(rows: &[(usize, usize, usize)]) -> Option<f64> {
+    use std::collections::BTreeMap;
+    let mut gpl: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
+    let mut gp: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut gl: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut g_size: HashMap<usize, u64> = HashMap::new();
+    for &(g, p, l) in rows {
+        *gpl.entry((g, p, l)).or_insert(0) += 1;
+        *gp.entry((g, p)).or_insert(0) += 1;
+        *gl.entry((g, l)).or_insert(0) += 1;
+        *g_size.entry(g).or_insert(0) += 1;
+    }
+    let mut sum = 0.0;
+    let mut articles = 0u64;
+    for (&(g, p, l), &n) in &gpl {
+        let partners = g_size[&g] - gl[&(g, l)];
+        if partners == 0 {
+            continue;
+        }
+        let together = gp[&(g, p)] - n;
+        sum += n as f64 * together as f64 / partners as f64;
+        articles += n;
+    }
+    (articles > 0).then(|| sum / articles as f64)
 }
 
 /// BCubed from the contingency table: an article in cell (g, p) has precision
@@ -272,6 +309,11 @@ impl fmt::Display for Scores {
         )?;
         pair_row(f, "pairwise", &self.pairwise)?;
         pair_row(f, "cross-lingual pairs", &self.cross_lingual)?;
+        writeln!(
+            f,
+            "| cross-lingual per article (BCubed) | | {} | | | | |",
+            Num(self.cross_lingual_bcubed_recall)
+        )?;
         if !self.lang_pairs.is_empty() {
             writeln!(f)?;
             writeln!(

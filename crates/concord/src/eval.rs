@@ -1,7 +1,10 @@
 //! `concord eval`: replay a labelled dataset through the service's own
 //! pipeline and print clustering quality beside the plain baseline.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -39,6 +42,14 @@ pub struct EvalArgs {
     /// Print per-language-pair recall for each run.
     #[arg(long)]
     lang_pairs: bool,
+    /// Write every run's predicted clustering to this CSV file (rule, part, key, lang,
+    /// cluster), for error analysis beside the gold labels.
+    #[arg(long)]
+    assignments: Option<PathBuf>,
+    /// Keep each run's data directory (store, index) under this folder as
+    /// `<rule>-<part>`, instead of a throw-away one, for inspection.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +98,17 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut runs = Vec::new();
+    let mut assignments = match &args.assignments {
+        Some(path) => {
+            let mut w = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            writeln!(w, "rule,part,key,lang,cluster")?;
+            Some(w)
+        }
+        None => None,
+    };
     for rule in &args.rules {
         let kind = match rule.as_str() {
             "concord" => RuleKind::Concord,
@@ -96,12 +118,27 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         for (part, data) in &parts {
             let mut config = base.clone();
             config.cluster.rule.kind = kind;
-            let run = runtime.block_on(replay_once(&config, data, rule, part, args.json))?;
+            let (run, predicted) = runtime.block_on(replay_once(
+                &config,
+                data,
+                rule,
+                part,
+                args.json,
+                args.keep.as_deref(),
+            ))?;
+            if let Some(w) = assignments.as_mut() {
+                for (item, cluster) in data.items.iter().zip(&predicted) {
+                    writeln!(w, "{rule},{part},{},{},{}", item.key, item.lang, cluster)?;
+                }
+            }
             if !args.json {
                 print_run(&run, args.lang_pairs);
             }
             runs.push(run);
         }
+    }
+    if let Some(mut w) = assignments {
+        w.flush()?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -117,11 +154,34 @@ async fn replay_once(
     rule: &str,
     part: &str,
     quiet: bool,
-) -> anyhow::Result<Run> {
+    keep: Option<&Path>,
+) -> anyhow::Result<(Run, Vec<concord_core::ClusterId>)> {
     // A fresh, throw-away data directory: the same store, index and clusterer as the service.
     let dir = tempfile::tempdir().context("cannot create a scratch data directory")?;
     let mut config = config.clone();
-    config.data.dir = dir.path().to_path_buf();
+    config.data.dir = match keep {
+        Some(root) => {
+            let slug: String = format!("{rule}-{part}")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let kept = root.join(slug);
+            if kept.exists() {
+                std::fs::remove_dir_all(&kept)
+                    .with_context(|| format!("cannot clear {}", kept.display()))?;
+            }
+            std::fs::create_dir_all(&kept)
+                .with_context(|| format!("cannot create {}", kept.display()))?;
+            kept
+        }
+        None => dir.path().to_path_buf(),
+    };
     config.index.dump_every_inserts = 0;
     let model = Model::load(&config.model).context("cannot load the model")?;
     let pipeline = Pipeline::start(&config, model)?;
@@ -155,7 +215,7 @@ async fn replay_once(
         scores,
     };
     tokio::task::spawn_blocking(move || pipeline.shutdown()).await?;
-    Ok(run)
+    Ok((run, replayed.predicted))
 }
 
 fn f(x: Option<f64>) -> String {
@@ -170,13 +230,13 @@ fn print_run(run: &Run, lang_pairs: bool) {
 
 fn print_summary(runs: &[Run], config: &Config) {
     println!(
-        "| rule | part | articles | BCubed P | BCubed R | BCubed F1 | pairwise P | pairwise R | pairwise F1 | cross-lingual R | clusters | articles/s |"
+        "| rule | part | articles | BCubed P | BCubed R | BCubed F1 | pairwise P | pairwise R | pairwise F1 | cross-lingual R | cross-lingual R per article | clusters | articles/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in runs {
         let s = &r.scores;
         println!(
-            "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} | **{}** | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} | **{}** | {} | {} | {:.0} |",
             r.rule,
             r.part,
             r.articles,
@@ -187,6 +247,7 @@ fn print_summary(runs: &[Run], config: &Config) {
             f(s.pairwise.scores.recall),
             f(s.pairwise.scores.f1),
             f(s.cross_lingual.scores.recall),
+            f(s.cross_lingual_bcubed_recall),
             s.predicted_clusters,
             r.articles_per_second
         );

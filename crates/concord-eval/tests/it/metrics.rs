@@ -90,6 +90,29 @@ fn six_articles_by_hand() {
     );
 }
 
+/// Cross-lingual recall per article: 1, 2 (A, en) have partner 3 (fr) elsewhere → 0; 3
+/// has 1, 2 elsewhere → 0; 4 (B, fr) has 5, 6 and shares a cluster with 5 → 1/2; 5 the
+/// same → 1/2; 6 (de) has 4, 5 elsewhere → 0. Mean 1/6.
+#[test]
+fn six_articles_cross_lingual_per_article() {
+    let s = score(&six());
+    assert!(close(s.cross_lingual_bcubed_recall, 1.0 / 6.0), "{s:?}");
+}
+
+#[test]
+fn cross_lingual_per_article_is_undefined_without_other_languages_and_whole_when_perfect() {
+    let mono = vec![("A", 1, Lang::EN), ("A", 2, Lang::EN), ("B", 3, Lang::EN)];
+    assert_eq!(score(&mono).cross_lingual_bcubed_recall, None);
+    let perfect: Vec<(&str, &str, Lang)> = six().iter().map(|(g, _, l)| (*g, *g, *l)).collect();
+    assert!(close(score(&perfect).cross_lingual_bcubed_recall, 1.0));
+    let singletons: Vec<(&str, usize, Lang)> = six()
+        .iter()
+        .enumerate()
+        .map(|(i, (g, _, l))| (*g, i, *l))
+        .collect();
+    assert!(close(score(&singletons).cross_lingual_bcubed_recall, 0.0));
+}
+
 #[test]
 fn six_articles_per_language_pair() {
     let s = score(&six());
@@ -311,6 +334,10 @@ proptest! {
             }
         }
         prop_assert!(s.pairwise.true_pairs <= s.pairwise.gold_pairs.min(s.pairwise.predicted_pairs));
+        if let Some(x) = s.cross_lingual_bcubed_recall {
+            prop_assert!((0.0..=1.0).contains(&x), "{x} in {s:?}");
+        }
+        prop_assert_eq!(s.cross_lingual_bcubed_recall.is_some(), s.cross_lingual.gold_pairs > 0);
         prop_assert!(s.gold_clusters <= s.articles && s.predicted_clusters <= s.articles);
     }
 
@@ -334,6 +361,9 @@ proptest! {
         }
         if !articles.is_empty() {
             prop_assert!(close(s.bcubed.f1, 1.0));
+        }
+        if let Some(x) = s.cross_lingual_bcubed_recall {
+            prop_assert!((x - 1.0).abs() < EPS, "{x} in {s:?}");
         }
         // Undefined only where there is nothing to count.
         let p = &s.pairwise;
