@@ -230,6 +230,12 @@ impl Clusterer {
         &self.params
     }
 
+    fn index_read(&self) -> Result<std::sync::RwLockReadGuard<'_, VectorIndex>, ClusterError> {
+        self.index
+            .read()
+            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))
+    }
+
     fn index_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, VectorIndex>, ClusterError> {
         self.index
             .write()
@@ -355,10 +361,7 @@ impl Clusterer {
             self.params.window_hours.max(self.params.plain_window_hours),
         );
         let recent = self.window(input.published_at, self.params.recent_hours);
-        let index = self
-            .index
-            .read()
-            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?;
+        let index = self.index_read()?;
         let hits = index.search(x, self.params.k, Some(window))?;
         let in_window = index.count_in_window(recent);
         drop(index);
@@ -627,8 +630,13 @@ impl Clusterer {
             },
         );
         self.means.add(input.lang, input.vector.as_slice(), 1.0);
-        self.index_write()?
-            .insert(input.id, input.published_at, x)?;
+        // Completing a batch means inserting it into the graph (the slow part):
+        // that runs behind the read lock, so searches go on meanwhile.
+        let backlog = self.index_write()?.push(input.id, input.published_at, x)?;
+        if backlog {
+            let built = self.index_read()?.build_backlog();
+            self.index_write()?.commit_backlog(built);
+        }
         Ok(Outcome::Assigned(Assignment {
             article: input.id,
             cluster,
@@ -705,11 +713,7 @@ impl Clusterer {
     ) -> Result<Vec<(ArticleId, f32, Option<ClusterId>)>, ClusterError> {
         let centred = self.means.centre(&self.params, lang, vector.as_slice());
         let x = UnitVector::normalize(centred).unwrap_or_else(|_| vector.clone());
-        let hits = self
-            .index
-            .read()
-            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
-            .search(&x, k, None)?;
+        let hits = self.index_read()?.search(&x, k, None)?;
         Ok(hits
             .into_iter()
             .map(|h| (h.id, h.similarity, self.cluster_of(h.id)))
@@ -729,11 +733,7 @@ impl Clusterer {
             .db
             .vectors(article)?
             .ok_or(ClusterError::UnknownArticle(article))?;
-        let hits = self
-            .index
-            .read()
-            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
-            .search(&x, k.saturating_add(1), None)?;
+        let hits = self.index_read()?.search(&x, k.saturating_add(1), None)?;
         Ok(hits
             .into_iter()
             .filter(|h| h.id != article)
@@ -757,11 +757,7 @@ impl Clusterer {
             return Ok(Vec::new());
         };
         let k = (state.size() + n.saturating_mul(8)).min(1024);
-        let hits = self
-            .index
-            .read()
-            .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?
-            .search(&centroid, k, None)?;
+        let hits = self.index_read()?.search(&centroid, k, None)?;
         let mut out: Vec<(ClusterId, f32)> = Vec::new();
         for h in hits {
             match self.cluster_of(h.id) {

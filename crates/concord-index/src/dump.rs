@@ -93,6 +93,12 @@ impl VectorIndex {
     /// can re-index what came after. Atomic: a crash leaves the previous
     /// dump loadable. `dir` must belong to this index alone.
     pub fn dump(&self, dir: &Path, watermark: u64) -> Result<(), IndexError> {
+        if self.has_backlog() {
+            // The dump's graph must hold exactly the whole batches.
+            return Err(IndexError::Graph(
+                "a graph batch is being built; dump after it is committed".into(),
+            ));
+        }
         fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let gen_name = fresh_generation(dir);
         let gen_dir = dir.join(&gen_name);
@@ -483,6 +489,8 @@ impl Meta {
             graph,
             rows,
             in_graph,
+            built: std::sync::Mutex::new(in_graph),
+            generation: 0,
             tombstones: n - self.live,
             slots: self.slots,
             by_id,

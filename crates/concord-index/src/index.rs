@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use concord_core::{ArticleId, UnitVector};
 use hnsw_rs::prelude::Hnsw;
@@ -169,8 +169,17 @@ pub struct VectorIndex {
     pub(crate) graph: Graph,
     /// Every slot's vector, the only copy.
     pub(crate) rows: Rows,
-    /// Slots in the graph. Between calls it equals `rows.sealed_len`.
+    /// Slots searches take from the graph. Between calls it equals
+    /// `rows.sealed_len`, except between [`push`](Self::push) returning `true`
+    /// and [`commit_backlog`](Self::commit_backlog).
     pub(crate) in_graph: usize,
+    /// Slots inserted into the graph (at least `in_graph`; more while a
+    /// [`build_backlog`](Self::build_backlog) awaits its commit). The mutex
+    /// also makes concurrent builders take turns.
+    pub(crate) built: Mutex<usize>,
+    /// Bumped by every [`rebuild`](Self::rebuild) (a new graph): a backlog
+    /// built for the old graph is not committed to the new one.
+    pub(crate) generation: u64,
     pub(crate) slots: Vec<Slot>,
     /// Live articles only.
     pub(crate) by_id: HashMap<ArticleId, usize>,
@@ -191,6 +200,15 @@ impl fmt::Debug for VectorIndex {
             .field("max_id", &self.max_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`VectorIndex::build_backlog`] built, for
+/// [`VectorIndex::commit_backlog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "searches use the built slots only once the backlog is committed"]
+pub struct Backlog {
+    built: usize,
+    generation: u64,
 }
 
 /// An empty graph whose distance reads `sealed`.
@@ -214,6 +232,8 @@ impl VectorIndex {
             params,
             rows,
             in_graph: 0,
+            built: Mutex::new(0),
+            generation: 0,
             slots: Vec::new(),
             by_id: HashMap::new(),
             by_time: Vec::new(),
@@ -326,15 +346,65 @@ impl VectorIndex {
     /// Inserts the sealed slots the graph lacks, on all cores (rayon's
     /// global pool). A no-op unless a batch just filled up.
     fn catch_up_graph(&mut self) {
-        let (from, to) = (self.in_graph, self.rows.sealed_len);
-        if from >= to {
-            return;
+        let built = self.build_backlog();
+        self.commit_backlog(built);
+    }
+
+    /// Inserts into the graph the sealed slots it lacks (a whole batch, once
+    /// [`push`](Self::push) said so), on all cores, under `&self`: behind a
+    /// read lock, searches go on meanwhile and keep scanning those slots
+    /// exactly until [`commit_backlog`](Self::commit_backlog) hands them to
+    /// the graph. Builders take turns; a slot is never inserted twice.
+    pub fn build_backlog(&self) -> Backlog {
+        let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        let (from, to) = ((*built).max(self.in_graph), self.rows.sealed_len);
+        if from < to {
+            let refs: Vec<[f32; 2]> = (from..to).map(slot_ref).collect();
+            let len = ref_len(self.params.dim);
+            let data: Vec<(&[f32], usize)> = refs.iter().map(|r| &r[..len]).zip(from..to).collect();
+            self.graph.parallel_insert_slice(&data);
+            *built = to;
         }
-        let refs: Vec<[f32; 2]> = (from..to).map(slot_ref).collect();
-        let len = ref_len(self.params.dim);
-        let data: Vec<(&[f32], usize)> = refs.iter().map(|r| &r[..len]).zip(from..to).collect();
-        self.graph.parallel_insert_slice(&data);
-        self.in_graph = to;
+        Backlog {
+            built: (*built).max(self.in_graph),
+            generation: self.generation,
+        }
+    }
+
+    /// Lets searches use what [`build_backlog`](Self::build_backlog) built.
+    /// A backlog built before a [`rebuild`](Self::rebuild) is ignored.
+    pub fn commit_backlog(&mut self, backlog: Backlog) {
+        let built = *self.built.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if backlog.generation == self.generation {
+            self.in_graph = self.in_graph.max(backlog.built.min(built));
+        }
+    }
+
+    /// Whether sealed slots wait for [`build_backlog`](Self::build_backlog)
+    /// or [`commit_backlog`](Self::commit_backlog).
+    pub fn has_backlog(&self) -> bool {
+        self.in_graph < self.rows.sealed_len
+            || *self.built.lock().unwrap_or_else(PoisonError::into_inner) != self.in_graph
+    }
+
+    /// Adds a new article like [`insert`](Self::insert), but leaves the
+    /// graph alone: returns whether a batch is now complete and waits for
+    /// [`build_backlog`](Self::build_backlog) +
+    /// [`commit_backlog`](Self::commit_backlog) (until then searches scan
+    /// it exactly, so results are the same, only slower).
+    pub fn push(
+        &mut self,
+        id: ArticleId,
+        published_at: Timestamp,
+        v: &UnitVector,
+    ) -> Result<bool, IndexError> {
+        self.check_dim(v)?;
+        if self.by_id.contains_key(&id) {
+            return Err(IndexError::DuplicateId(id));
+        }
+        self.check_room(1)?;
+        self.push_slot(id, published_at, v.as_slice());
+        Ok(self.has_backlog())
     }
 
     /// Adds a new article. A live duplicate id is an error (use
@@ -435,6 +505,8 @@ impl VectorIndex {
         );
         self.rows = rows;
         self.in_graph = 0;
+        *self.built.get_mut().unwrap_or_else(PoisonError::into_inner) = 0;
+        self.generation += 1;
         self.slots = slots;
         self.by_id = by_id;
         self.by_time = by_time;
