@@ -54,6 +54,7 @@ pub struct ModelConfig {
     pub ort_dylib: PathBuf,
     pub max_tokens: usize,
     pub intra_threads: usize,
+    pub spin: bool,
     pub languages: Vec<Lang>,
 }
 
@@ -61,6 +62,7 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct EmbedConfig {
     pub queue_capacity: usize,
+    pub query_queue_capacity: usize,
     pub max_batch: usize,
     pub max_wait_ms: u64,
 }
@@ -151,6 +153,7 @@ pub struct IndexConfig {
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub queue_capacity: usize,
+    pub query_queue_capacity: usize,
     pub rule: RuleParams,
 }
 
@@ -319,6 +322,12 @@ impl Config {
         }
         if self.cluster.queue_capacity == 0 {
             return invalid("cluster.queue_capacity", "must be at least 1");
+        }
+        if self.embed.query_queue_capacity == 0 {
+            return invalid("embed.query_queue_capacity", "must be at least 1");
+        }
+        if self.cluster.query_queue_capacity == 0 {
+            return invalid("cluster.query_queue_capacity", "must be at least 1");
         }
         if self.cluster.rule.k == 0 {
             return invalid("cluster.rule.k", "must be at least 1");

@@ -110,6 +110,12 @@ impl Model {
         if config.intra_threads > 0 {
             options.intra_threads = Some(config.intra_threads);
         }
+        if !config.spin {
+            options.session_config = vec![
+                ("session.intra_op.allow_spinning".into(), "0".into()),
+                ("session.inter_op.allow_spinning".into(), "0".into()),
+            ];
+        }
         let load_err = |reason: String| EmbedError::Load {
             dir: files.dir.clone(),
             reason,

@@ -42,6 +42,8 @@ impl BatchObserver for NoObserver {
 #[derive(Debug, Clone)]
 pub struct EmbedHandle {
     tx: mpsc::Sender<Job>,
+    /// The query lane: served before `tx` whenever both have texts waiting.
+    urgent: mpsc::Sender<Job>,
     capacity: usize,
     dim: usize,
     stats: Arc<WorkerStats>,
@@ -59,6 +61,23 @@ impl EmbedHandle {
             mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
         })?;
+        Ok(rx)
+    }
+
+    /// Queues a query's `text` on the priority lane, which the model serves
+    /// before the ingest queue: a search never waits behind the ingest backlog.
+    /// A full lane is [`EmbedError::QueueFull`].
+    pub fn try_submit_query(
+        &self,
+        text: String,
+    ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+        let (reply, rx) = oneshot::channel();
+        self.urgent
+            .try_send(Job { text, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
+            })?;
         Ok(rx)
     }
 
@@ -144,9 +163,11 @@ impl EmbedWorker {
         observer: Arc<dyn BatchObserver>,
     ) -> std::io::Result<(Self, EmbedHandle)> {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let (urgent, urgent_rx) = mpsc::channel(config.query_queue_capacity);
         let stats = Arc::new(WorkerStats::default());
         let handle = EmbedHandle {
             tx,
+            urgent,
             capacity: config.queue_capacity,
             dim: model.dim(),
             stats: Arc::clone(&stats),
@@ -155,7 +176,16 @@ impl EmbedWorker {
         let max_wait = config.max_wait();
         let thread = std::thread::Builder::new()
             .name("concord-embed".into())
-            .spawn(move || run(model, rx, max_batch, max_wait, &stats, &*observer))?;
+            .spawn(move || {
+                run(
+                    model,
+                    Lanes::new(urgent_rx, rx),
+                    max_batch,
+                    max_wait,
+                    &stats,
+                    &*observer,
+                )
+            })?;
         Ok((Self { thread }, handle))
     }
 
@@ -167,9 +197,50 @@ impl EmbedWorker {
     }
 }
 
+/// The two queues the model reads: queries first, then ingest.
+struct Lanes {
+    urgent: mpsc::Receiver<Job>,
+    bulk: mpsc::Receiver<Job>,
+    urgent_open: bool,
+}
+
+impl Lanes {
+    fn new(urgent: mpsc::Receiver<Job>, bulk: mpsc::Receiver<Job>) -> Self {
+        Self {
+            urgent,
+            bulk,
+            urgent_open: true,
+        }
+    }
+
+    /// A job already waiting, queries first.
+    fn try_recv(&mut self) -> Result<Job, mpsc::error::TryRecvError> {
+        match self.urgent.try_recv() {
+            Ok(job) => Ok(job),
+            Err(_) => self.bulk.try_recv(),
+        }
+    }
+
+    /// The next job and whether it is a query, waiting for one; `None` once
+    /// the ingest queue is closed and drained (the query lane closes with it:
+    /// both live in the handle).
+    async fn recv(&mut self) -> Option<(Job, bool)> {
+        loop {
+            tokio::select! {
+                biased;
+                job = self.urgent.recv(), if self.urgent_open => match job {
+                    Some(job) => return Some((job, true)),
+                    None => self.urgent_open = false,
+                },
+                job = self.bulk.recv() => return job.map(|job| (job, false)),
+            }
+        }
+    }
+}
+
 fn run(
     mut model: Model,
-    mut rx: mpsc::Receiver<Job>,
+    mut lanes: Lanes,
     max_batch: usize,
     max_wait: Duration,
     stats: &WorkerStats,
@@ -187,16 +258,29 @@ fn run(
     };
     runtime.block_on(async {
         let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-        while let Some(first) = rx.recv().await {
+        while let Some((first, query)) = lanes.recv().await {
             batch.push(first);
+            if query {
+                // A person waits: run the queries already there, without
+                // filling the batch up with ingest texts (that would double
+                // the model time the search waits for).
+                while batch.len() < max_batch {
+                    match lanes.urgent.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_batch(&mut model, &mut batch, stats, observer);
+                continue;
+            }
             let deadline = tokio::time::Instant::now() + max_wait;
             while batch.len() < max_batch {
-                match rx.try_recv() {
+                match lanes.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(job)) => batch.push(job),
+                        match tokio::time::timeout_at(deadline, lanes.recv()).await {
+                            Ok(Some((job, _))) => batch.push(job),
                             Ok(None) | Err(_) => break,
                         }
                     }

@@ -65,6 +65,8 @@ struct Inner {
     ingest_db: Arc<Mutex<Db>>,
     embed: EmbedHandle,
     cluster_tx: mpsc::Sender<Msg>,
+    /// The cluster thread's lane for read-only queries, served before articles.
+    query_tx: mpsc::Sender<Msg>,
     preparer: Preparer,
     index: Arc<RwLock<VectorIndex>>,
     model_name: String,
@@ -135,6 +137,7 @@ impl Pipeline {
         let (embed_worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
         let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
+        let (query_tx, query_rx) = mpsc::channel(config.cluster.query_queue_capacity);
         let worker = ClusterWorker {
             clusterer,
             model: model_name.clone(),
@@ -143,10 +146,11 @@ impl Pipeline {
             dump_every: config.index.dump_every_inserts,
             metrics: metrics.clone(),
             outbox: Arc::clone(&outbox),
+            since_dump: 0,
         };
         let cluster_thread = std::thread::Builder::new()
             .name("concord-cluster".into())
-            .spawn(move || worker.run(cluster_rx))
+            .spawn(move || worker.run(cluster_rx, query_rx))
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -154,6 +158,7 @@ impl Pipeline {
                 store,
                 embed,
                 cluster_tx,
+                query_tx,
                 preparer,
                 index,
                 model_name,
@@ -411,6 +416,23 @@ impl Pipeline {
         rx.await.map_err(|_| IngestError::ShuttingDown)
     }
 
+    /// Sends the cluster thread a read-only query on its priority lane and waits
+    /// for the answer. A full lane is [`IngestError::Busy`] (429), never a wait.
+    async fn ask_query<T>(
+        &self,
+        message: impl FnOnce(oneshot::Sender<T>) -> Msg,
+    ) -> Result<T, IngestError> {
+        let (done, rx) = oneshot::channel();
+        self.inner
+            .query_tx
+            .try_send(message(done))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue: "query" },
+                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+            })?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)
+    }
+
     /// Removes an article from its cluster and the index; the cluster updates.
     pub async fn delete(&self, id: ArticleId) -> Result<Option<ClusterId>, IngestError> {
         self.ask(|done| Msg::Delete { id, done }).await?
@@ -438,11 +460,11 @@ impl Pipeline {
         let vector = self
             .inner
             .embed
-            .try_submit(prepared.text)?
+            .try_submit_query(prepared.text)?
             .await
             .map_err(|_| IngestError::ShuttingDown)??;
         let lang = prepared.lang;
-        self.ask(|done| Msg::Search {
+        self.ask_query(|done| Msg::Search {
             vector,
             lang,
             k,
@@ -457,7 +479,8 @@ impl Pipeline {
         article: ArticleId,
         k: usize,
     ) -> Result<Vec<SearchHit>, IngestError> {
-        self.ask(|done| Msg::Similar { article, k, done }).await?
+        self.ask_query(|done| Msg::Similar { article, k, done })
+            .await?
     }
 
     /// Up to `n` other clusters nearest to an active cluster's centroid.
@@ -466,7 +489,8 @@ impl Pipeline {
         cluster: ClusterId,
         n: usize,
     ) -> Result<Vec<(ClusterId, f32)>, IngestError> {
-        self.ask(|done| Msg::Related { cluster, n, done }).await?
+        self.ask_query(|done| Msg::Related { cluster, n, done })
+            .await?
     }
 
     /// Applies an analyst's correction on the cluster thread, recorded with `actor`.

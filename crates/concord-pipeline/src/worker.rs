@@ -95,6 +95,30 @@ fn hits(
         .map_err(IngestError::from)
 }
 
+/// What the cluster thread woke up for.
+enum Next {
+    Query(Msg),
+    Main(Option<Msg>),
+}
+
+/// Waits for the next message, a query first when both are there.
+async fn next(
+    rx: &mut mpsc::Receiver<Msg>,
+    queries: &mut mpsc::Receiver<Msg>,
+    queries_open: &mut bool,
+) -> Next {
+    loop {
+        tokio::select! {
+            biased;
+            query = queries.recv(), if *queries_open => match query {
+                Some(query) => return Next::Query(query),
+                None => *queries_open = false,
+            },
+            msg = rx.recv() => return Next::Main(msg),
+        }
+    }
+}
+
 pub(crate) struct ClusterWorker {
     pub clusterer: Clusterer,
     pub model: String,
@@ -104,101 +128,136 @@ pub(crate) struct ClusterWorker {
     pub metrics: concord_metrics::Metrics,
     /// Poked after every change, so the webhook dispatcher sends its outbox rows promptly.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Articles clustered since the last index dump.
+    pub since_dump: u64,
 }
 
 impl ClusterWorker {
-    pub fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut since_dump = 0u64;
-        while let Some(msg) = rx.blocking_recv() {
-            match msg {
-                Msg::Embedded {
-                    article,
-                    vector,
-                    done,
-                } => {
-                    let reply = match vector.blocking_recv() {
-                        Ok(Ok(vector)) => self.assign(ClusterInput {
-                            id: article.id,
-                            content_hash: article.content_hash,
-                            published_at: article.published_at,
-                            lang: article.lang,
-                            title: article.title,
-                            vector,
-                            model: self.model.clone(),
-                        }),
-                        Ok(Err(e)) => {
-                            tracing::warn!(article = %article.id, error = %e, "embedding failed; article stays queued");
-                            Err(IngestError::from(e))
-                        }
-                        Err(_) => Err(IngestError::ShuttingDown),
-                    };
-                    since_dump += u64::from(reply.is_ok());
-                    if let Some(done) = done {
-                        let _ = done.send(reply);
-                    }
-                }
-                Msg::Ready { input, done } => {
-                    let reply = self.assign(input);
-                    since_dump += u64::from(reply.is_ok());
-                    if let Some(done) = done {
-                        let _ = done.send(reply);
-                    }
-                }
-                Msg::Delete { id, done } => {
-                    let _ = done.send(self.clusterer.delete_article(id).map_err(IngestError::from));
-                }
-                Msg::Flush(done) => {
-                    let _ = done.send(());
-                }
-                Msg::Summaries(done) => {
-                    let _ = done.send(self.clusterer.summaries());
-                }
-                Msg::Search {
-                    vector,
-                    lang,
-                    k,
-                    done,
-                } => {
-                    let _ = done.send(hits(self.clusterer.search(&vector, lang, k)));
-                }
-                Msg::Similar { article, k, done } => {
-                    let _ = done.send(hits(self.clusterer.similar_to(article, k)));
-                }
-                Msg::Related { cluster, n, done } => {
-                    let _ = done.send(
-                        self.clusterer
-                            .related(cluster, n)
-                            .map_err(IngestError::from),
-                    );
-                }
-                Msg::Correct {
-                    correction,
-                    actor,
-                    done,
-                } => {
-                    let span =
-                        tracing::info_span!("correction", kind = correction.kind(), actor = %actor);
-                    let _guard = span.enter();
-                    let result = self.clusterer.correct(&correction, &actor);
-                    match &result {
-                        Ok(c) => {
-                            tracing::info!(id = c.id, cluster = %c.cluster, "correction applied")
-                        }
-                        Err(e) => tracing::info!(error = %e, "correction refused"),
-                    }
-                    let _ = done.send(result.map_err(IngestError::from));
-                }
+    /// Applies messages until every sender of `rx` is gone. Read-only queries
+    /// (`queries`: search, similar, related) go first whenever any wait: a
+    /// person waits for them, and they would otherwise queue behind up to
+    /// `cluster.queue_capacity` articles. Articles and everything else keep
+    /// their arrival order.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut queries: mpsc::Receiver<Msg>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(rt) => rt,
+            Err(error) => {
+                tracing::error!(%error, "cluster worker could not start its runtime");
+                return;
             }
+        };
+        let mut queries_open = true;
+        loop {
+            while let Ok(query) = queries.try_recv() {
+                self.handle(query);
+            }
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match runtime.block_on(next(&mut rx, &mut queries, &mut queries_open)) {
+                        Next::Query(query) => {
+                            self.handle(query);
+                            continue;
+                        }
+                        Next::Main(Some(msg)) => msg,
+                        Next::Main(None) => break,
+                    }
+                }
+            };
+            self.handle(msg);
             // Every committed change wrote outbox rows in its transaction.
             self.outbox.notify_one();
-            if self.dump_every > 0 && since_dump >= self.dump_every {
+            if self.dump_every > 0 && self.since_dump >= self.dump_every {
                 self.dump();
-                since_dump = 0;
+                self.since_dump = 0;
             }
         }
         // Every sender is gone: the queue is drained. Leave a fresh dump behind.
         self.dump();
         tracing::info!("clusterer stopped");
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Embedded {
+                article,
+                vector,
+                done,
+            } => {
+                let reply = match vector.blocking_recv() {
+                    Ok(Ok(vector)) => self.assign(ClusterInput {
+                        id: article.id,
+                        content_hash: article.content_hash,
+                        published_at: article.published_at,
+                        lang: article.lang,
+                        title: article.title,
+                        vector,
+                        model: self.model.clone(),
+                    }),
+                    Ok(Err(e)) => {
+                        tracing::warn!(article = %article.id, error = %e, "embedding failed; article stays queued");
+                        Err(IngestError::from(e))
+                    }
+                    Err(_) => Err(IngestError::ShuttingDown),
+                };
+                self.since_dump += u64::from(reply.is_ok());
+                if let Some(done) = done {
+                    let _ = done.send(reply);
+                }
+            }
+            Msg::Ready { input, done } => {
+                let reply = self.assign(input);
+                self.since_dump += u64::from(reply.is_ok());
+                if let Some(done) = done {
+                    let _ = done.send(reply);
+                }
+            }
+            Msg::Delete { id, done } => {
+                let _ = done.send(self.clusterer.delete_article(id).map_err(IngestError::from));
+            }
+            Msg::Flush(done) => {
+                let _ = done.send(());
+            }
+            Msg::Summaries(done) => {
+                let _ = done.send(self.clusterer.summaries());
+            }
+            Msg::Search {
+                vector,
+                lang,
+                k,
+                done,
+            } => {
+                let _ = done.send(hits(self.clusterer.search(&vector, lang, k)));
+            }
+            Msg::Similar { article, k, done } => {
+                let _ = done.send(hits(self.clusterer.similar_to(article, k)));
+            }
+            Msg::Related { cluster, n, done } => {
+                let _ = done.send(
+                    self.clusterer
+                        .related(cluster, n)
+                        .map_err(IngestError::from),
+                );
+            }
+            Msg::Correct {
+                correction,
+                actor,
+                done,
+            } => {
+                let span =
+                    tracing::info_span!("correction", kind = correction.kind(), actor = %actor);
+                let _guard = span.enter();
+                let result = self.clusterer.correct(&correction, &actor);
+                match &result {
+                    Ok(c) => {
+                        tracing::info!(id = c.id, cluster = %c.cluster, "correction applied")
+                    }
+                    Err(e) => tracing::info!(error = %e, "correction refused"),
+                }
+                let _ = done.send(result.map_err(IngestError::from));
+            }
+        }
     }
 
     fn assign(&mut self, input: ClusterInput) -> ClusterReply {

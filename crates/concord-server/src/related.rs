@@ -60,7 +60,8 @@ pub struct RelatedPage {
         (status = 200, description = "nearest other clusters", body = RelatedPage),
         (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "query queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
 pub async fn related(
@@ -117,7 +118,8 @@ pub struct SimilarOut {
         (status = 200, description = "nearest articles to a stored one", body = SimilarOut),
         (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "query queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
 pub async fn similar(

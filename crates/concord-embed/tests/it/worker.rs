@@ -62,3 +62,63 @@ async fn a_full_queue_is_refused_not_grown() {
     drop(handle);
     worker.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_overtakes_the_ingest_backlog() {
+    let config = config();
+    let model = Model::load(&config.model).unwrap();
+    let mut embed_config = config.embed.clone();
+    embed_config.queue_capacity = 256;
+    embed_config.max_batch = 4;
+    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(10);
+    let backlog: Vec<_> = (0..200)
+        .map(|i| handle.try_submit(format!("{i} {long}")).unwrap())
+        .collect();
+    let query = handle
+        .try_submit_query("data security initiative".to_owned())
+        .unwrap();
+    let vector = query.await.unwrap().unwrap();
+    assert_eq!(vector.dim(), 512);
+    // In FIFO order the query would come after all 200; served first, it
+    // comes back while most of the backlog still waits (batches of 4).
+    let done = backlog.iter().filter(|rx| !rx.is_empty()).count();
+    assert!(
+        done < 100,
+        "{done} of 200 ingest texts were embedded before the query"
+    );
+    for rx in backlog {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    drop(handle);
+    worker.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_query_lane_is_refused_and_ingest_keeps_its_own_room() {
+    let config = config();
+    let model = Model::load(&config.model).unwrap();
+    let mut embed_config = config.embed.clone();
+    embed_config.query_queue_capacity = 1;
+    embed_config.max_batch = 1;
+    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(40);
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for _ in 0..50 {
+        match handle.try_submit_query(long.clone()) {
+            Ok(rx) => accepted.push(rx),
+            Err(EmbedError::QueueFull) => refused += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert!(refused > 0, "a query lane of 1 accepted 50 texts");
+    // The ingest queue is a separate budget.
+    let ingest = handle.try_submit("ingest".to_owned()).unwrap();
+    assert!(ingest.await.unwrap().is_ok());
+    for rx in accepted {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    drop(handle);
+    worker.join();
+}

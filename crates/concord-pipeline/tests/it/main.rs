@@ -302,3 +302,45 @@ async fn a_backup_taken_while_running_restores_the_same_clusters() {
     assert_eq!(restored.index().read().unwrap().len(), seeds().len());
     assert!(restored.shutdown());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_is_answered_before_the_ingest_backlog_is_clustered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    let seed = &seeds()[0];
+    let start: Timestamp = "2020-09-08T00:00:00Z".parse().unwrap();
+    let mut pending = Vec::new();
+    for i in 0..300 {
+        let mut s = submission(seed);
+        s.external_id = format!("backlog-{i}");
+        // Full article bodies: the model is the bottleneck, so a backlog builds.
+        s.title = format!("{} ({i})", s.title);
+        s.published_at = start + jiff::SignedDuration::from_secs(60 * i);
+        let submitted = pipeline.submit_waiting(s, true).await.unwrap();
+        pending.push(submitted.clustered.expect("new article"));
+    }
+    let before = pending.iter().filter(|rx| !rx.is_empty()).count();
+    assert!(
+        before < 250,
+        "no backlog to overtake: {before} of 300 already clustered"
+    );
+    let hits = pipeline
+        .search_text("data security initiative", Some(Lang::EN), 5)
+        .await
+        .unwrap();
+    // In arrival order the search would wait for the whole backlog to be
+    // embedded and clustered; on the query lanes it overtakes most of it.
+    let after = pending.iter().filter(|rx| !rx.is_empty()).count();
+    assert!(
+        after - before < (300 - before) / 2,
+        "{} of a backlog of {} were clustered before the search answered",
+        after - before,
+        300 - before
+    );
+    assert!(hits.len() <= 5);
+    for rx in pending {
+        rx.await.unwrap().unwrap();
+    }
+    assert!(pipeline.shutdown());
+}
