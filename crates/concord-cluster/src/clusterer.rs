@@ -660,7 +660,23 @@ impl Clusterer {
             self.means.add(meta.lang, v.as_slice(), -1.0);
         }
         self.tokens.uncount(&meta.tokens);
-        self.index_write()?.remove(id);
+        {
+            let mut index = self.index_write()?;
+            index.remove(id);
+            // Tombstones cost memory and search time: past the configured share,
+            // compact (all cores; the write lock is held while it runs).
+            if index.needs_rebuild() {
+                let started = std::time::Instant::now();
+                let tombstones = index.tombstones();
+                index.rebuild();
+                tracing::info!(
+                    tombstones,
+                    live = index.len(),
+                    millis = started.elapsed().as_millis(),
+                    "index rebuilt without its tombstones"
+                );
+            }
+        }
         if let Some(state) = self.clusters.get_mut(&meta.cluster) {
             let now = (self.clock)();
             let record = refresh_after_removal(state, &self.articles, now);

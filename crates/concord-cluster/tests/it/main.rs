@@ -266,6 +266,34 @@ fn a_deleted_article_leaves_its_cluster_and_the_index() {
 }
 
 #[test]
+fn deleting_past_the_tombstone_share_compacts_the_index() {
+    let mut h = Harness::new(params());
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let (id, _) = h.add(&axis(i % 8, 0.01 * i as f32), t0() + hours(i as i64), "en");
+        ids.push(id);
+    }
+    let ratio = IndexParams::new(DIM).rebuild_tombstone_ratio;
+    let (gone, kept) = ids.split_at(20);
+    for id in gone {
+        h.clusterer.delete_article(*id).unwrap();
+        let index = h.index.read().unwrap();
+        // Never past the share: a delete that crosses it compacts at once.
+        assert!(
+            index.tombstones() as f64 <= ratio * index.graph_len() as f64,
+            "{} tombstones in {} slots",
+            index.tombstones(),
+            index.graph_len()
+        );
+    }
+    let index = h.index.read().unwrap();
+    assert!(index.tombstones() < gone.len(), "never compacted");
+    assert_eq!(index.len(), kept.len());
+    drop(index);
+    h.check_partition(kept);
+}
+
+#[test]
 fn the_plain_rule_links_to_the_nearest_article_within_a_day() {
     let mut p = params();
     p.kind = RuleKind::Plain;
