@@ -822,7 +822,9 @@ impl Clusterer {
         self.clusters.len()
     }
 
-    /// Approximate heap bytes of the clustering state (excluding the index).
+    /// Approximate heap bytes of the clustering state (excluding the index):
+    /// clusters (centroid sums, members, language counts), per-article facts
+    /// and title tokens, and the token interner.
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         let clusters: usize = self
@@ -839,7 +841,14 @@ impl Clusterer {
             .sum();
         let articles =
             self.articles.capacity() * (size_of::<ArticleId>() + size_of::<ArticleMeta>() + 1);
-        clusters + articles
+        // Each article's interned title tokens, and the interner they point into.
+        let tokens: usize = self
+            .articles
+            .values()
+            .map(|m| m.tokens.capacity() * size_of::<u32>())
+            .sum::<usize>()
+            + self.tokens.memory_bytes();
+        clusters + articles + tokens
     }
 }
 

@@ -144,6 +144,15 @@ impl TokenStats {
         sum as f32
     }
 
+    /// Approximate heap bytes: the interner's table (key header, id, control
+    /// byte per slot), the token strings and the document frequencies.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let slots = self.ids.capacity() * (size_of::<String>() + size_of::<u32>() + 1);
+        let strings: usize = self.ids.keys().map(String::capacity).sum();
+        slots + strings + self.df.capacity() * size_of::<u32>()
+    }
+
     pub fn vocabulary(&self) -> usize {
         self.df.len()
     }
@@ -152,6 +161,22 @@ impl TokenStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_counts_the_interned_strings() {
+        let mut stats = TokenStats::default();
+        let empty = stats.memory_bytes();
+        let ids = stats.intern("Tokyo Olympics: Biles withdraws from the all-around final");
+        stats.count(&ids);
+        let long = "a".repeat(1000);
+        let with_long = stats.intern(&format!("{long} 2021"));
+        assert!(
+            stats.memory_bytes() >= empty + 1000,
+            "{}",
+            stats.memory_bytes()
+        );
+        assert!(!with_long.is_empty());
+    }
 
     #[test]
     fn numbers_names_and_long_words_are_tokens_short_words_are_not() {
