@@ -12,6 +12,7 @@ use concord_store::{
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+mod compaction;
 mod corrections;
 pub use corrections::{Corrected, Correction};
 
@@ -174,6 +175,8 @@ pub struct Clusterer {
     /// Articles an analyst placed (moved or split out): kept where they were put.
     pinned: HashSet<ArticleId>,
     clock: Box<dyn Fn() -> Timestamp + Send>,
+    /// A compacted copy of the index being built in the background.
+    compaction: Option<compaction::InFlight>,
 }
 
 impl std::fmt::Debug for Clusterer {
@@ -216,6 +219,7 @@ impl Clusterer {
             split_guards: HashSet::new(),
             pinned: HashSet::new(),
             clock: Box::new(Timestamp::now),
+            compaction: None,
         };
         this.reload()?;
         Ok(this)
@@ -243,6 +247,8 @@ impl Clusterer {
     }
 
     fn reload(&mut self) -> Result<(), ClusterError> {
+        // The store is the truth: a copy built from the old index is not wanted.
+        self.compaction = None;
         self.clusters.clear();
         self.articles.clear();
         self.means = Means::default();
@@ -410,6 +416,7 @@ impl Clusterer {
 
     /// Clusters one embedded article: decide, commit, then update memory and the index.
     pub fn assign(&mut self, input: &ClusterInput) -> Result<Outcome, ClusterError> {
+        self.poll_compaction(false)?;
         if input.vector.dim() != self.dim {
             return Err(ClusterError::Invalid(format!(
                 "vector has {} dimensions, the index {}",
@@ -633,6 +640,7 @@ impl Clusterer {
         // Completing a batch means inserting it into the graph (the slow part):
         // that runs behind the read lock, so searches go on meanwhile.
         let backlog = self.index_write()?.push(input.id, input.published_at, x)?;
+        self.note_insert(input.id, input.published_at, x);
         if backlog {
             let built = self.index_read()?.build_backlog();
             self.index_write()?.commit_backlog(built);
@@ -660,23 +668,10 @@ impl Clusterer {
             self.means.add(meta.lang, v.as_slice(), -1.0);
         }
         self.tokens.uncount(&meta.tokens);
-        {
-            let mut index = self.index_write()?;
-            index.remove(id);
-            // Tombstones cost memory and search time: past the configured share,
-            // compact (all cores; the write lock is held while it runs).
-            if index.needs_rebuild() {
-                let started = std::time::Instant::now();
-                let tombstones = index.tombstones();
-                index.rebuild();
-                tracing::info!(
-                    tombstones,
-                    live = index.len(),
-                    millis = started.elapsed().as_millis(),
-                    "index rebuilt without its tombstones"
-                );
-            }
-        }
+        self.index_write()?.remove(id);
+        // Tombstones cost memory and search time: past the configured share,
+        // a compacted copy is built in the background.
+        self.note_remove(id)?;
         if let Some(state) = self.clusters.get_mut(&meta.cluster) {
             let now = (self.clock)();
             let record = refresh_after_removal(state, &self.articles, now);
@@ -711,6 +706,7 @@ impl Clusterer {
 
     /// Removes an article for good: out of its cluster, out of the index, state `deleted`.
     pub fn delete_article(&mut self, id: ArticleId) -> Result<Option<ClusterId>, ClusterError> {
+        self.poll_compaction(false)?;
         let cluster = self.articles.get(&id).map(|m| m.cluster);
         self.detach(id)?;
         self.pinned.remove(&id);

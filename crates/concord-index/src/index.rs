@@ -211,6 +211,47 @@ pub struct Backlog {
     generation: u64,
 }
 
+/// A copy of an index's live entries, from [`VectorIndex::compaction`].
+#[derive(Debug, Clone)]
+pub struct Compaction {
+    params: IndexParams,
+    /// `(id, published_at seconds, vector)`, in time order.
+    entries: Vec<(ArticleId, i64, Vec<f32>)>,
+    /// The source's highest id ever inserted (removals do not lower it).
+    max_id: Option<ArticleId>,
+}
+
+impl Compaction {
+    /// Entries the compacted index will hold.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Builds the compacted index (no tombstones; the graph on all cores).
+    /// Bring it up to date with what changed meanwhile, then swap it in.
+    pub fn build(self) -> Result<VectorIndex, IndexError> {
+        let max_id = self.max_id;
+        let mut index = VectorIndex::new(self.params)?;
+        let mut items = Vec::with_capacity(self.entries.len());
+        for (id, secs, v) in self.entries {
+            let t = Timestamp::from_second(secs)
+                .map_err(|e| IndexError::Graph(format!("timestamp of {id}: {e}")))?;
+            let v = UnitVector::normalize(v)
+                .map_err(|e| IndexError::Graph(format!("vector of {id}: {e}")))?;
+            items.push((id, t, v));
+        }
+        let refs: Vec<(ArticleId, Timestamp, &UnitVector)> =
+            items.iter().map(|(id, t, v)| (*id, *t, v)).collect();
+        index.insert_batch(&refs)?;
+        index.max_id = index.max_id.max(max_id);
+        Ok(index)
+    }
+}
+
 /// An empty graph whose distance reads `sealed`.
 pub(crate) fn new_graph(params: &IndexParams, capacity: usize, sealed: &Arc<Sealed>) -> Graph {
     Hnsw::new(
@@ -417,12 +458,7 @@ impl VectorIndex {
         published_at: Timestamp,
         v: &UnitVector,
     ) -> Result<(), IndexError> {
-        self.check_dim(v)?;
-        if self.by_id.contains_key(&id) {
-            return Err(IndexError::DuplicateId(id));
-        }
-        self.check_room(1)?;
-        self.push_slot(id, published_at, v.as_slice());
+        self.push(id, published_at, v)?;
         self.catch_up_graph();
         Ok(())
     }
@@ -512,6 +548,23 @@ impl VectorIndex {
         self.by_time = by_time;
         self.tombstones = 0;
         self.catch_up_graph();
+    }
+
+    /// The live entries, in time order, to build a compacted copy from
+    /// without holding any lock ([`Compaction::build`]): the way to drop
+    /// tombstones while this index keeps serving. Copies every live vector.
+    pub fn compaction(&self) -> Compaction {
+        let entries = self
+            .by_time
+            .iter()
+            .filter(|&&(_, slot)| self.slots[slot].live)
+            .map(|&(secs, slot)| (self.slots[slot].id, secs, self.rows.row(slot).to_vec()))
+            .collect();
+        Compaction {
+            params: self.params,
+            entries,
+            max_id: self.max_id,
+        }
     }
 
     /// The `k` live entries most similar to `query`, optionally only those

@@ -51,4 +51,4 @@ mod vectors;
 pub use distance::{UnitDot, dot};
 pub use dump::FORMAT_VERSION;
 pub use error::IndexError;
-pub use index::{Backlog, Hit, IndexMemory, IndexParams, TimeWindow, VectorIndex};
+pub use index::{Backlog, Compaction, Hit, IndexMemory, IndexParams, TimeWindow, VectorIndex};
