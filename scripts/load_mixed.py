@@ -6,10 +6,12 @@ Load run (one pass over the titles, ingest as fast as the service takes it):
 
     scripts/load_mixed.py --url http://127.0.0.1:18080 --binary target/release/concord
 
-  first measures the raw embedding throughput of the same titles with `concord bench embed`
-  (the service idle), then ingests them while query clients run, and prints sustained
-  ingest articles/s (until every article is clustered), the service overhead against the
-  raw figure, and query p50/p99 per route under that load.
+  first measures the raw embedding throughput of exactly the texts it will send with
+  `concord bench embed --texts` (the service idle), then ingests them while query clients
+  run, and prints sustained ingest articles/s (until every article is clustered), the
+  service overhead against the raw figure, and query p50/p99 per route under that load.
+  `--article-length 25 --limit 2000` gives each article a body (its title repeated: article-
+  length texts, ~420 tokens, whose meaning is the title's), the service's usual input.
 
 Soak (fixed rate for a duration, a sliding window of live articles, RSS sampled):
 
@@ -101,12 +103,16 @@ class Queries(threading.Thread):
                 time.sleep(self.pause)
 
 
-def raw_embedding(binary, csv_path, n, batch):
-    out = subprocess.run([binary, "bench", "embed", "--titles", csv_path, "--n-titles", str(n),
-                          "--batch-sizes", str(batch), "--n-articles", "1",
-                          "--reference-python", "none"],
+def raw_embedding(binary, texts, batch):
+    """The model alone on exactly `texts` (`concord bench embed --texts`), service idle."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps(t, ensure_ascii=False) + "\n")
+    out = subprocess.run([binary, "bench", "embed", "--texts", f.name, "--batch-sizes", str(batch)],
                          capture_output=True, text=True, check=True).stdout
-    m = re.search(rf"\| title \| {batch} \| (\d+)", out)
+    os.unlink(f.name)
+    m = re.search(rf"\| given \| {batch} \| (\d+)", out)
     if not m:
         sys.exit(f"cannot read bench embed output:\n{out}")
     return float(m.group(1))
@@ -128,18 +134,29 @@ def main():
     ap.add_argument("--pid", type=int, help="server pid, to sample RSS")
     ap.add_argument("--rss-out", help="CSV of (seconds, articles sent, RSS MiB)")
     ap.add_argument("--warmup", type=float, default=300, help="soak seconds before RSS counts")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N titles")
+    ap.add_argument("--article-length", type=int, default=0,
+                    help="give each article a body of its title repeated N times (article-length "
+                         "texts whose meaning is the title's; ~17 tokens per repeat)")
     a = ap.parse_args()
 
     rows = list(csv.DictReader(open(a.csv, encoding="utf-8")))
+    if a.limit:
+        rows = rows[:a.limit]
+
+    def body(r):
+        return " ".join([r["title"] + "."] * a.article_length) if a.article_length else ""
+
     raw = None
     if a.binary:
-        print(f"raw embedding of the same {len(rows)} titles (batch {a.embed_batch})...", file=sys.stderr)
-        raw = raw_embedding(a.binary, a.csv, len(rows), a.embed_batch)
+        texts = [r["title"] + ("\n" + body(r) if a.article_length else "") for r in rows]
+        print(f"raw embedding of the same {len(texts)} texts (batch {a.embed_batch})...", file=sys.stderr)
+        raw = raw_embedding(a.binary, texts, a.embed_batch)
 
     def article(p, r):
         t = datetime.strptime(r["published_at"], "%Y-%m-%d %H:%M:%S") + timedelta(days=60 * p)
         return {"external_id": f"soak-{p}-{r['id']}" if a.duration else f"load-{r['id']}",
-                "title": r["title"], "lang": LANG[r["lang"]],
+                "title": r["title"], "body": body(r), "lang": LANG[r["lang"]],
                 "published_at": t.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     stop = threading.Event()
@@ -206,7 +223,7 @@ def main():
     print(f"articles={sent} refused={refused} deleted={deleted} acknowledged_in={acked:.1f}s "
           f"clustered_in={total:.1f}s sustained={sent / total:.0f} articles/s")
     if raw:
-        print(f"raw_embedding={raw:.0f} texts/s (same titles, batch {a.embed_batch}, service idle) "
+        print(f"raw_embedding={raw:.0f} texts/s (same texts, batch {a.embed_batch}, service idle) "
               f"service_overhead={100 * (1 - sent / total / raw):.0f}%")
     print("| route | requests | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")

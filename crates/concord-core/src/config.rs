@@ -64,6 +64,7 @@ pub struct EmbedConfig {
     pub queue_capacity: usize,
     pub query_queue_capacity: usize,
     pub max_batch: usize,
+    pub max_batch_chars: usize,
     pub max_wait_ms: u64,
 }
 
@@ -322,6 +323,9 @@ impl Config {
         }
         if self.cluster.queue_capacity == 0 {
             return invalid("cluster.queue_capacity", "must be at least 1");
+        }
+        if self.embed.max_batch_chars == 0 {
+            return invalid("embed.max_batch_chars", "must be at least 1");
         }
         if self.embed.query_queue_capacity == 0 {
             return invalid("embed.query_queue_capacity", "must be at least 1");

@@ -172,20 +172,14 @@ impl EmbedWorker {
             dim: model.dim(),
             stats: Arc::clone(&stats),
         };
-        let max_batch = config.max_batch;
-        let max_wait = config.max_wait();
+        let limits = BatchLimits {
+            texts: config.max_batch,
+            chars: config.max_batch_chars,
+            wait: config.max_wait(),
+        };
         let thread = std::thread::Builder::new()
             .name("concord-embed".into())
-            .spawn(move || {
-                run(
-                    model,
-                    Lanes::new(urgent_rx, rx),
-                    max_batch,
-                    max_wait,
-                    &stats,
-                    &*observer,
-                )
-            })?;
+            .spawn(move || run(model, Lanes::new(urgent_rx, rx), limits, &stats, &*observer))?;
         Ok((Self { thread }, handle))
     }
 
@@ -213,11 +207,11 @@ impl Lanes {
         }
     }
 
-    /// A job already waiting, queries first.
-    fn try_recv(&mut self) -> Result<Job, mpsc::error::TryRecvError> {
+    /// A job already waiting (queries first), and whether it is a query.
+    fn try_recv(&mut self) -> Result<(Job, bool), mpsc::error::TryRecvError> {
         match self.urgent.try_recv() {
-            Ok(job) => Ok(job),
-            Err(_) => self.bulk.try_recv(),
+            Ok(job) => Ok((job, true)),
+            Err(_) => self.bulk.try_recv().map(|job| (job, false)),
         }
     }
 
@@ -241,8 +235,7 @@ impl Lanes {
 fn run(
     mut model: Model,
     mut lanes: Lanes,
-    max_batch: usize,
-    max_wait: Duration,
+    limits: BatchLimits,
     stats: &WorkerStats,
     observer: &dyn BatchObserver,
 ) {
@@ -257,39 +250,60 @@ fn run(
         }
     };
     runtime.block_on(async {
-        let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-        while let Some((first, query)) = lanes.recv().await {
+        let mut batch: Vec<Job> = Vec::with_capacity(limits.texts);
+        // A job that would have overfilled the last batch starts the next one.
+        let mut carry: Option<(Job, bool)> = None;
+        loop {
+            let next = match carry.take() {
+                Some(next) => Some(next),
+                None => lanes.recv().await,
+            };
+            let Some((first, query)) = next else { break };
+            let mut chars = first.text.len();
             batch.push(first);
-            if query {
-                // A person waits: run the queries already there, without
-                // filling the batch up with ingest texts (that would double
-                // the model time the search waits for).
-                while batch.len() < max_batch {
+            let deadline = tokio::time::Instant::now() + limits.wait;
+            while batch.len() < limits.texts {
+                let job = if query {
+                    // A person waits: run the queries already there, without
+                    // filling the batch up with ingest texts (that would add
+                    // their model time to the search's).
                     match lanes.urgent.try_recv() {
-                        Ok(job) => batch.push(job),
+                        Ok(job) => (job, true),
                         Err(_) => break,
                     }
-                }
-                run_batch(&mut model, &mut batch, stats, observer);
-                continue;
-            }
-            let deadline = tokio::time::Instant::now() + max_wait;
-            while batch.len() < max_batch {
-                match lanes.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, lanes.recv()).await {
-                            Ok(Some((job, _))) => batch.push(job),
-                            Ok(None) | Err(_) => break,
+                } else {
+                    match lanes.try_recv() {
+                        Ok(job) => job,
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            match tokio::time::timeout_at(deadline, lanes.recv()).await {
+                                Ok(Some(job)) => job,
+                                Ok(None) | Err(_) => break,
+                            }
                         }
                     }
+                };
+                if chars + job.0.text.len() > limits.chars {
+                    carry = Some(job);
+                    break;
                 }
+                chars += job.0.text.len();
+                batch.push(job.0);
             }
             run_batch(&mut model, &mut batch, stats, observer);
         }
     });
     tracing::debug!("embed worker stopped");
+}
+
+/// How big one model call may get.
+#[derive(Debug, Clone, Copy)]
+struct BatchLimits {
+    texts: usize,
+    /// Bytes of text: a batch is padded to its longest text, so a few long
+    /// articles make a slow batch (and a search waits for the batch running).
+    chars: usize,
+    wait: Duration,
 }
 
 fn run_batch(

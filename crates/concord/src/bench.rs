@@ -44,6 +44,10 @@ pub struct EmbedBenchArgs {
     /// Batch sizes to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     batch_sizes: Vec<usize>,
+    /// Embed exactly these texts instead (one JSON string per line; kind `given`): the
+    /// raw-model baseline for a load run of the same texts (`scripts/load_mixed.py`).
+    #[arg(long)]
+    texts: Option<PathBuf>,
     /// Python of the environment `models/install.sh` made, for the reference encoder;
     /// `none` skips it.
     #[arg(long, default_value = "models/.venv/bin/python")]
@@ -76,6 +80,22 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
         current_rss_mib()
     );
 
+    if let Some(path) = &args.texts {
+        let texts = read_given(path)?;
+        println!("texts: {} given", texts.len());
+        println!("\n| texts | batch | concord texts/s | peak RSS MiB |\n|---|---|---|---|");
+        for &batch in &args.batch_sizes {
+            model.embed(&texts[..batch.min(texts.len())])?;
+            reset_peak_rss();
+            let t = Instant::now();
+            for chunk in texts.chunks(batch) {
+                model.embed(chunk)?;
+            }
+            let rate = texts.len() as f64 / t.elapsed().as_secs_f64();
+            println!("| given | {batch} | {rate:.0} | {:.0} |", peak_rss_mib());
+        }
+        return Ok(());
+    }
     let titles = read_titles(&args.titles, args.n_titles)?;
     let articles = article_texts(&args.articles, args.n_articles, &config, &budget)?;
     let mean_tokens = |texts: &[String]| {
@@ -140,6 +160,25 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One JSON string per line.
+fn read_given(path: &Path) -> anyhow::Result<Vec<String>> {
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let texts = raw
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<String>(line)
+                .with_context(|| format!("{} line {}: not a JSON string", path.display(), i + 1))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    if texts.is_empty() {
+        bail!("{} holds no texts", path.display());
+    }
+    Ok(texts)
 }
 
 fn read_titles(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {

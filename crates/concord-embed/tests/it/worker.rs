@@ -122,3 +122,43 @@ async fn a_full_query_lane_is_refused_and_ingest_keeps_its_own_room() {
     drop(handle);
     worker.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_texts_are_batched_by_size_short_ones_by_count() {
+    let config = config();
+    let model = Model::load(&config.model).unwrap();
+    let mut embed_config = config.embed.clone();
+    embed_config.max_batch = 32;
+    embed_config.max_batch_chars = 1000;
+    embed_config.max_wait_ms = 50;
+    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let batches = || {
+        handle
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // Six texts of ~700 bytes: no two fit in 1000 bytes, so six model calls.
+    let long = "Les ministres ont discuté de sécurité des données. ".repeat(14);
+    let receivers: Vec<_> = (0..6)
+        .map(|i| handle.try_submit(format!("{i} {long}")).unwrap())
+        .collect();
+    for rx in receivers {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    assert_eq!(batches(), 6);
+    // Twenty short ones fit one call (the 50 ms wait lets them gather).
+    let receivers: Vec<_> = (0..20)
+        .map(|i| handle.try_submit(format!("titre {i}")).unwrap())
+        .collect();
+    for rx in receivers {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    assert!(
+        batches() <= 8,
+        "{} model calls for 20 short texts",
+        batches() - 6
+    );
+    drop(handle);
+    worker.join();
+}
