@@ -85,14 +85,8 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
         println!("texts: {} given", texts.len());
         println!("\n| texts | batch | concord texts/s | peak RSS MiB |\n|---|---|---|---|");
         for &batch in &args.batch_sizes {
-            model.embed(&texts[..batch.min(texts.len())])?;
-            reset_peak_rss();
-            let t = Instant::now();
-            for chunk in texts.chunks(batch) {
-                model.embed(chunk)?;
-            }
-            let rate = texts.len() as f64 / t.elapsed().as_secs_f64();
-            println!("| given | {batch} | {rate:.0} | {:.0} |", peak_rss_mib());
+            let (rate, rss) = measure(&mut model, &texts, batch)?;
+            println!("| given | {batch} | {rate:.0} | {rss:.0} |");
         }
         return Ok(());
     }
@@ -117,15 +111,7 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
     let mut ours: BTreeMap<(&str, usize), (f64, f64)> = BTreeMap::new();
     for (kind, texts) in [("title", &titles), ("article", &articles)] {
         for &batch in &args.batch_sizes {
-            // Warm up this shape once, then measure from a fresh peak.
-            model.embed(&texts[..batch.min(texts.len())])?;
-            reset_peak_rss();
-            let t = Instant::now();
-            for chunk in texts.chunks(batch) {
-                model.embed(chunk)?;
-            }
-            let rate = texts.len() as f64 / t.elapsed().as_secs_f64();
-            ours.insert((kind, batch), (rate, peak_rss_mib()));
+            ours.insert((kind, batch), measure(&mut model, texts, batch)?);
         }
     }
 
@@ -160,6 +146,21 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Texts/s embedding `texts` in batches of `batch`, and the peak RSS (MiB) meanwhile.
+fn measure(model: &mut Model, texts: &[String], batch: usize) -> anyhow::Result<(f64, f64)> {
+    // Warm up this shape once, then measure from a fresh peak.
+    model.embed(&texts[..batch.min(texts.len())])?;
+    reset_peak_rss();
+    let t = Instant::now();
+    for chunk in texts.chunks(batch) {
+        model.embed(chunk)?;
+    }
+    Ok((
+        texts.len() as f64 / t.elapsed().as_secs_f64(),
+        peak_rss_mib(),
+    ))
 }
 
 /// One JSON string per line.
