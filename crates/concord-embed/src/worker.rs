@@ -56,12 +56,7 @@ impl EmbedHandle {
         &self,
         text: String,
     ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Job { text, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
-        })?;
-        Ok(rx)
+        submit_now(&self.tx, text)
     }
 
     /// Queues a query's `text` on the priority lane, which the model serves
@@ -71,14 +66,7 @@ impl EmbedHandle {
         &self,
         text: String,
     ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
-        let (reply, rx) = oneshot::channel();
-        self.urgent
-            .try_send(Job { text, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
-            })?;
-        Ok(rx)
+        submit_now(&self.urgent, text)
     }
 
     /// Reserves one place in the queue without waiting, so a caller can make
@@ -88,10 +76,7 @@ impl EmbedHandle {
             .clone()
             .try_reserve_owned()
             .map(|permit| EmbedPermit { permit })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
-            })
+            .map_err(refused)
     }
 
     /// Reserves one place in the queue, waiting for room.
@@ -125,6 +110,24 @@ impl EmbedHandle {
 
     pub fn stats(&self) -> &WorkerStats {
         &self.stats
+    }
+}
+
+/// Queues `text` on `lane` without waiting for room.
+fn submit_now(
+    lane: &mpsc::Sender<Job>,
+    text: String,
+) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+    let (reply, rx) = oneshot::channel();
+    lane.try_send(Job { text, reply }).map_err(refused)?;
+    Ok(rx)
+}
+
+/// A lane that refused a job: full, or the worker is gone.
+fn refused<T>(e: mpsc::error::TrySendError<T>) -> EmbedError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => EmbedError::QueueFull,
+        mpsc::error::TrySendError::Closed(_) => EmbedError::WorkerGone,
     }
 }
 

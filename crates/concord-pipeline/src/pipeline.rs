@@ -254,12 +254,7 @@ impl Pipeline {
                     .cluster_tx
                     .clone()
                     .try_reserve_owned()
-                    .map_err(|e| match e {
-                        mpsc::error::TrySendError::Full(_) => {
-                            IngestError::Busy { queue: "cluster" }
-                        }
-                        mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-                    })?,
+                    .map_err(|e| refused("cluster", e))?,
                 self.inner.embed.try_reserve()?,
             ),
             Admission::Wait => (
@@ -426,10 +421,7 @@ impl Pipeline {
         self.inner
             .query_tx
             .try_send(message(done))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue: "query" },
-                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-            })?;
+            .map_err(|e| refused("query", e))?;
         rx.await.map_err(|_| IngestError::ShuttingDown)
     }
 
@@ -556,4 +548,13 @@ fn index_params(config: &Config, dim: usize) -> IndexParams {
     p.exact_scan_below = config.index.exact_scan_below;
     p.rebuild_tombstone_ratio = config.index.rebuild_tombstone_ratio;
     p
+}
+
+/// A bounded queue that refused a message: full is [`IngestError::Busy`] (429), closed
+/// means the pipeline is shutting down.
+fn refused<T>(queue: &'static str, e: mpsc::error::TrySendError<T>) -> IngestError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue },
+        mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+    }
 }

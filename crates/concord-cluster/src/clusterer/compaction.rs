@@ -106,8 +106,7 @@ impl Clusterer {
         for change in c.since {
             match change {
                 Change::Insert(id, at, x) => {
-                    index.remove(id);
-                    index.insert(id, at, &x)?;
+                    index.upsert(id, at, &x)?;
                 }
                 Change::Remove(id) => {
                     index.remove(id);
