@@ -577,15 +577,7 @@ impl Clusterer {
                 },
                 now,
             )?;
-            for loser in &absorbed {
-                tx.emit(
-                    &OutboxEvent::ClusterMerged {
-                        from: loser.record.id,
-                        into: survivor.record.clone(),
-                    },
-                    now,
-                )?;
-            }
+            emit_merged(tx, &absorbed, &survivor.record, now)?;
             // A new cluster absorbed at once into an older one was never seen by anyone.
             let event = if created && survivor.record.id == cluster {
                 OutboxEvent::ClusterCreated {
@@ -943,6 +935,26 @@ fn refresh_after_removal(
         r.status = ClusterStatus::Empty;
     }
     state.record.clone()
+}
+
+/// One `cluster.merged` webhook event per loser, carrying the survivor as it
+/// finally is (after every merge of the transaction).
+fn emit_merged(
+    tx: &Tx<'_>,
+    losers: &[ClusterState],
+    survivor: &ClusterRecord,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for loser in losers {
+        tx.emit(
+            &OutboxEvent::ClusterMerged {
+                from: loser.record.id,
+                into: survivor.clone(),
+            },
+            now,
+        )?;
+    }
+    Ok(())
 }
 
 /// Moves `loser`'s members into `survivor` inside `tx` and records the merge.

@@ -448,6 +448,26 @@ pub async fn get_cluster(
     .await
 }
 
+/// The articles nearest to the query text `q` (any language); text the preparation
+/// refuses is a 422 on `q`.
+async fn search_q(
+    state: &AppState,
+    q: &str,
+    lang: Option<Lang>,
+    k: usize,
+) -> Result<Vec<concord_pipeline::SearchHit>, Problem> {
+    state
+        .pipeline()
+        .search_text(q, lang, k)
+        .await
+        .map_err(|e| match e {
+            concord_pipeline::IngestError::Text(reason) => {
+                Problem::invalid("q", reason.to_string())
+            }
+            other => Problem::from(other),
+        })
+}
+
 /// Most clusters or hits one page returns.
 pub(crate) const MAX_PAGE: usize = 200;
 
@@ -577,16 +597,7 @@ pub async fn list_clusters(
         None => None,
         Some("") => return Err(Problem::invalid("q", "must not be empty")),
         Some(text) => {
-            let hits = state
-                .pipeline()
-                .search_text(text, lang, LIST_QUERY_HITS)
-                .await
-                .map_err(|e| match e {
-                    concord_pipeline::IngestError::Text(reason) => {
-                        Problem::invalid("q", reason.to_string())
-                    }
-                    other => Problem::from(other),
-                })?;
+            let hits = search_q(&state, text, lang, LIST_QUERY_HITS).await?;
             let best = hits.iter().map(|h| h.similarity).fold(f32::MIN, f32::max);
             let mut ids: Vec<ClusterId> = hits
                 .iter()
@@ -689,16 +700,7 @@ pub async fn search(
     }
     let k = page_size(q.k, 10, "k")?;
     let lang = parse_lang(q.lang.as_deref(), "lang")?;
-    let hits = state
-        .pipeline()
-        .search_text(&q.q, lang, k)
-        .await
-        .map_err(|e| match e {
-            concord_pipeline::IngestError::Text(reason) => {
-                Problem::invalid("q", reason.to_string())
-            }
-            other => Problem::from(other),
-        })?;
+    let hits = search_q(&state, &q.q, lang, k).await?;
     read_store(&state, move |db| {
         let mut out = SearchOut {
             hits: Vec::with_capacity(hits.len()),

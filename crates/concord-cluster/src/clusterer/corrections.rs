@@ -14,7 +14,9 @@ use concord_store::{
 };
 use serde_json::json;
 
-use super::{Clusterer, dot, guard_key, merge_into, refresh_after_removal, unit, update_label};
+use super::{
+    Clusterer, dot, emit_merged, guard_key, merge_into, refresh_after_removal, unit, update_label,
+};
 use crate::{ClusterError, state::ClusterState};
 
 /// An analyst's correction.
@@ -123,15 +125,7 @@ impl Clusterer {
             survivor.record.languages = survivor.languages();
             survivor.record.updated_at = now;
             tx.update_cluster(&survivor.record)?;
-            for loser in &loser_states {
-                tx.emit(
-                    &OutboxEvent::ClusterMerged {
-                        from: loser.record.id,
-                        into: survivor.record.clone(),
-                    },
-                    now,
-                )?;
-            }
+            emit_merged(tx, &loser_states, &survivor.record, now)?;
             tx.add_correction(&CorrectionRecord {
                 kind: "merge".into(),
                 actor: actor.to_owned(),
