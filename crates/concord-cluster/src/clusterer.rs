@@ -14,8 +14,10 @@ use serde_json::json;
 
 mod compaction;
 mod corrections;
+mod means;
 pub use corrections::{Corrected, Correction};
 
+use self::means::Means;
 use crate::{
     ClusterError,
     rule::{self, Candidate, Centering, RuleKind, RuleParams},
@@ -55,82 +57,6 @@ pub enum Outcome {
     Assigned(Assignment),
     /// The article changed (or was deleted) after this vector was computed.
     Stale,
-}
-
-/// Running sums of the model's vectors, overall and per language, for centring.
-#[derive(Debug, Default)]
-struct Means {
-    global: (Vec<f64>, u64),
-    by_lang: HashMap<Option<Lang>, (Vec<f64>, u64)>,
-}
-
-fn accumulate(entry: &mut (Vec<f64>, u64), v: &[f32], sign: f64) {
-    if entry.0.len() != v.len() {
-        entry.0 = vec![0.0; v.len()];
-    }
-    entry
-        .0
-        .iter_mut()
-        .zip(v)
-        .for_each(|(s, x)| *s += sign * f64::from(*x));
-    if sign > 0.0 {
-        entry.1 += 1;
-    } else {
-        entry.1 = entry.1.saturating_sub(1);
-    }
-}
-
-impl Means {
-    fn add(&mut self, lang: Option<Lang>, v: &[f32], sign: f64) {
-        accumulate(&mut self.global, v, sign);
-        accumulate(self.by_lang.entry(lang).or_default(), v, sign);
-    }
-
-    /// The centred vector of `v` as if `v` had already been added to the means:
-    /// `normalize(v - mu)`, `mu` blending the language mean (weight n/(n+shrink))
-    /// with the global mean; `v` itself when nothing is left.
-    fn centre(&self, params: &RuleParams, lang: Option<Lang>, v: &[f32]) -> Vec<f32> {
-        let (mode, shrink, warmup) = (
-            params.centering,
-            params.centering_shrink,
-            params.centering_warmup,
-        );
-        let mean_with = |entry: Option<&(Vec<f64>, u64)>| -> Vec<f64> {
-            let n = entry.map_or(0, |e| e.1) as f64 + 1.0;
-            v.iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    let s = entry.and_then(|e| e.0.get(i)).copied().unwrap_or(0.0);
-                    (s + f64::from(*x)) / n
-                })
-                .collect()
-        };
-        let mu: Vec<f64> = match mode {
-            Centering::None => return v.to_vec(),
-            Centering::Global => mean_with(Some(&self.global)),
-            Centering::Language => {
-                let lang_entry = self.by_lang.get(&lang);
-                let n_l = lang_entry.map_or(0, |e| e.1) as f64 + 1.0;
-                let a = n_l / (n_l + shrink);
-                let lm = mean_with(lang_entry);
-                let gm = mean_with(Some(&self.global));
-                lm.iter()
-                    .zip(&gm)
-                    .map(|(l, g)| a * l + (1.0 - a) * g)
-                    .collect()
-            }
-        };
-        // Shrink towards no centring while little has been seen.
-        let n = self.global.1 as f64 + 1.0;
-        let weight = n / (n + warmup);
-        let mu: Vec<f64> = mu.iter().map(|m| m * weight).collect();
-        let x: Vec<f64> = v.iter().zip(&mu).map(|(a, m)| f64::from(*a) - m).collect();
-        let norm = x.iter().map(|y| y * y).sum::<f64>().sqrt();
-        if norm <= 1e-9 {
-            return v.to_vec();
-        }
-        x.iter().map(|y| (y / norm) as f32).collect()
-    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -268,6 +194,7 @@ impl Clusterer {
         let mut live = HashSet::new();
         let mut missing = Vec::new();
         let Self {
+            params,
             db,
             clusters,
             articles,
@@ -288,8 +215,19 @@ impl Clusterer {
                     reason: format!("article {} is in inactive cluster {cluster}", a.id),
                 });
             };
-            state.add(a.id, a.lang, a.centred.as_slice());
-            means.add(a.lang, a.vector.as_slice(), 1.0);
+            state.add(
+                a.id,
+                a.lang,
+                a.published_at.as_second(),
+                a.centred.as_slice(),
+            );
+            means.add(
+                params,
+                a.id,
+                a.published_at.as_second(),
+                a.lang,
+                a.vector.as_slice(),
+            );
             let ids = tokens.intern(&a.title);
             tokens.count(&ids);
             articles.insert(
@@ -529,7 +467,7 @@ impl Clusterer {
                         (ClusterState::new(record, *dim), true, 1.0)
                     }
                 };
-            state.add(input.id, input.lang, xs);
+            state.add(input.id, input.lang, input.published_at.as_second(), xs);
             update_label(&mut state, input.id, xs);
             let cluster = state.record.id;
             tx.set_membership(&MembershipRecord {
@@ -628,7 +566,13 @@ impl Clusterer {
                 tokens,
             },
         );
-        self.means.add(input.lang, input.vector.as_slice(), 1.0);
+        self.means.add(
+            &self.params,
+            input.id,
+            input.published_at.as_second(),
+            input.lang,
+            input.vector.as_slice(),
+        );
         // Completing a batch means inserting it into the graph (the slow part):
         // that runs behind the read lock, so searches go on meanwhile.
         let backlog = self.index_write()?.push(input.id, input.published_at, x)?;
@@ -654,10 +598,15 @@ impl Clusterer {
         };
         let vectors = self.db.vectors(id)?;
         if let Some(state) = self.clusters.get_mut(&meta.cluster) {
-            state.remove(id, meta.lang, vectors.as_ref().map(|(_, x)| x.as_slice()));
+            state.remove(
+                id,
+                meta.lang,
+                meta.secs,
+                vectors.as_ref().map(|(_, x)| x.as_slice()),
+            );
         }
         if let Some((v, _)) = &vectors {
-            self.means.add(meta.lang, v.as_slice(), -1.0);
+            self.means.remove(id, meta.secs, meta.lang, v.as_slice());
         }
         self.tokens.uncount(&meta.tokens);
         self.index_write()?.remove(id);
@@ -836,7 +785,7 @@ impl Clusterer {
             .map(|m| m.tokens.capacity() * size_of::<u32>())
             .sum::<usize>()
             + self.tokens.memory_bytes();
-        clusters + articles + tokens
+        clusters + articles + tokens + self.means.memory_bytes()
     }
 }
 
@@ -854,7 +803,6 @@ fn merge_partner(
         return None;
     }
     let me = state.record.id;
-    let centroid = unit(&state.sum);
     let mut best: Option<(f32, ClusterId)> = None;
     for &o in others {
         if o == me || split_guards.contains(&guard_key(o, me)) {
@@ -866,9 +814,17 @@ fn merge_partner(
         if other.size() < params.merge_min_size {
             continue;
         }
-        let cosine = dot(&unit(&other.sum), &centroid);
         let share = other.lang_counts.iter().any(|(l, _)| state.has_lang(*l));
-        let margin = rule::merge_margin(params, cosine, share, in_window);
+        let days_apart = ((state.mean_secs() - other.mean_secs()).abs() / 86_400.0) as f32;
+        let pair = rule::MergePair::new(
+            &state.sum,
+            state.size(),
+            &other.sum,
+            other.size(),
+            share,
+            days_apart,
+        );
+        let margin = rule::merge_score(params, &pair, in_window);
         if best.is_none_or(|(b, id)| margin > b || (margin == b && o < id)) {
             best = Some((margin, o));
         }

@@ -6,7 +6,7 @@
 //! evaluation chose. ARCHITECTURE.md explains the rule and why.
 
 use concord_core::ClusterId;
-pub use concord_core::config::{Centering, RuleKind, RuleParams};
+pub use concord_core::config::{Centering, MergeRule, MergeWeights, RuleKind, RuleParams};
 
 /// What the rule sees of one candidate cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,91 @@ pub fn merge_margin(
         params.merge_threshold_cross_lang
     };
     cosine - bar - (threshold(params, in_window) - params.threshold)
+}
+
+/// What the merge rule sees of a pair of clusters: C (holding the arriving
+/// article) and a candidate D.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MergePair {
+    /// Cosine of the two centroids (sums of centred unit vectors).
+    pub cosine: f32,
+    /// Mean cross-pair cosine over the geometric mean of the two mean
+    /// within-cluster pair cosines (each at least 0.001).
+    pub cohesion_ratio: f32,
+    pub min_size: usize,
+    pub max_size: usize,
+    pub share_a_language: bool,
+    /// Between the two clusters' mean published_at.
+    pub days_apart: f32,
+}
+
+impl MergePair {
+    /// The features of clusters with centroid sums `a`, `b` of `na`, `nb`
+    /// unit vectors.
+    pub fn new(
+        a: &[f32],
+        na: usize,
+        b: &[f32],
+        nb: usize,
+        share_a_language: bool,
+        days_apart: f32,
+    ) -> Self {
+        let dot = |x: &[f32], y: &[f32]| -> f64 {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| f64::from(*p) * f64::from(*q))
+                .sum()
+        };
+        let (ab, aa, bb) = (dot(a, b), dot(a, a), dot(b, b));
+        let cosine = if aa > 0.0 && bb > 0.0 {
+            ab / (aa.sqrt() * bb.sqrt())
+        } else {
+            0.0
+        };
+        // Mean pair cosine within a cluster of n unit vectors summing to s: (s·s - n) / (n(n-1)).
+        let cohesion = |ss: f64, n: usize| -> f64 {
+            let n = n as f64;
+            if n < 2.0 {
+                1.0
+            } else {
+                ((ss - n) / (n * (n - 1.0))).max(1e-3)
+            }
+        };
+        let (fa, fb) = (na.max(1) as f64, nb.max(1) as f64);
+        let ratio = ab / (fa * fb) / (cohesion(aa, na) * cohesion(bb, nb)).sqrt();
+        Self {
+            cosine: cosine as f32,
+            cohesion_ratio: ratio as f32,
+            min_size: na.min(nb),
+            max_size: na.max(nb),
+            share_a_language,
+            days_apart,
+        }
+    }
+}
+
+/// How far a pair clears the merge bar (merge when ≥ 0), by `merge_rule`.
+pub fn merge_score(params: &RuleParams, pair: &MergePair, in_window: usize) -> f32 {
+    match params.merge_rule {
+        MergeRule::Threshold => merge_margin(params, pair.cosine, pair.share_a_language, in_window),
+        MergeRule::Linear => {
+            let w = &params.merge_weights;
+            let ln = |n: usize| (n.max(1) as f32).ln();
+            let density = (in_window.max(1) as f32 / params.density_ref).ln();
+            w.bias
+                + w.cosine * pair.cosine
+                + w.cohesion_ratio * pair.cohesion_ratio
+                + w.ln_min_size * ln(pair.min_size)
+                + w.ln_max_size * ln(pair.max_size)
+                + if pair.share_a_language {
+                    0.0
+                } else {
+                    w.no_shared_language
+                }
+                + w.days_apart * pair.days_apart
+                + w.ln_density * density
+        }
+    }
 }
 
 /// Decides for one article. Ties break towards the older (smaller) cluster id,
@@ -208,6 +293,53 @@ mod tests {
         assert!(merge_margin(&p, cos, false, 100) >= 0.0);
         assert!(merge_margin(&p, cos, true, 100) < 0.0);
         assert!(merge_margin(&p, cos, false, 100) > merge_margin(&p, cos, false, 10_000));
+    }
+
+    fn pair(cosine_pct: usize, days_apart: f32, share: bool) -> MergePair {
+        // Two clusters of 4 identical unit vectors each, `cosine_pct`% alike.
+        let c = cosine_pct as f32 / 100.0;
+        let a = [4.0, 0.0];
+        let b = [4.0 * c, 4.0 * (1.0 - c * c).sqrt()];
+        MergePair::new(&a, 4, &b, 4, share, days_apart)
+    }
+
+    #[test]
+    fn merge_pair_features_follow_their_definitions() {
+        let p = pair(60, 0.0, true);
+        assert!((p.cosine - 0.6).abs() < 1e-5);
+        // Tight clusters (within-cosine 1): the ratio is the cross cosine.
+        assert!((p.cohesion_ratio - 0.6).abs() < 1e-5);
+        // Loose clusters (4 members, within-cosine 0.5: |sum|² = 4 + 12·0.5 = 10),
+        // centroids at cosine 0.6: mean cross cosine 10·0.6/16 = 0.375, over 0.5.
+        let r = 10f32.sqrt();
+        let loose = MergePair::new(&[r, 0.0], 4, &[0.6 * r, 0.8 * r], 4, true, 0.0);
+        assert!((loose.cosine - 0.6).abs() < 1e-5);
+        assert!((loose.cohesion_ratio - 0.75).abs() < 1e-4, "{loose:?}");
+        assert_eq!((p.min_size, p.max_size), (4, 4));
+    }
+
+    #[test]
+    fn the_linear_merge_weighs_similarity_time_and_languages() {
+        let mut p = params();
+        p.merge_rule = MergeRule::Linear;
+        let s = |pair: &MergePair| merge_score(&p, pair, 100);
+        assert!(s(&pair(90, 0.0, true)) > s(&pair(50, 0.0, true)));
+        assert!(s(&pair(70, 0.2, true)) > s(&pair(70, 2.0, true)));
+        assert!(s(&pair(70, 0.0, false)) > s(&pair(70, 0.0, true)));
+        assert!(
+            merge_score(&p, &pair(70, 0.0, true), 100)
+                > merge_score(&p, &pair(70, 0.0, true), 5000)
+        );
+        assert!(s(&pair(99, 0.0, true)) >= 0.0);
+        assert!(s(&pair(10, 0.0, true)) < 0.0);
+        // The threshold rule reads the cosine only.
+        p.merge_rule = MergeRule::Threshold;
+        let c = p.merge_threshold + 0.01;
+        let mut near = pair(0, 0.0, true);
+        near.cosine = c;
+        assert!(merge_score(&p, &near, 100) >= 0.0);
+        near.days_apart = 5.0;
+        assert!(merge_score(&p, &near, 100) >= 0.0);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub(crate) struct ClusterState {
     pub sum: Vec<f32>,
     pub members: Vec<ArticleId>,
     pub lang_counts: Vec<(Option<Lang>, u32)>,
+    /// Sum of the members' published_at (seconds), for the mean time.
+    pub secs_sum: f64,
     /// Similarity of the label article to the centroid when it was chosen.
     pub label_sim: f32,
 }
@@ -25,12 +27,14 @@ impl ClusterState {
             sum: vec![0.0; dim],
             members: Vec::new(),
             lang_counts: Vec::new(),
+            secs_sum: 0.0,
             label_sim: f32::MIN,
         }
     }
 
-    pub fn add(&mut self, id: ArticleId, lang: Option<Lang>, v: &[f32]) {
+    pub fn add(&mut self, id: ArticleId, lang: Option<Lang>, secs: i64, v: &[f32]) {
         self.sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+        self.secs_sum += secs as f64;
         self.members.push(id);
         match self.lang_counts.iter_mut().find(|(l, _)| *l == lang) {
             Some((_, n)) => *n += 1,
@@ -39,7 +43,8 @@ impl ClusterState {
     }
 
     /// Takes a member out; `v` is its vector as added (absent: the sum is left as is).
-    pub fn remove(&mut self, id: ArticleId, lang: Option<Lang>, v: Option<&[f32]>) {
+    pub fn remove(&mut self, id: ArticleId, lang: Option<Lang>, secs: i64, v: Option<&[f32]>) {
+        self.secs_sum -= secs as f64;
         if let Some(v) = v {
             self.sum.iter_mut().zip(v).for_each(|(s, x)| *s -= x);
         }
@@ -58,6 +63,7 @@ impl ClusterState {
             .zip(&other.sum)
             .for_each(|(s, x)| *s += x);
         self.members.extend_from_slice(&other.members);
+        self.secs_sum += other.secs_sum;
         for (lang, n) in &other.lang_counts {
             match self.lang_counts.iter_mut().find(|(l, _)| l == lang) {
                 Some((_, m)) => *m += n,
@@ -68,6 +74,15 @@ impl ClusterState {
 
     pub fn size(&self) -> usize {
         self.members.len()
+    }
+
+    /// The members' mean published_at (seconds); 0 when empty.
+    pub fn mean_secs(&self) -> f64 {
+        if self.members.is_empty() {
+            0.0
+        } else {
+            self.secs_sum / self.members.len() as f64
+        }
     }
 
     pub fn languages(&self) -> Vec<Lang> {

@@ -97,6 +97,32 @@ pub enum Centering {
     Language,
 }
 
+/// How two clusters are judged to be one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeRule {
+    /// Centroid cosine against `merge_threshold` (`merge_threshold_cross_lang`
+    /// without a shared language), plus the density term.
+    Threshold,
+    /// A weighted sum of cluster-pair features (`merge_weights`) reaching 0.
+    Linear,
+}
+
+/// Weights of the linear merge score: merge when the sum of weight × feature,
+/// plus `bias`, reaches 0. Each feature is documented in `config/default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeWeights {
+    pub cosine: f32,
+    pub cohesion_ratio: f32,
+    pub ln_min_size: f32,
+    pub ln_max_size: f32,
+    pub no_shared_language: f32,
+    pub days_apart: f32,
+    pub ln_density: f32,
+    pub bias: f32,
+}
+
 /// The rule's knobs; each is documented in `config/default.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +135,8 @@ pub struct RuleParams {
     pub centering: Centering,
     pub centering_shrink: f64,
     pub centering_warmup: f64,
+    pub centering_lag_hours: f64,
+    pub centering_lag_min: u64,
     pub link_weight: f32,
     pub threshold: f32,
     pub density_slope: f32,
@@ -119,6 +147,8 @@ pub struct RuleParams {
     pub merge_threshold: f32,
     pub merge_threshold_cross_lang: f32,
     pub merge_min_size: usize,
+    pub merge_rule: MergeRule,
+    pub merge_weights: MergeWeights,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }
@@ -338,6 +368,10 @@ impl Config {
         }
         if !(self.cluster.rule.window_hours > 0.0 && self.cluster.rule.plain_window_hours > 0.0) {
             return invalid("cluster.rule.window_hours", "must be positive");
+        }
+        let lag = self.cluster.rule.centering_lag_hours;
+        if lag.is_nan() || lag < 0.0 {
+            return invalid("cluster.rule.centering_lag_hours", "must be 0 or more");
         }
         if !(0.0..=1.0).contains(&self.cluster.rule.link_weight) {
             return invalid("cluster.rule.link_weight", "must be in [0, 1]");

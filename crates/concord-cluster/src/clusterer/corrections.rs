@@ -215,9 +215,9 @@ impl Clusterer {
                 &event,
             )?;
             for (a, x) in moving.iter().zip(&vectors) {
-                let lang = metas.get(a).and_then(|m| m.lang);
-                origin.remove(*a, lang, Some(x.as_slice()));
-                state.add(*a, lang, x.as_slice());
+                let (lang, secs) = metas.get(a).map_or((None, 0), |m| (m.lang, m.secs));
+                origin.remove(*a, lang, secs, Some(x.as_slice()));
+                state.add(*a, lang, secs, x.as_slice());
                 update_label(&mut state, *a, x.as_slice());
                 tx.add_event(
                     from,
@@ -305,7 +305,7 @@ impl Clusterer {
             .get(&article)
             .ok_or(ClusterError::UnknownArticle(article))?;
         let from = meta.cluster;
-        let lang = meta.lang;
+        let (lang, secs) = (meta.lang, meta.secs);
         if from == to {
             return Err(ClusterError::Invalid(format!(
                 "article {article} is already in {to}"
@@ -326,8 +326,8 @@ impl Clusterer {
         let metas = &*metas;
         let (id, origin_record) = db.transaction(|tx| {
             let event = json!({ "reason": "analyst", "actor": actor });
-            origin.remove(article, lang, Some(x.as_slice()));
-            target.add(article, lang, x.as_slice());
+            origin.remove(article, lang, secs, Some(x.as_slice()));
+            target.add(article, lang, secs, x.as_slice());
             update_label(&mut target, article, x.as_slice());
             tx.set_membership(&MembershipRecord {
                 article,

@@ -8,7 +8,8 @@ use std::{
 };
 
 use concord_cluster::{
-    Centering, ClusterError, ClusterInput, Clusterer, Correction, Outcome, RuleKind, RuleParams,
+    Centering, ClusterError, ClusterInput, Clusterer, Correction, MergeRule, MergeWeights, Outcome,
+    RuleKind, RuleParams,
 };
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
@@ -28,6 +29,8 @@ fn params() -> RuleParams {
         centering: Centering::None,
         centering_shrink: 100.0,
         centering_warmup: 100.0,
+        centering_lag_hours: 0.0,
+        centering_lag_min: 500,
         link_weight: 0.5,
         threshold: 0.8,
         density_slope: 0.0,
@@ -38,6 +41,17 @@ fn params() -> RuleParams {
         merge_threshold: 0.9,
         merge_threshold_cross_lang: 0.9,
         merge_min_size: 1,
+        merge_rule: MergeRule::Threshold,
+        merge_weights: MergeWeights {
+            cosine: 0.0,
+            cohesion_ratio: 0.0,
+            ln_min_size: 0.0,
+            ln_max_size: 0.0,
+            no_shared_language: 0.0,
+            days_apart: 0.0,
+            ln_density: 0.0,
+            bias: 0.0,
+        },
         plain_threshold: 0.65,
         plain_window_hours: 24.0,
     }

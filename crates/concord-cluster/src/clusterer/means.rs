@@ -1,0 +1,280 @@
+//! Running means of the model's vectors (overall and per language), which
+//! the rule subtracts before comparing ("centring").
+//!
+//! Two views are kept. `all` holds every article seen. `settled` holds only
+//! the articles published more than `centering_lag_hours` before the newest
+//! one seen (the stream's clock): while a story breaks, its own reports are not
+//! yet in the mean that is subtracted, so what they share survives centring.
+//! Until `centering_lag_min` articles have settled, `all` is used instead (a
+//! young store has no history to lean on).
+
+use std::collections::{BTreeMap, HashMap};
+
+use concord_core::{ArticleId, Lang};
+
+use crate::rule::{Centering, RuleParams};
+
+/// Running sums, overall and per language.
+#[derive(Debug, Default)]
+struct Sums {
+    global: (Vec<f64>, u64),
+    by_lang: HashMap<Option<Lang>, (Vec<f64>, u64)>,
+}
+
+fn accumulate(entry: &mut (Vec<f64>, u64), v: &[f32], sign: f64) {
+    if entry.0.len() != v.len() {
+        entry.0 = vec![0.0; v.len()];
+    }
+    entry
+        .0
+        .iter_mut()
+        .zip(v)
+        .for_each(|(s, x)| *s += sign * f64::from(*x));
+    if sign > 0.0 {
+        entry.1 += 1;
+    } else {
+        entry.1 = entry.1.saturating_sub(1);
+    }
+}
+
+impl Sums {
+    fn add(&mut self, lang: Option<Lang>, v: &[f32], sign: f64) {
+        accumulate(&mut self.global, v, sign);
+        accumulate(self.by_lang.entry(lang).or_default(), v, sign);
+    }
+
+    fn lang_count(&self, lang: Option<Lang>) -> u64 {
+        self.by_lang.get(&lang).map_or(0, |e| e.1)
+    }
+
+    /// The mean to subtract from `v` (counting `v` itself when `with_self`),
+    /// or `None` for no centring.
+    fn mean(
+        &self,
+        params: &RuleParams,
+        lang: Option<Lang>,
+        v: &[f32],
+        with_self: bool,
+    ) -> Option<Vec<f64>> {
+        let extra = if with_self { 1.0 } else { 0.0 };
+        let mean_with = |entry: Option<&(Vec<f64>, u64)>| -> Vec<f64> {
+            let n = entry.map_or(0, |e| e.1) as f64 + extra;
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let s = entry.and_then(|e| e.0.get(i)).copied().unwrap_or(0.0)
+                        + extra * f64::from(*x);
+                    if n > 0.0 { s / n } else { 0.0 }
+                })
+                .collect()
+        };
+        match params.centering {
+            Centering::None => None,
+            Centering::Global => Some(mean_with(Some(&self.global))),
+            Centering::Language => {
+                let lang_entry = self.by_lang.get(&lang);
+                let n_l = lang_entry.map_or(0, |e| e.1) as f64 + extra;
+                let a = n_l / (n_l + params.centering_shrink);
+                let lm = mean_with(lang_entry);
+                let gm = mean_with(Some(&self.global));
+                Some(
+                    lm.iter()
+                        .zip(&gm)
+                        .map(|(l, g)| a * l + (1.0 - a) * g)
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+/// The centring means, with the lag described in the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Means {
+    all: Sums,
+    settled: Sums,
+    /// Articles in `all` but not yet in `settled`, by (published_at, id).
+    pending: BTreeMap<(i64, ArticleId), (Option<Lang>, Vec<f32>)>,
+    /// The newest published_at seen (seconds).
+    clock: Option<i64>,
+}
+
+impl Means {
+    /// Adds an article's model vector, published at `secs`.
+    pub fn add(
+        &mut self,
+        params: &RuleParams,
+        id: ArticleId,
+        secs: i64,
+        lang: Option<Lang>,
+        v: &[f32],
+    ) {
+        self.all.add(lang, v, 1.0);
+        self.pending.insert((secs, id), (lang, v.to_vec()));
+        self.clock = Some(self.clock.map_or(secs, |c| c.max(secs)));
+        self.settle(params);
+    }
+
+    /// Takes an article out again (`v` as it was added).
+    pub fn remove(&mut self, id: ArticleId, secs: i64, lang: Option<Lang>, v: &[f32]) {
+        self.all.add(lang, v, -1.0);
+        if self.pending.remove(&(secs, id)).is_none() {
+            self.settled.add(lang, v, -1.0);
+        }
+    }
+
+    /// Moves into `settled` what the clock has left `centering_lag_hours` behind.
+    fn settle(&mut self, params: &RuleParams) {
+        let Some(clock) = self.clock else { return };
+        let horizon = clock.saturating_sub((params.centering_lag_hours * 3600.0) as i64);
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.key().0 >= horizon {
+                break;
+            }
+            let (lang, v) = entry.remove();
+            self.settled.add(lang, &v, 1.0);
+        }
+    }
+
+    /// Whether centring uses the settled means (else every article seen).
+    fn use_settled(&self, params: &RuleParams, lang: Option<Lang>) -> bool {
+        params.centering_lag_hours > 0.0
+            && self.settled.global.1 >= params.centering_lag_min
+            && self.settled.lang_count(lang) > 0
+    }
+
+    /// The centred vector of `v`: `normalize(v - w·mu)`; `v` itself when
+    /// nothing is left. Without the lag (or before enough has settled), `mu`
+    /// counts `v` as if already added and `w = N/(N + centering_warmup)`
+    /// keeps a young store barely centred.
+    pub fn centre(&self, params: &RuleParams, lang: Option<Lang>, v: &[f32]) -> Vec<f32> {
+        let settled = self.use_settled(params, lang);
+        let (sums, with_self) = if settled {
+            (&self.settled, false)
+        } else {
+            (&self.all, true)
+        };
+        let Some(mu) = sums.mean(params, lang, v, with_self) else {
+            return v.to_vec();
+        };
+        let weight = if settled {
+            1.0
+        } else {
+            let n = self.all.global.1 as f64 + 1.0;
+            n / (n + params.centering_warmup)
+        };
+        let x: Vec<f64> = v
+            .iter()
+            .zip(&mu)
+            .map(|(a, m)| f64::from(*a) - weight * m)
+            .collect();
+        let norm = x.iter().map(|y| y * y).sum::<f64>().sqrt();
+        if norm <= 1e-9 {
+            return v.to_vec();
+        }
+        x.iter().map(|y| (y / norm) as f32).collect()
+    }
+
+    /// Heap bytes held (the sums and the vectors waiting to settle).
+    pub fn memory_bytes(&self) -> usize {
+        let sums = |s: &Sums| {
+            (s.global.0.capacity() + s.by_lang.values().map(|e| e.0.capacity()).sum::<usize>())
+                * std::mem::size_of::<f64>()
+        };
+        let pending: usize = self
+            .pending
+            .values()
+            .map(|(_, v)| v.capacity() * std::mem::size_of::<f32>() + 48)
+            .sum();
+        sums(&self.all) + sums(&self.settled) + pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(lag_hours: f64, lag_min: u64) -> RuleParams {
+        let mut p = concord_core::config::Config::embedded_default()
+            .map(|c| c.cluster.rule)
+            .unwrap_or_else(|e| panic!("default config: {e}"));
+        p.centering = Centering::Global;
+        p.centering_warmup = 0.0;
+        p.centering_lag_hours = lag_hours;
+        p.centering_lag_min = lag_min;
+        p
+    }
+
+    const HOUR: i64 = 3600;
+
+    #[test]
+    fn a_breaking_story_is_not_subtracted_until_it_settles() {
+        // History: one article along x, two days ago. Now a story along y
+        // breaks; a third report q covers another side of it.
+        let history = [1.0, 0.0, 0.0];
+        let story = [0.0, 1.0, 0.0];
+        let q = [0.0, 0.6, 0.8];
+        let feed = |p: &RuleParams| {
+            let mut m = Means::default();
+            m.add(p, ArticleId(1), 0, None, &history);
+            m.add(p, ArticleId(2), 48 * HOUR, None, &story);
+            m.add(p, ArticleId(3), 49 * HOUR, None, &story);
+            m
+        };
+        let lagged = params(24.0, 1);
+        let m = feed(&lagged);
+        assert_eq!((m.settled.global.1, m.pending.len()), (1, 2));
+        // Centred by the history only, q still points along the story.
+        let c = m.centre(&lagged, None, &q);
+        assert!(c[1] > 0.3, "{c:?}");
+        // Centred by everything seen, the story is subtracted from its own report.
+        let unlagged = params(0.0, 1);
+        let c0 = feed(&unlagged).centre(&unlagged, None, &q);
+        assert!(c0[1] < 0.0, "{c0:?}");
+        // A day later the story has settled too.
+        let mut m = m;
+        m.add(&lagged, ArticleId(4), 74 * HOUR, None, &history);
+        assert_eq!((m.settled.global.1, m.pending.len()), (3, 1));
+    }
+
+    #[test]
+    fn too_little_settled_falls_back_to_everything_seen() {
+        let p = params(24.0, 5);
+        let mut m = Means::default();
+        m.add(&p, ArticleId(1), 0, None, &[1.0, 0.0]);
+        m.add(&p, ArticleId(2), 48 * HOUR, None, &[0.0, 1.0]);
+        assert!(!m.use_settled(&p, None));
+        let p1 = params(24.0, 1);
+        assert!(m.use_settled(&p1, None));
+        // A language with nothing settled uses everything seen as well.
+        let p1l = RuleParams {
+            centering: Centering::Language,
+            ..p1
+        };
+        assert!(!m.use_settled(
+            &p1l,
+            Some(Lang::parse("fr").unwrap_or_else(|e| panic!("{e}")))
+        ));
+    }
+
+    #[test]
+    fn removal_undoes_an_add_settled_or_not() {
+        let p = params(24.0, 1);
+        let mut m = Means::default();
+        m.add(&p, ArticleId(1), 0, None, &[1.0, 0.0]);
+        m.add(&p, ArticleId(2), 48 * HOUR, None, &[0.0, 1.0]);
+        m.remove(ArticleId(2), 48 * HOUR, None, &[0.0, 1.0]);
+        m.remove(ArticleId(1), 0, None, &[1.0, 0.0]);
+        assert_eq!(m.all.global.1, 0);
+        assert_eq!(m.settled.global.1, 0);
+        assert!(m.pending.is_empty());
+        assert!(
+            m.all
+                .global
+                .0
+                .iter()
+                .chain(&m.settled.global.0)
+                .all(|s| s.abs() < 1e-12)
+        );
+    }
+}
