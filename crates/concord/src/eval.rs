@@ -30,7 +30,9 @@ pub struct EvalArgs {
     #[arg(long)]
     until: Option<Date>,
     /// Also score the parts before and from this date, each replayed alone
-    /// (the tuning half and the held-out half).
+    /// (the tuning half and the held-out half), and the full replay's clustering
+    /// of the articles from this date (the held-out half as a running service,
+    /// with the earlier days behind it, would have clustered it).
     #[arg(long)]
     split: Option<Date>,
     /// Which rules to run: the configured one (`concord`), the baseline (`plain`), or both.
@@ -134,7 +136,17 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
             if !args.json {
                 print_run(&run, args.lang_pairs);
             }
+            let warm = match args.split {
+                Some(split) if part == "all" => Some(later_part(&run, data, &predicted, split)),
+                _ => None,
+            };
             runs.push(run);
+            if let Some(warm) = warm {
+                if !args.json {
+                    print_run(&warm, args.lang_pairs);
+                }
+                runs.push(warm);
+            }
         }
     }
     if let Some(mut w) = assignments {
@@ -218,6 +230,31 @@ async fn replay_once(
     Ok((run, replayed.predicted))
 }
 
+/// The full replay's clustering scored on the articles from `split` only.
+fn later_part(
+    all: &Run,
+    data: &Dataset,
+    predicted: &[concord_core::ClusterId],
+    split: Date,
+) -> Run {
+    let items: Vec<(&str, concord_core::ClusterId, concord_core::Lang)> = data
+        .items
+        .iter()
+        .zip(predicted)
+        .filter(|(item, _)| item.published_date() >= split)
+        .map(|(item, cluster)| (item.gold.as_str(), *cluster, item.lang))
+        .collect();
+    Run {
+        rule: all.rule.clone(),
+        part: format!("from {split}, in the full replay"),
+        articles: items.len(),
+        refused: 0,
+        seconds: all.seconds,
+        articles_per_second: all.articles_per_second,
+        scores: score(&items),
+    }
+}
+
 fn f(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
 }
@@ -260,11 +297,13 @@ fn print_summary(runs: &[Run], config: &Config) {
     }
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} centering={:?} shrink={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={}/{} (min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} centering={:?} shrink={} lag={}h (after {}) link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={}/{} (min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
         rule.centering,
         rule.centering_shrink,
+        rule.centering_lag_hours,
+        rule.centering_lag_min,
         rule.link_weight,
         rule.threshold,
         rule.density_slope,
