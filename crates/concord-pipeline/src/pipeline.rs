@@ -127,7 +127,7 @@ impl Pipeline {
         let clusterer = Clusterer::open(
             config.cluster.rule.clone(),
             dim,
-            store.connect()?,
+            store.connect()?.without_auto_checkpoint()?,
             Arc::clone(&index),
         )?;
 

@@ -105,6 +105,23 @@ pub struct Db {
 }
 
 impl Db {
+    /// Leaves WAL checkpoints to the store's other writers. A checkpoint copies the
+    /// log into the database file and syncs it: milliseconds that land on whichever
+    /// commit pushes the log past SQLite's threshold. For the latency-critical
+    /// writer (the clusterer); the ingest connection, which writes every article
+    /// first, keeps checkpointing, so the log stays bounded.
+    pub fn without_auto_checkpoint(self) -> Result<Self, StoreError> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(self)
+    }
+
+    /// Pages of log after which a commit on this connection checkpoints (0: never).
+    pub fn auto_checkpoint_pages(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
+    }
+
     /// Runs `f` in one transaction: everything it writes commits together or not at all.
     /// The write lock is taken up front (`BEGIN IMMEDIATE`): a deferred transaction that
     /// reads first cannot upgrade once another connection has written, and would fail
@@ -181,6 +198,19 @@ mod tests {
             title,
             truncated: false,
         }
+    }
+
+    #[test]
+    fn only_the_opted_out_connection_stops_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data"), Synchronous::Normal).unwrap();
+        let ingest = store.connect().unwrap();
+        let mut quiet = store.connect().unwrap().without_auto_checkpoint().unwrap();
+        assert_eq!(quiet.auto_checkpoint_pages().unwrap(), 0);
+        assert!(ingest.auto_checkpoint_pages().unwrap() > 0);
+        // It still writes, durably, like any other connection.
+        quiet.upsert_article(&article(1), Timestamp::now()).unwrap();
+        assert!(ingest.article_by_external_id("ext-1").unwrap().is_some());
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
         let mut clusterer = Clusterer::open(
             config.cluster.rule.clone(),
             args.dim,
-            store.connect()?,
+            store.connect()?.without_auto_checkpoint()?,
             Arc::clone(&index),
         )?;
         let mut ingest = store.connect()?;
