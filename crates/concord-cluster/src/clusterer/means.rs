@@ -140,7 +140,7 @@ impl Means {
     fn use_settled(&self, params: &RuleParams, lang: Option<Lang>) -> bool {
         params.centering_lag_hours > 0.0
             && self.settled.global.1 >= params.centering_lag_min
-            && self.settled.lang_count(lang) > 0
+            && (params.centering != Centering::Language || self.settled.lang_count(lang) > 0)
     }
 
     /// The centred vector of `v`: `normalize(v - w·mu)`; `v` itself when
@@ -246,15 +246,15 @@ mod tests {
         assert!(!m.use_settled(&p, None));
         let p1 = params(24.0, 1);
         assert!(m.use_settled(&p1, None));
-        // A language with nothing settled uses everything seen as well.
+        let fr = Lang::parse("fr").unwrap_or_else(|e| panic!("{e}"));
+        // Global centring does not care which languages have settled...
+        assert!(m.use_settled(&p1, Some(fr)));
+        // ...by language, one with nothing settled uses everything seen.
         let p1l = RuleParams {
             centering: Centering::Language,
             ..p1
         };
-        assert!(!m.use_settled(
-            &p1l,
-            Some(Lang::parse("fr").unwrap_or_else(|e| panic!("{e}")))
-        ));
+        assert!(!m.use_settled(&p1l, Some(fr)));
     }
 
     #[test]
