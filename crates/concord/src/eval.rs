@@ -297,7 +297,7 @@ fn print_summary(runs: &[Run], config: &Config) {
     }
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} centering={:?} shrink={} lag={}h (after {}) link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={}/{} (min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} centering={:?} shrink={} lag={}h (after {}) link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
         rule.centering,
@@ -311,6 +311,8 @@ fn print_summary(runs: &[Run], config: &Config) {
         rule.cross_lang_bonus,
         rule.token_weight,
         rule.token_cap,
+        rule.merge_rule,
+        rule.merge_weights,
         rule.merge_threshold,
         rule.merge_threshold_cross_lang,
         rule.merge_min_size,
