@@ -1,15 +1,23 @@
-use concord_embed::{EmbedError, EmbedWorker, Model};
+use concord_core::config::EmbedConfig;
+use concord_embed::{EmbedError, EmbedHandle, EmbedWorker, Model};
 
 use crate::config;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_batches_queued_texts_and_answers_each_caller() {
+/// A worker on the real model, with the default embed settings as `tune` leaves them.
+fn spawn_worker(tune: impl FnOnce(&mut EmbedConfig)) -> (EmbedWorker, EmbedHandle) {
     let config = config();
     let model = Model::load(&config.model).unwrap();
     let mut embed_config = config.embed.clone();
-    embed_config.max_batch = 8;
-    embed_config.max_wait_ms = 50;
-    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    tune(&mut embed_config);
+    EmbedWorker::spawn(model, &embed_config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_batches_queued_texts_and_answers_each_caller() {
+    let (worker, handle) = spawn_worker(|c| {
+        c.max_batch = 8;
+        c.max_wait_ms = 50;
+    });
 
     let texts = ["un", "deux", "trois", "quatre", "cinq", "six"];
     let receivers: Vec<_> = texts
@@ -38,12 +46,10 @@ async fn worker_batches_queued_texts_and_answers_each_caller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_not_grown() {
-    let config = config();
-    let model = Model::load(&config.model).unwrap();
-    let mut embed_config = config.embed.clone();
-    embed_config.queue_capacity = 2;
-    embed_config.max_batch = 1;
-    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let (worker, handle) = spawn_worker(|c| {
+        c.queue_capacity = 2;
+        c.max_batch = 1;
+    });
     let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(40);
     let mut accepted = Vec::new();
     let mut refused = 0;
@@ -65,12 +71,10 @@ async fn a_full_queue_is_refused_not_grown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_overtakes_the_ingest_backlog() {
-    let config = config();
-    let model = Model::load(&config.model).unwrap();
-    let mut embed_config = config.embed.clone();
-    embed_config.queue_capacity = 256;
-    embed_config.max_batch = 4;
-    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let (worker, handle) = spawn_worker(|c| {
+        c.queue_capacity = 256;
+        c.max_batch = 4;
+    });
     let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(10);
     let backlog: Vec<_> = (0..200)
         .map(|i| handle.try_submit(format!("{i} {long}")).unwrap())
@@ -96,12 +100,10 @@ async fn a_query_overtakes_the_ingest_backlog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_query_lane_is_refused_and_ingest_keeps_its_own_room() {
-    let config = config();
-    let model = Model::load(&config.model).unwrap();
-    let mut embed_config = config.embed.clone();
-    embed_config.query_queue_capacity = 1;
-    embed_config.max_batch = 1;
-    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let (worker, handle) = spawn_worker(|c| {
+        c.query_queue_capacity = 1;
+        c.max_batch = 1;
+    });
     let long = "Les ministres ont discuté de sécurité des données pendant des heures. ".repeat(40);
     let mut accepted = Vec::new();
     let mut refused = 0;
@@ -125,13 +127,11 @@ async fn a_full_query_lane_is_refused_and_ingest_keeps_its_own_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_texts_are_batched_by_size_short_ones_by_count() {
-    let config = config();
-    let model = Model::load(&config.model).unwrap();
-    let mut embed_config = config.embed.clone();
-    embed_config.max_batch = 32;
-    embed_config.max_batch_chars = 1000;
-    embed_config.max_wait_ms = 50;
-    let (worker, handle) = EmbedWorker::spawn(model, &embed_config).unwrap();
+    let (worker, handle) = spawn_worker(|c| {
+        c.max_batch = 32;
+        c.max_batch_chars = 1000;
+        c.max_wait_ms = 50;
+    });
     let batches = || {
         handle
             .stats()
