@@ -92,7 +92,7 @@ pub struct MergePair {
     /// Cosine of the two centroids (sums of centred unit vectors).
     pub cosine: f32,
     /// Mean cross-pair cosine over the geometric mean of the two mean
-    /// within-cluster pair cosines (each at least 0.001).
+    /// within-cluster pair cosines (each at least 0.001; 1 for a single member).
     pub cohesion_ratio: f32,
     pub min_size: usize,
     pub max_size: usize,

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use concord_core::{Config, config::RuleKind};
 use concord_embed::Model;
-use concord_eval::{Dataset, Scores, replay::replay, score};
+use concord_eval::{Dataset, Item, Scores, replay::replay, score};
 use concord_pipeline::Pipeline;
 use figment::Figment;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -210,13 +210,7 @@ async fn replay_once(
     bar.set_prefix(format!("{rule} / {part}"));
     let replayed = replay(&pipeline, data, |n| bar.set_position(n as u64)).await?;
     bar.finish_and_clear();
-    let items: Vec<(&str, concord_core::ClusterId, concord_core::Lang)> = data
-        .items
-        .iter()
-        .zip(&replayed.predicted)
-        .map(|(item, cluster)| (item.gold.as_str(), *cluster, item.lang))
-        .collect();
-    let scores = score(&items);
+    let scores = score_predicted(data.items.iter().zip(&replayed.predicted));
     let run = Run {
         rule: rule.to_owned(),
         part: part.to_owned(),
@@ -237,22 +231,31 @@ fn later_part(
     predicted: &[concord_core::ClusterId],
     split: Date,
 ) -> Run {
-    let items: Vec<(&str, concord_core::ClusterId, concord_core::Lang)> = data
+    let later: Vec<_> = data
         .items
         .iter()
         .zip(predicted)
         .filter(|(item, _)| item.published_date() >= split)
-        .map(|(item, cluster)| (item.gold.as_str(), *cluster, item.lang))
         .collect();
     Run {
         rule: all.rule.clone(),
         part: format!("from {split}, in the full replay"),
-        articles: items.len(),
+        articles: later.len(),
         refused: 0,
         seconds: all.seconds,
         articles_per_second: all.articles_per_second,
-        scores: score(&items),
+        scores: score_predicted(later.into_iter()),
     }
+}
+
+/// Scores labelled items against their predicted clusters.
+fn score_predicted<'a>(
+    predicted: impl Iterator<Item = (&'a Item, &'a concord_core::ClusterId)>,
+) -> Scores {
+    let items: Vec<(&str, concord_core::ClusterId, concord_core::Lang)> = predicted
+        .map(|(item, cluster)| (item.gold.as_str(), *cluster, item.lang))
+        .collect();
+    score(&items)
 }
 
 fn f(x: Option<f64>) -> String {
