@@ -333,6 +333,7 @@ impl Clusterer {
                 centroid: 0.0,
                 has_lang: false,
                 recent: false,
+                drift: 0.0,
             });
             entry.recent |= apart <= recent_secs;
             entry.best_link = entry.best_link.max(link);
@@ -346,6 +347,8 @@ impl Clusterer {
             if let Some(state) = self.clusters.get(&c.cluster) {
                 c.centroid = dot(x.as_slice(), &unit(&state.sum));
                 c.has_lang = state.has_lang(input.lang);
+                let hours = (secs as f64 - state.mean_secs()).abs() / 3600.0;
+                c.drift = rule::drift(&self.params, hours, in_window);
             }
         }
         out.sort_by_key(|c| c.cluster);
@@ -371,6 +374,13 @@ impl Clusterer {
         if self.articles.contains_key(&input.id) {
             self.detach(input.id)?;
         }
+        let (articles, clusters) = (&self.articles, &self.clusters);
+        self.means.rebalance(&self.params, |id| {
+            articles
+                .get(&id)
+                .and_then(|m| clusters.get(&m.cluster))
+                .map_or(1, |c| c.size())
+        });
         let centred = self
             .means
             .centre(&self.params, input.lang, input.vector.as_slice());

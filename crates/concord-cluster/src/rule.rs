@@ -22,6 +22,9 @@ pub struct Candidate {
     pub has_lang: bool,
     /// Whether one of its members among the hits is within `recent_hours`.
     pub recent: bool,
+    /// The penalty for the article's distance in time from the cluster's
+    /// mean published_at ([`drift`]), subtracted from the score.
+    pub drift: f32,
 }
 
 /// The rule's verdict: the cluster to join and the score that won, or `None`
@@ -53,6 +56,19 @@ pub fn decay(params: &RuleParams, hours_apart: f64, in_window: usize) -> f32 {
     params.decay_per_day * beyond as f32 * busy
 }
 
+/// The penalty on joining a cluster whose members' mean published_at is
+/// `hours_apart` from the article: `drift_per_day` per day beyond
+/// `drift_grace_hours`, scaled by how busy the news is like [`decay`]. A link
+/// decays with the distance to one member; this follows the cluster as a
+/// whole, so a cluster that keeps absorbing the next day's same-topic reports
+/// (always one recent member to link to) falls behind its own arrivals and
+/// stops chaining, while an event's reports arrive close to its mean.
+pub fn drift(params: &RuleParams, hours_apart: f64, in_window: usize) -> f32 {
+    let beyond = (hours_apart - params.drift_grace_hours).max(0.0) / 24.0;
+    let busy = (in_window as f32 / params.density_ref).min(1.0);
+    params.drift_per_day * beyond as f32 * busy
+}
+
 /// A candidate cluster's score under the tuned rule.
 pub fn score(params: &RuleParams, c: &Candidate) -> f32 {
     let centroid = c.centroid
@@ -61,7 +77,7 @@ pub fn score(params: &RuleParams, c: &Candidate) -> f32 {
         } else {
             params.cross_lang_bonus
         };
-    params.link_weight * c.best_link + (1.0 - params.link_weight) * centroid
+    params.link_weight * c.best_link + (1.0 - params.link_weight) * centroid - c.drift
 }
 
 /// The join threshold when `in_window` articles share the article's time window.
@@ -223,6 +239,7 @@ mod tests {
             centroid,
             has_lang,
             recent: true,
+            drift: 0.0,
         }
     }
 
@@ -284,6 +301,48 @@ mod tests {
         assert!((decay(&p, p.recent_hours + 24.0, busy) - p.decay_per_day).abs() < 1e-6);
         // A quiet stream barely penalises a report days later.
         assert!(decay(&p, p.recent_hours + 96.0, 2) < 0.1 * decay(&p, p.recent_hours + 96.0, busy));
+    }
+
+    #[test]
+    fn a_cluster_whose_mean_time_falls_behind_scores_lower() {
+        let p = params();
+        assert!(p.drift_per_day > 0.0, "the default config drifts");
+        let busy = 1000;
+        assert_eq!(drift(&p, 0.0, busy), 0.0);
+        assert_eq!(drift(&p, p.drift_grace_hours, busy), 0.0);
+        assert!((drift(&p, p.drift_grace_hours + 24.0, busy) - p.drift_per_day).abs() < 1e-6);
+        assert!(
+            drift(&p, p.drift_grace_hours + 48.0, busy)
+                > drift(&p, p.drift_grace_hours + 24.0, busy)
+        );
+        // A quiet stream lets an event's reports trickle in for days.
+        assert!(
+            drift(&p, p.drift_grace_hours + 96.0, 2)
+                < 0.1 * drift(&p, p.drift_grace_hours + 96.0, busy)
+        );
+        // The penalty comes off the score, and can turn a join into a new cluster.
+        let near = cand(1, 0.6, 0.6, true);
+        let behind = Candidate {
+            drift: drift(&p, p.drift_grace_hours + 48.0, busy),
+            ..near.clone()
+        };
+        assert!(score(&p, &behind) < score(&p, &near));
+        let bar = threshold(&p, busy);
+        let at_bar = Candidate {
+            best_link: bar,
+            centroid: bar,
+            ..near
+        };
+        assert!(
+            decide(&p, std::slice::from_ref(&at_bar), busy)
+                .join
+                .is_some()
+        );
+        let late = Candidate {
+            drift: drift(&p, p.drift_grace_hours + 48.0, busy),
+            ..at_bar
+        };
+        assert_eq!(decide(&p, &[late], busy).join, None);
     }
 
     #[test]

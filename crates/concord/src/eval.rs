@@ -300,13 +300,16 @@ fn print_summary(runs: &[Run], config: &Config) {
     }
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} centering={:?} shrink={} lag={}h (after {}) link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
+        rule.drift_per_day,
+        rule.drift_grace_hours,
         rule.centering,
         rule.centering_shrink,
         rule.centering_lag_hours,
         rule.centering_lag_min,
+        rule.centering_balance,
         rule.link_weight,
         rule.threshold,
         rule.density_slope,
