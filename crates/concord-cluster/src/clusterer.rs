@@ -133,6 +133,7 @@ impl Clusterer {
             // The baseline compares raw cosines.
             params.centering = Centering::None;
         }
+        let tokens = TokenStats::new(params.title_affix_min);
         let mut this = Self {
             params,
             dim,
@@ -141,7 +142,7 @@ impl Clusterer {
             clusters: HashMap::new(),
             articles: HashMap::new(),
             means: Means::default(),
-            tokens: TokenStats::default(),
+            tokens,
             split_guards: HashSet::new(),
             pinned: HashSet::new(),
             clock: Box::new(Timestamp::now),
@@ -178,7 +179,7 @@ impl Clusterer {
         self.clusters.clear();
         self.articles.clear();
         self.means = Means::default();
-        self.tokens = TokenStats::default();
+        self.tokens = TokenStats::new(self.params.title_affix_min);
         for record in self.db.active_clusters()? {
             self.clusters
                 .insert(record.id, ClusterState::new(record, self.dim));
@@ -228,7 +229,7 @@ impl Clusterer {
                 a.lang,
                 a.vector.as_slice(),
             );
-            let ids = tokens.intern(&a.title);
+            let ids = tokens.intern_title(&a.title);
             tokens.count(&ids);
             articles.insert(
                 a.id,
@@ -385,7 +386,7 @@ impl Clusterer {
             .means
             .centre(&self.params, input.lang, input.vector.as_slice());
         let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
-        let tokens = self.tokens.intern(&input.title);
+        let tokens = self.tokens.intern_title(&input.title);
         let (candidates, in_window) = self.candidates(input, &x, &tokens)?;
         let mut verdict = rule::decide(&self.params, &candidates, in_window);
         let pinned = match pinned_to.and_then(|c| self.clusters.get(&c)) {

@@ -3,6 +3,7 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
+use concord_text::TitleAffixes;
 use regex::Regex;
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
@@ -86,9 +87,28 @@ pub struct TokenStats {
     df: Vec<u32>,
     /// Articles counted so far.
     docs: u64,
+    /// Outlet names and live-blog labels learned from the titles seen, left
+    /// out of a title's tokens: they are shared across unrelated reports.
+    affixes: TitleAffixes,
 }
 
 impl TokenStats {
+    /// Learns affixes seen in at least `affix_min` titles (0: none).
+    pub fn new(affix_min: u32) -> Self {
+        Self {
+            affixes: TitleAffixes::new(affix_min),
+            ..Self::default()
+        }
+    }
+
+    /// Token ids of an arriving article's title, without the publisher
+    /// affixes learned so far (this title's own counted first).
+    pub fn intern_title(&mut self, title: &str) -> Vec<u32> {
+        self.affixes.observe(title);
+        let kept = self.affixes.strip(title);
+        self.intern(kept)
+    }
+
     /// Token ids of `text`, interning new tokens (with frequency 0).
     pub fn intern(&mut self, text: &str) -> Vec<u32> {
         let mut ids: Vec<u32> = tokens(text)
@@ -150,7 +170,7 @@ impl TokenStats {
         use std::mem::size_of;
         let slots = self.ids.capacity() * (size_of::<String>() + size_of::<u32>() + 1);
         let strings: usize = self.ids.keys().map(String::capacity).sum();
-        slots + strings + self.df.capacity() * size_of::<u32>()
+        slots + strings + self.df.capacity() * size_of::<u32>() + self.affixes.memory_bytes()
     }
 
     pub fn vocabulary(&self) -> usize {
@@ -161,6 +181,35 @@ impl TokenStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_learned_outlet_name_adds_no_shared_tokens() {
+        let mut stats = TokenStats::new(2);
+        let a =
+            stats.intern_title("Hou wins weightlifting gold for China | The China Post, Taiwan");
+        stats.count(&a);
+        let b =
+            stats.intern_title("Youngest athlete in Tokyo out of Games | The China Post, Taiwan");
+        stats.count(&b);
+        // The second sighting made the suffix the outlet's: nothing in common is left.
+        assert_eq!(stats.shared_idf(&a, &b), 0.0);
+        let c = stats.intern_title("Archery gold for South Korea | The China Post, Taiwan");
+        assert_eq!(c, stats.intern("Archery gold for South Korea"));
+        // Without learning, the outlet's words are shared.
+        let mut plain = TokenStats::new(0);
+        for other in [
+            "Rowing heats delayed by rain",
+            "Swimming final tonight",
+            "Judo bronze",
+        ] {
+            let ids = plain.intern_title(other);
+            plain.count(&ids);
+        }
+        let a = plain.intern_title("Hou wins weightlifting gold | The China Post, Taiwan");
+        plain.count(&a);
+        let b = plain.intern_title("Youngest athlete out of Games | The China Post, Taiwan");
+        assert!(plain.shared_idf(&a, &b) > 0.0);
+    }
 
     #[test]
     fn memory_counts_the_interned_strings() {

@@ -56,6 +56,7 @@ pub struct ModelConfig {
     pub intra_threads: usize,
     pub spin: bool,
     pub languages: Vec<Lang>,
+    pub title_affix_min: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +148,7 @@ pub struct RuleParams {
     pub cross_lang_bonus: f32,
     pub token_weight: f32,
     pub token_cap: f32,
+    pub title_affix_min: u32,
     pub merge_threshold: f32,
     pub merge_threshold_cross_lang: f32,
     pub merge_min_size: usize,

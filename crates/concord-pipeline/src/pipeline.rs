@@ -11,7 +11,7 @@ use concord_embed::{BatchObserver, EmbedHandle, EmbedWorker, Model, TokenizerBud
 use concord_index::{IndexParams, VectorIndex};
 use concord_metrics::Metrics;
 use concord_store::{ArticleState, Db, NewArticle, Store, UpsertOutcome, content_hash};
-use concord_text::{ArticleInput, LangSource, PreparedText, Preparer};
+use concord_text::{ArticleInput, LangSource, PreparedText, Preparer, TitleAffixes};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
@@ -68,6 +68,9 @@ struct Inner {
     /// The cluster thread's lane for read-only queries, served before articles.
     query_tx: mpsc::Sender<Msg>,
     preparer: Preparer,
+    /// Publisher affixes learned from every title received, left out of the
+    /// text the model reads (`model.title_affix_min`).
+    affixes: Mutex<TitleAffixes>,
     index: Arc<RwLock<VectorIndex>>,
     model_name: String,
     workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
@@ -104,6 +107,10 @@ impl Pipeline {
         let dim = model.dim();
         let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
         let preparer = Preparer::new(config.model.languages.clone(), budget);
+        let mut affixes = TitleAffixes::new(config.model.title_affix_min);
+        if config.model.title_affix_min > 0 {
+            store.connect()?.titles(|t| affixes.observe(t))?;
+        }
         let model_name = model.name().to_owned();
 
         let dump_dir = index_dir(config);
@@ -160,6 +167,7 @@ impl Pipeline {
                 cluster_tx,
                 query_tx,
                 preparer,
+                affixes: Mutex::new(affixes),
                 index,
                 model_name,
                 workers: Mutex::new(Some((embed_worker, cluster_thread))),
@@ -214,6 +222,18 @@ impl Pipeline {
     }
 
     /// Ingest for callers that must not wait: a full queue is [`IngestError::Busy`].
+    /// An arriving title without the publisher affixes learned so far (its
+    /// own counted first): what the model reads of it.
+    fn headline(&self, title: &str) -> String {
+        let mut affixes = self
+            .inner
+            .affixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        affixes.observe(title);
+        affixes.strip(title).to_owned()
+    }
+
     pub async fn submit(
         &self,
         a: ArticleSubmission,
@@ -246,7 +266,8 @@ impl Pipeline {
         admission: Admission,
         want_reply: bool,
     ) -> Result<Submitted, IngestError> {
-        let prepared = self.prepare(&a.title, &a.body, a.lang)?;
+        let headline = self.headline(&a.title);
+        let prepared = self.prepare(&headline, &a.body, a.lang)?;
         // Room in both queues first, so an acknowledged article is never stuck behind a refusal.
         let (cluster_permit, embed_permit) = match admission {
             Admission::Refuse => (

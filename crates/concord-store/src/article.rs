@@ -284,6 +284,20 @@ impl Db {
         Ok(out)
     }
 
+    /// Every stored title (deleted articles' too: an outlet's affix stays
+    /// learned), in id (arrival) order.
+    pub fn titles(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT title FROM articles ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let title: String = r.get(0)?;
+            f(&title);
+        }
+        Ok(())
+    }
+
     /// Every clustered article with both its vectors, in id (arrival) order:
     /// what the index and the clusterer rebuild themselves from.
     pub fn clustered_articles(

@@ -3,12 +3,14 @@
 //!
 //! Owns: Unicode and whitespace normalization, page-furniture removal (share buttons,
 //! image credits, copyright lines, repeated blocks), title deduplication, language
-//! detection and the rule for trusting it, and truncation to a [`TokenBudget`] that is
+//! detection and the rule for trusting it, learned publisher affixes in headlines
+//! ([`TitleAffixes`], state the caller holds), and truncation to a [`TokenBudget`] that is
 //! always reported ([`PreparedText::truncated`]).
 //! Must not: know about models, tokenizers, storage or HTTP. A model's tokenizer and its
 //! language list come in from the caller, through [`TokenBudget`] and a `&[Lang]`.
 //! Pure: no I/O, no global state, no panics on any input.
 
+mod affixes;
 mod budget;
 mod detect;
 mod furniture;
@@ -17,6 +19,7 @@ mod normalize;
 use concord_core::Lang;
 use serde::Serialize;
 
+pub use affixes::TitleAffixes;
 pub use budget::{TokenBudget, WhitespaceBudget};
 
 /// An article as received.

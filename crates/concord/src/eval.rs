@@ -300,7 +300,7 @@ fn print_summary(runs: &[Run], config: &Config) {
     }
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
         rule.drift_per_day,
@@ -317,6 +317,8 @@ fn print_summary(runs: &[Run], config: &Config) {
         rule.cross_lang_bonus,
         rule.token_weight,
         rule.token_cap,
+        rule.title_affix_min,
+        config.model.title_affix_min,
         rule.merge_rule,
         rule.merge_weights,
         rule.merge_threshold,

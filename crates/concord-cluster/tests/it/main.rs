@@ -41,6 +41,7 @@ fn params() -> RuleParams {
         cross_lang_bonus: 0.0,
         token_weight: 0.0,
         token_cap: 10.0,
+        title_affix_min: 0,
         merge_threshold: 0.9,
         merge_threshold_cross_lang: 0.9,
         merge_min_size: 1,

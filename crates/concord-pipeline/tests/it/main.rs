@@ -344,3 +344,62 @@ async fn a_search_is_answered_before_the_ingest_backlog_is_clustered() {
     }
     assert!(pipeline.shutdown());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlet_name_in_titles_is_learned_and_left_out_of_what_the_model_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    assert_eq!(
+        config.model.title_affix_min, 3,
+        "the default learns after 3 titles"
+    );
+    let titles = [
+        "Japan wins its first judo gold in Tokyo - Diário Exemplo",
+        "Heavy rain delays the rowing heats again - Diário Exemplo",
+        "Brazil takes silver in street skateboarding - Diário Exemplo",
+        "Record crowd watches the marathon finish - Diário Exemplo",
+    ];
+    let submit = |pipeline: &Pipeline, i: usize, title: &str| {
+        let mut s = submission(&seeds()[0]);
+        s.external_id = format!("outlet-{i}");
+        s.title = title.to_owned();
+        s.body = String::new();
+        s.lang = Some(Lang::parse("en").unwrap());
+        let pipeline = pipeline.clone();
+        async move { pipeline.submit_waiting(s, false).await.unwrap() }
+    };
+    let prepared = |pipeline: &Pipeline, i: usize| {
+        let db = pipeline.store().connect_read_only().unwrap();
+        let id = db
+            .article_by_external_id(&format!("outlet-{i}"))
+            .unwrap()
+            .unwrap()
+            .id;
+        db.article(id).unwrap().unwrap().prepared_text
+    };
+    let pipeline = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    for (i, t) in titles.iter().take(3).enumerate() {
+        submit(&pipeline, i, t).await;
+    }
+    // Seen twice before, the suffix was still read; the third sighting makes it the outlet's.
+    assert_eq!(prepared(&pipeline, 1), titles[1]);
+    assert_eq!(
+        prepared(&pipeline, 2),
+        "Brazil takes silver in street skateboarding"
+    );
+    pipeline.flush().await.unwrap();
+    assert!(pipeline.shutdown());
+    // A restart learns again from the stored titles, which keep the outlet's name.
+    let again = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
+    submit(&again, 3, titles[3]).await;
+    assert_eq!(
+        prepared(&again, 3),
+        "Record crowd watches the marathon finish"
+    );
+    let db = again.store().connect_read_only().unwrap();
+    let id = db.article_by_external_id("outlet-3").unwrap().unwrap().id;
+    assert_eq!(db.article(id).unwrap().unwrap().title, titles[3]);
+    drop(db);
+    again.flush().await.unwrap();
+    assert!(again.shutdown());
+}
