@@ -221,7 +221,6 @@ impl Pipeline {
             .prepare(&ArticleInput { title, body, lang })?)
     }
 
-    /// Ingest for callers that must not wait: a full queue is [`IngestError::Busy`].
     /// An arriving title without the publisher affixes learned so far (its
     /// own counted first): what the model reads of it.
     fn headline(&self, title: &str) -> String {
@@ -234,6 +233,7 @@ impl Pipeline {
         affixes.strip(title).to_owned()
     }
 
+    /// Ingest for callers that must not wait: a full queue is [`IngestError::Busy`].
     pub async fn submit(
         &self,
         a: ArticleSubmission,

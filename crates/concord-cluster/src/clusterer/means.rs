@@ -202,10 +202,8 @@ impl Means {
         let (sums, with_self) = if settled {
             (&self.settled, false)
         } else {
-            match &self.balanced {
-                Some((balanced, _)) if params.centering_balance > 0.0 => (balanced, true),
-                _ => (&self.all, true),
-            }
+            // `rebalance` keeps balanced sums only while balancing is on.
+            (self.balanced.as_ref().map_or(&self.all, |(b, _)| b), true)
         };
         let Some(mu) = sums.mean(params, lang, v, with_self) else {
             return v.to_vec();
