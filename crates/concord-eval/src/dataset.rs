@@ -7,10 +7,12 @@ use serde::Serialize;
 /// One labelled article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item {
-    /// Unique within its dataset: the article URI (OG2021) or the file name (seeds).
+    /// Unique within its dataset: the article URI (OG2021), the file name (seeds) or
+    /// `{pair_id}#1` / `{pair_id}#2` (pairs).
     pub key: String,
     pub lang: Lang,
     pub published_at: Timestamp,
+    /// Empty where the dataset has no separate headline (pairs whose text starts with it).
     pub title: String,
     /// Empty where the dataset has titles only (OG2021).
     pub body: String,

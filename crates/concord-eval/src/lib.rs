@@ -1,7 +1,9 @@
 //! Evaluation: dataset readers, replay, and clustering-quality metrics.
 //!
-//! Owns: reading the labelled evaluation data (OG2021, the seed articles) into one
-//! [`Dataset`] shape, replaying it through the service's own pipeline ([`replay`]:
+//! Owns: reading the labelled evaluation data (OG2021, the seed articles, the rated
+//! article pairs) into one [`Dataset`] shape (the pairs also into their [`pairs::ScoredPair`]
+//! list, scored by [`pairs::score`]), seeded samples that match Python's
+//! ([`sample::Sample`]), replaying it through the service's own pipeline ([`replay`]:
 //! store, model, index, clusterer; gold labels are never submitted), and scoring the
 //! predicted clustering against gold labels ([`metrics`]).
 //! Must not: be used by the server or anything on the product path. It exists for offline
@@ -15,7 +17,9 @@ pub mod metrics;
 // is read from ../shared and never copied into the repository.
 #[path = "olympics_titles.rs"]
 pub mod og2021;
+pub mod pairs;
 pub mod replay;
+pub mod sample;
 pub mod seeds;
 
 pub use dataset::{Dataset, Item};

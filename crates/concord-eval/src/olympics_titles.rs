@@ -14,7 +14,7 @@ use jiff::{
     tz::TimeZone,
 };
 
-use crate::{Dataset, EvalError, Item};
+use crate::{Dataset, EvalError, Item, sample::Sample};
 
 /// End (exclusive) of the OG2021 tuning period: tune on articles published before
 /// 2021-07-23, report on the rest (`filter_dates(None, Some(OG2021_TUNE_UNTIL))` and
@@ -32,13 +32,38 @@ const COLUMNS: [&str; 6] = [
 
 /// Reads the OG2021 CSV at `path`.
 pub fn read(path: impl AsRef<Path>) -> Result<Dataset, EvalError> {
+    read_sampled(path, None)
+}
+
+/// Reads the OG2021 CSV at `path`, keeping only `sample`'s rows when given (drawn over
+/// the rows in file order, before replay order: the subset Python draws from the file).
+pub fn read_sampled(path: impl AsRef<Path>, sample: Option<&Sample>) -> Result<Dataset, EvalError> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| EvalError::io(path, e))?;
-    from_reader(io::BufReader::new(file), path)
+    from_reader_sampled(io::BufReader::new(file), path, sample)
 }
 
 /// Reads OG2021 CSV text from `reader`; `origin` only names the source in errors.
 pub fn from_reader(reader: impl io::Read, origin: &Path) -> Result<Dataset, EvalError> {
+    from_reader_sampled(reader, origin, None)
+}
+
+/// [`from_reader`] keeping only `sample`'s rows when given. Every row is read and
+/// checked first, so a malformed row is an error whichever rows the sample keeps.
+pub fn from_reader_sampled(
+    reader: impl io::Read,
+    origin: &Path,
+    sample: Option<&Sample>,
+) -> Result<Dataset, EvalError> {
+    let items = rows(reader, origin)?;
+    Ok(Dataset::new(match sample {
+        Some(sample) => sample.apply(items),
+        None => items,
+    }))
+}
+
+/// Every row, in file order.
+fn rows(reader: impl io::Read, origin: &Path) -> Result<Vec<Item>, EvalError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(reader);
@@ -101,7 +126,7 @@ pub fn from_reader(reader: impl io::Read, origin: &Path) -> Result<Dataset, Eval
             reference,
         });
     }
-    Ok(Dataset::new(items))
+    Ok(items)
 }
 
 /// `YYYY-MM-DD HH:MM:SS`, in UTC.

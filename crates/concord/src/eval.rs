@@ -1,5 +1,9 @@
 //! `concord eval`: replay a labelled dataset through the service's own
 //! pipeline and print clustering quality beside the plain baseline.
+//!
+//! Three kinds of dataset, by the path: a folder is the seed articles, a `.jsonl` file
+//! the rated article pairs (each pair alone: same-event pairs together, different-event
+//! pairs apart), anything else the OG2021 CSV (which alone takes `--sample`).
 
 use std::{
     io::Write,
@@ -10,7 +14,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use concord_core::{Config, config::RuleKind};
 use concord_embed::Model;
-use concord_eval::{Dataset, Item, Scores, replay::replay, score};
+use concord_eval::{
+    Dataset, Item, Scores,
+    pairs::{self, PairScores, ScoredPair},
+    replay::replay,
+    sample::Sample,
+    score,
+};
 use concord_pipeline::Pipeline;
 use figment::Figment;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,7 +31,8 @@ use crate::config;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The OG2021 CSV file, or a folder of seed articles with labels.jsonl.
+    /// The OG2021 CSV file, a folder of seed articles with labels.jsonl, or a pairs
+    /// file (`.jsonl`, as ../shared/data/semeval-pairs/dev.jsonl).
     dataset: PathBuf,
     /// Only articles published on or after this date (UTC).
     #[arg(long)]
@@ -52,6 +63,79 @@ pub struct EvalArgs {
     /// `<rule>-<part>`, instead of a throw-away one, for inspection.
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// OG2021 only: replay a seeded random subset, each CSV row kept (in file order)
+    /// when Python's `random.Random(SEED).random()` is below FRACTION. Drawn before the
+    /// date filters, so every part and both rules see the same rows.
+    #[arg(long, value_name = "FRACTION", requires = "sample_seed", value_parser = fraction)]
+    sample: Option<f64>,
+    /// The seed of `--sample`.
+    #[arg(long, value_name = "SEED", requires = "sample")]
+    sample_seed: Option<u64>,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if x > 0.0 && x <= 1.0 {
+        Ok(x)
+    } else {
+        Err(format!("expected a fraction in (0, 1], got {s}"))
+    }
+}
+
+/// The dataset kinds, told apart by the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Og2021,
+    Seeds,
+    Pairs,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Og2021 => "the OG2021 CSV",
+            Kind::Seeds => "a folder of seed articles",
+            Kind::Pairs => "a pairs file",
+        }
+    }
+
+    fn of(path: &Path) -> Self {
+        if path.is_dir() {
+            Kind::Seeds
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
+            Kind::Pairs
+        } else {
+            Kind::Og2021
+        }
+    }
+}
+
+/// What `--json` prints: the whole evaluation, every run.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    dataset: &'a Path,
+    kind: Kind,
+    /// The sample replayed (OG2021 `--sample`), with how many rows it kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<SampleReport>,
+    /// Pairs only: how many were scored and how many left out (no label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pairs: Option<PairTotals>,
+    runs: &'a [Run],
+}
+
+#[derive(Debug, Serialize)]
+struct SampleReport {
+    #[serde(flatten)]
+    sample: Sample,
+    kept: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct PairTotals {
+    scored: usize,
+    unscored: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,24 +147,80 @@ struct Run {
     seconds: f64,
     articles_per_second: f64,
     scores: Scores,
+    /// Pairs only: same-event pairs together, different-event pairs apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pairs: Option<PairScores>,
 }
 
-fn read(path: &Path) -> anyhow::Result<Dataset> {
-    if path.is_dir() {
-        Ok(concord_eval::seeds::read(path)?)
-    } else {
-        Ok(concord_eval::og2021::read(path)?)
-    }
+/// A dataset read for replay, with the pairs to score when it is a pairs file.
+struct Loaded {
+    dataset: Dataset,
+    pairs: Option<(Vec<ScoredPair>, PairTotals)>,
+}
+
+fn read(path: &Path, kind: Kind, sample: Option<&Sample>) -> anyhow::Result<Loaded> {
+    Ok(match kind {
+        Kind::Seeds => Loaded {
+            dataset: concord_eval::seeds::read(path)?,
+            pairs: None,
+        },
+        Kind::Og2021 => Loaded {
+            dataset: concord_eval::og2021::read_sampled(path, sample)?,
+            pairs: None,
+        },
+        Kind::Pairs => {
+            let data = pairs::read(path)?;
+            let counts = PairTotals {
+                scored: data.pairs.len(),
+                unscored: data.unscored,
+            };
+            Loaded {
+                dataset: data.dataset,
+                pairs: Some((data.pairs, counts)),
+            }
+        }
+    })
 }
 
 pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
     let base = config::load(figment, &[])?;
     config::init_tracing_quiet(&base);
-    let dataset =
-        read(&args.dataset).with_context(|| format!("cannot read {}", args.dataset.display()))?;
-    let dataset = dataset.filter_dates(args.from, args.until);
+    let kind = Kind::of(&args.dataset);
+    let sample = match (args.sample, args.sample_seed) {
+        (Some(fraction), Some(seed)) => Some(Sample { fraction, seed }),
+        _ => None,
+    };
+    if sample.is_some() && kind != Kind::Og2021 {
+        bail!(
+            "--sample is for the OG2021 CSV only, not {}",
+            kind.describe()
+        );
+    }
+    if kind == Kind::Pairs && (args.from.is_some() || args.until.is_some() || args.split.is_some())
+    {
+        bail!("--from, --until and --split do not apply to pairs: their times are made up");
+    }
+    let loaded = read(&args.dataset, kind, sample.as_ref())
+        .with_context(|| format!("cannot read {}", args.dataset.display()))?;
+    let sample = sample.map(|sample| SampleReport {
+        sample,
+        kept: loaded.dataset.len(),
+    });
+    let (scored_pairs, pair_counts) = match loaded.pairs {
+        Some((pairs, counts)) => (Some(pairs), Some(counts)),
+        None => (None, None),
+    };
+    let dataset = loaded.dataset.filter_dates(args.from, args.until);
     if dataset.is_empty() {
         bail!("no articles in the chosen dates");
+    }
+    if let Some(s) = &sample
+        && !args.json
+    {
+        println!(
+            "sample: {} rows kept (fraction {}, seed {})\n",
+            s.kept, s.sample.fraction, s.sample.seed
+        );
     }
     let mut parts: Vec<(String, Dataset)> = Vec::new();
     if let Some(split) = args.split {
@@ -120,7 +260,7 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         for (part, data) in &parts {
             let mut config = base.clone();
             config.cluster.rule.kind = kind;
-            let (run, predicted) = runtime.block_on(replay_once(
+            let (mut run, predicted) = runtime.block_on(replay_once(
                 &config,
                 data,
                 rule,
@@ -128,6 +268,9 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                 args.json,
                 args.keep.as_deref(),
             ))?;
+            run.pairs = scored_pairs
+                .as_deref()
+                .map(|scored| pairs::score(scored, &predicted));
             if let Some(w) = assignments.as_mut() {
                 for (item, cluster) in data.items.iter().zip(&predicted) {
                     writeln!(w, "{rule},{part},{},{},{}", item.key, item.lang, cluster)?;
@@ -153,9 +296,21 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         w.flush()?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        let report = Report {
+            dataset: &args.dataset,
+            kind,
+            sample,
+            pairs: pair_counts,
+            runs: &runs,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_summary(&runs, &base);
+        if let Some(counts) = pair_counts {
+            print_pairs(&runs, counts);
+        } else {
+            print_summary(&runs);
+        }
+        print_knobs(&base);
     }
     Ok(())
 }
@@ -219,6 +374,7 @@ async fn replay_once(
         seconds: replayed.seconds,
         articles_per_second: replayed.articles_per_second(),
         scores,
+        pairs: None,
     };
     tokio::task::spawn_blocking(move || pipeline.shutdown()).await?;
     Ok((run, replayed.predicted))
@@ -245,6 +401,7 @@ fn later_part(
         seconds: all.seconds,
         articles_per_second: all.articles_per_second,
         scores: score_predicted(later.into_iter()),
+        pairs: None,
     }
 }
 
@@ -268,7 +425,65 @@ fn print_run(run: &Run, lang_pairs: bool) {
     }
 }
 
-fn print_summary(runs: &[Run], config: &Config) {
+/// `n/N (rate)`, or `-` when there is no such pair.
+fn n_of(n: u64, total: u64, rate: Option<f64>) -> String {
+    match rate {
+        Some(rate) => format!("{n}/{total} ({rate:.3})"),
+        None => "-".to_owned(),
+    }
+}
+
+fn print_pairs(runs: &[Run], counts: PairTotals) {
+    println!(
+        "{} pairs scored, each replayed alone ({} without a label left out)\n",
+        counts.scored, counts.unscored
+    );
+    println!("| rule | same together | different apart | accuracy | articles/s |");
+    println!("|---|---|---|---|---|");
+    for r in runs {
+        let Some(p) = &r.pairs else { continue };
+        let a = &p.all;
+        println!(
+            "| {} | {} | {} | **{}** | {:.0} |",
+            r.rule,
+            n_of(a.same_together, a.same, a.same_together_rate),
+            n_of(a.different_apart, a.different, a.different_apart_rate),
+            f(a.accuracy),
+            r.articles_per_second
+        );
+        if r.refused > 0 {
+            println!(
+                "  ({} articles refused by text preparation, scored as singletons)",
+                r.refused
+            );
+        }
+    }
+    println!("\n| languages | rule | same together | different apart | accuracy |");
+    println!("|---|---|---|---|---|");
+    let mut names: Vec<&String> = runs
+        .iter()
+        .filter_map(|r| r.pairs.as_ref())
+        .flat_map(|p| p.lang_pairs.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        for r in runs {
+            let Some(c) = r.pairs.as_ref().and_then(|p| p.lang_pairs.get(name)) else {
+                continue;
+            };
+            println!(
+                "| {name} | {} | {} | {} | {} |",
+                r.rule,
+                n_of(c.same_together, c.same, c.same_together_rate),
+                n_of(c.different_apart, c.different, c.different_apart_rate),
+                f(c.accuracy)
+            );
+        }
+    }
+}
+
+fn print_summary(runs: &[Run]) {
     println!(
         "| rule | part | articles | BCubed P | BCubed R | BCubed F1 | pairwise P | pairwise R | pairwise F1 | cross-lingual R | cross-lingual R per article | clusters | articles/s |"
     );
@@ -298,6 +513,9 @@ fn print_summary(runs: &[Run], config: &Config) {
             );
         }
     }
+}
+
+fn print_knobs(config: &Config) {
     let rule = &config.cluster.rule;
     println!(
         "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",

@@ -2,5 +2,7 @@
 mod data;
 mod metrics;
 mod olympics_titles;
+mod pairs;
 mod readers;
+mod sample;
 mod seeds;
