@@ -84,6 +84,47 @@ struct Decision<'a> {
     now: Timestamp,
     /// Keep the analyst's placement (the membership stays pinned).
     pinned: bool,
+    /// The decision's record, stored with the article.
+    why: serde_json::Value,
+}
+
+/// How many candidates the decision's record keeps, best first.
+const WHY_CANDIDATES: usize = 5;
+
+/// The record of one decision: the rule, its bar, and the best candidates with
+/// their features and scores (the joined one flagged).
+fn why_record(
+    params: &RuleParams,
+    verdict: &rule::Verdict,
+    pinned: Option<ClusterId>,
+) -> serde_json::Value {
+    let rule = match (params.kind, params.join_rule, pinned) {
+        (_, _, Some(_)) => "pinned",
+        (RuleKind::Plain, _, None) => "plain",
+        (RuleKind::Concord, rule::JoinRule::Calibrated, None) => "calibrated",
+        (RuleKind::Concord, rule::JoinRule::Threshold, None) => "threshold",
+    };
+    let joined = pinned.or(verdict.join.map(|j| j.0));
+    let candidates: Vec<serde_json::Value> = verdict
+        .scored
+        .iter()
+        .take(WHY_CANDIDATES)
+        .map(|c| {
+            json!({
+                "cluster": c.cluster.to_string(),
+                "joined": Some(c.cluster) == joined,
+                "score": c.score,
+                "best_member": c.best_member.map(|m| m.to_string()),
+                "features": c.features,
+            })
+        })
+        .collect();
+    json!({
+        "rule": rule,
+        "bar": verdict.bar,
+        "candidates_seen": verdict.scored.len(),
+        "candidates": candidates,
+    })
 }
 
 /// The single writer of cluster state. Owned by one thread or task.
@@ -313,7 +354,13 @@ impl Clusterer {
         let recent_secs = (self.params.recent_hours * 3600.0) as i64;
         let secs = input.published_at.as_second();
         let plain_secs = (self.params.plain_window_hours * 3600.0) as i64;
+        let recent_days = (self.params.recent_hours / 24.0) as f32;
         let mut by_cluster: HashMap<ClusterId, Candidate> = HashMap::new();
+        let ln_volume = rule::ln_volume(&self.params, in_window);
+        // Days count in full on a busy day and for less in a quiet feed, where an
+        // event's reports trickle in over days (the seeds: four reports over six days).
+        let busy = (in_window.max(self.params.join_volume_floor) as f32 / self.params.density_ref)
+            .min(1.0);
         for hit in hits {
             let Some(meta) = self.articles.get(&hit.id) else {
                 continue;
@@ -335,6 +382,12 @@ impl Clusterer {
                 has_lang: false,
                 recent: false,
                 drift: 0.0,
+                best_member: None,
+                features: rule::JoinFeatures {
+                    best_cosine: f32::MIN,
+                    ln_volume,
+                    ..rule::JoinFeatures::default()
+                },
             });
             entry.recent |= apart <= recent_secs;
             entry.best_link = entry.best_link.max(link);
@@ -342,14 +395,31 @@ impl Clusterer {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
+            let f = &mut entry.features;
+            f.shared_idf = f.shared_idf.max(shared.min(self.params.token_cap));
+            if hit.similarity > f.best_cosine {
+                let days = apart as f32 / 86_400.0;
+                f.best_cosine = hit.similarity;
+                f.days_to_best = days * busy;
+                f.days_beyond_recent = (days - recent_days).max(0.0) * busy;
+                f.other_language = if meta.lang == input.lang { 0.0 } else { 1.0 };
+                entry.best_member = Some(hit.id);
+            }
         }
         let mut out: Vec<Candidate> = by_cluster.into_values().collect();
+        let busy = (in_window.max(self.params.join_volume_floor) as f32 / self.params.density_ref)
+            .min(1.0);
         for c in &mut out {
             if let Some(state) = self.clusters.get(&c.cluster) {
                 c.centroid = dot(x.as_slice(), &unit(&state.sum));
                 c.has_lang = state.has_lang(input.lang);
                 let hours = (secs as f64 - state.mean_secs()).abs() / 3600.0;
                 c.drift = rule::drift(&self.params, hours, in_window);
+                let f = &mut c.features;
+                f.centroid_cosine = c.centroid;
+                f.lacks_language = if c.has_lang { 0.0 } else { 1.0 };
+                f.mean_days_beyond_recent = ((hours / 24.0) as f32 - recent_days).max(0.0) * busy;
+                f.ln_size = (state.size().max(1) as f32).ln();
             }
         }
         out.sort_by_key(|c| c.cluster);
@@ -389,6 +459,11 @@ impl Clusterer {
         let tokens = self.tokens.intern_title(&input.title);
         let (candidates, in_window) = self.candidates(input, &x, &tokens)?;
         let mut verdict = rule::decide(&self.params, &candidates, in_window);
+        let why = why_record(
+            &self.params,
+            &verdict,
+            pinned_to.filter(|c| self.clusters.contains_key(c)),
+        );
         let pinned = match pinned_to.and_then(|c| self.clusters.get(&c)) {
             Some(state) => {
                 verdict.join = Some((state.record.id, dot(x.as_slice(), &unit(&state.sum))));
@@ -412,6 +487,7 @@ impl Clusterer {
                 in_window,
                 now,
                 pinned,
+                why,
             },
         ) {
             Ok(outcome) => Ok(outcome),
@@ -447,6 +523,7 @@ impl Clusterer {
             in_window,
             now,
             pinned,
+            why,
         } = decision;
         let xs = x.as_slice();
         let committed = db.transaction(|tx| {
@@ -459,6 +536,7 @@ impl Clusterer {
             )? {
                 return Ok(None);
             }
+            tx.set_why(input.id, &why)?;
             let (mut state, created, similarity) =
                 match join.and_then(|(c, s)| clusters.get(&c).map(|st| (st, s))) {
                     Some((existing, s)) => (existing.clone(), false, s),

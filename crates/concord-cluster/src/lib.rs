@@ -17,5 +17,7 @@ pub mod tokens;
 
 pub use clusterer::{Assignment, ClusterInput, Clusterer, Corrected, Correction, Outcome};
 pub use error::ClusterError;
-pub use rule::{Centering, MergeRule, MergeWeights, RuleKind, RuleParams};
+pub use rule::{
+    Centering, JoinFeatures, JoinRule, JoinWeights, MergeRule, MergeWeights, RuleKind, RuleParams,
+};
 pub use state::ClusterSummary;

@@ -5,8 +5,92 @@
 //! `config/default.toml`, where each is documented, with the values the
 //! evaluation chose. ARCHITECTURE.md explains the rule and why.
 
-use concord_core::ClusterId;
-pub use concord_core::config::{Centering, MergeRule, MergeWeights, RuleKind, RuleParams};
+pub use concord_core::config::{
+    Centering, JoinRule, JoinWeights, MergeRule, MergeWeights, RuleKind, RuleParams,
+};
+use concord_core::{ArticleId, ClusterId};
+use serde::Serialize;
+
+/// What the calibrated join model sees of an article and one candidate cluster
+/// (each documented with its weight in `config/default.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct JoinFeatures {
+    pub best_cosine: f32,
+    pub centroid_cosine: f32,
+    pub shared_idf: f32,
+    pub days_to_best: f32,
+    pub days_beyond_recent: f32,
+    pub mean_days_beyond_recent: f32,
+    pub other_language: f32,
+    pub lacks_language: f32,
+    pub ln_size: f32,
+    pub ln_volume: f32,
+}
+
+impl JoinFeatures {
+    /// The features in `JoinFeatures::NAMES` order.
+    pub fn values(&self) -> [f32; 10] {
+        [
+            self.best_cosine,
+            self.centroid_cosine,
+            self.shared_idf,
+            self.days_to_best,
+            self.days_beyond_recent,
+            self.mean_days_beyond_recent,
+            self.other_language,
+            self.lacks_language,
+            self.ln_size,
+            self.ln_volume,
+        ]
+    }
+
+    /// The names of [`JoinFeatures::values`], as in `[cluster.rule.join_weights]`.
+    pub const NAMES: [&'static str; 10] = [
+        "best_cosine",
+        "centroid_cosine",
+        "shared_idf",
+        "days_to_best",
+        "days_beyond_recent",
+        "mean_days_beyond_recent",
+        "other_language",
+        "lacks_language",
+        "ln_size",
+        "ln_volume",
+    ];
+}
+
+/// The weights in [`JoinFeatures::NAMES`] order, and the bias.
+pub fn join_weight_values(w: &JoinWeights) -> ([f32; 10], f32) {
+    (
+        [
+            w.best_cosine,
+            w.centroid_cosine,
+            w.shared_idf,
+            w.days_to_best,
+            w.days_beyond_recent,
+            w.mean_days_beyond_recent,
+            w.other_language,
+            w.lacks_language,
+            w.ln_size,
+            w.ln_volume,
+        ],
+        w.bias,
+    )
+}
+
+/// The calibrated probability that the article reports the candidate's event.
+pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
+    let (w, bias) = join_weight_values(weights);
+    let z: f32 = bias + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// `ln(max(in_window, join_volume_floor) / density_ref)`, the volume of the window as
+/// the join model reads it: never below the floor, the quietest volume of the data the
+/// weights were fitted on, so a feed of two articles is not extrapolated to.
+pub fn ln_volume(params: &RuleParams, in_window: usize) -> f32 {
+    (in_window.max(params.join_volume_floor).max(1) as f32 / params.density_ref).ln()
+}
 
 /// What the rule sees of one candidate cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +109,20 @@ pub struct Candidate {
     /// The penalty for the article's distance in time from the cluster's
     /// mean published_at ([`drift`]), subtracted from the score.
     pub drift: f32,
+    /// The member among the hits with the best centred cosine.
+    pub best_member: Option<ArticleId>,
+    /// What the calibrated join model reads.
+    pub features: JoinFeatures,
+}
+
+/// One candidate as the rule scored it: its probability (calibrated) or score
+/// (threshold rule), for the decision's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    pub cluster: ClusterId,
+    pub score: f32,
+    pub best_member: Option<ArticleId>,
+    pub features: JoinFeatures,
 }
 
 /// The rule's verdict: the cluster to join and the score that won, or `None`
@@ -32,6 +130,10 @@ pub struct Candidate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub join: Option<(ClusterId, f32)>,
+    /// Every candidate with its score, best first (ties: older cluster first).
+    pub scored: Vec<Scored>,
+    /// The bar the best score had to reach.
+    pub bar: f32,
 }
 
 /// One link's score: the centred cosine plus the cross-lingual and token bonuses.
@@ -189,36 +291,41 @@ pub fn merge_score(params: &RuleParams, pair: &MergePair, in_window: usize) -> f
 /// Decides for one article. Ties break towards the older (smaller) cluster id,
 /// so the outcome never depends on hash-map order.
 pub fn decide(params: &RuleParams, candidates: &[Candidate], in_window: usize) -> Verdict {
-    let none = Verdict { join: None };
-    match params.kind {
-        RuleKind::Plain => {
-            let best = candidates
+    let record = |c: &Candidate, score: f32| Scored {
+        cluster: c.cluster,
+        score,
+        best_member: c.best_member,
+        features: c.features,
+    };
+    let (mut scored, bar): (Vec<Scored>, f32) = match (params.kind, params.join_rule) {
+        (RuleKind::Plain, _) => (
+            candidates
                 .iter()
-                .filter_map(|c| c.best_plain.map(|s| (s, c.cluster)))
-                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-            match best {
-                Some((s, cluster)) if s >= params.plain_threshold => Verdict {
-                    join: Some((cluster, s)),
-                },
-                _ => none,
-            }
-        }
-        RuleKind::Concord => {
-            let bar = threshold(params, in_window);
-            let mut scored: Vec<(f32, ClusterId)> = candidates
+                .filter_map(|c| c.best_plain.map(|s| record(c, s)))
+                .collect(),
+            params.plain_threshold,
+        ),
+        (RuleKind::Concord, JoinRule::Calibrated) => (
+            candidates
                 .iter()
-                .map(|c| (score(params, c), c.cluster))
-                .filter(|(s, _)| *s >= bar)
-                .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            match scored.first() {
-                Some(&(best_score, best)) => Verdict {
-                    join: Some((best, best_score)),
-                },
-                None => none,
-            }
-        }
-    }
+                .map(|c| record(c, join_probability(&params.join_weights, &c.features)))
+                .collect(),
+            params.join_probability,
+        ),
+        (RuleKind::Concord, JoinRule::Threshold) => (
+            candidates
+                .iter()
+                .map(|c| record(c, score(params, c)))
+                .collect(),
+            threshold(params, in_window),
+        ),
+    };
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
+    let join = scored
+        .first()
+        .filter(|s| s.score >= bar)
+        .map(|s| (s.cluster, s.score));
+    Verdict { join, scored, bar }
 }
 
 #[cfg(test)]
@@ -228,6 +335,11 @@ mod tests {
     fn params() -> RuleParams {
         concord_core::Config::embedded_default()
             .map(|c| c.cluster.rule)
+            .map(|mut r| {
+                // The hand-set rule's tests; the calibrated one has its own below.
+                r.join_rule = JoinRule::Threshold;
+                r
+            })
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -240,6 +352,8 @@ mod tests {
             has_lang,
             recent: true,
             drift: 0.0,
+            best_member: None,
+            features: JoinFeatures::default(),
         }
     }
 
@@ -399,6 +513,51 @@ mod tests {
         assert!(merge_score(&p, &near, 100) >= 0.0);
         near.days_apart = 5.0;
         assert!(merge_score(&p, &near, 100) >= 0.0);
+    }
+
+    #[test]
+    fn the_calibrated_rule_joins_the_most_probable_cluster_above_its_bar() {
+        let mut p = params();
+        p.join_rule = JoinRule::Calibrated;
+        let with = |id: u64, best_cosine: f32, centroid_cosine: f32| Candidate {
+            features: JoinFeatures {
+                best_cosine,
+                centroid_cosine,
+                ..JoinFeatures::default()
+            },
+            ..cand(id, 0.0, 0.0, true)
+        };
+        let strong = with(9, 0.9, 0.8);
+        let weak = with(2, 0.1, 0.0);
+        let prob = |c: &Candidate| join_probability(&p.join_weights, &c.features);
+        assert!(prob(&strong) > p.join_probability, "{}", prob(&strong));
+        assert!(prob(&weak) < p.join_probability, "{}", prob(&weak));
+        let v = decide(&p, &[weak.clone(), strong.clone()], 100);
+        assert_eq!(v.join.map(|j| j.0), Some(ClusterId(9)));
+        assert_eq!(v.scored.len(), 2);
+        assert_eq!(v.scored[0].cluster, ClusterId(9), "best first");
+        assert_eq!(v.bar, p.join_probability);
+        assert_eq!(decide(&p, &[weak], 100).join, None);
+        // The window's volume enters as a feature, not as the bar: the bar stays put.
+        assert_eq!(decide(&p, &[], 5000).bar, decide(&p, &[], 2).bar);
+    }
+
+    #[test]
+    fn join_probability_is_the_logistic_of_the_weighted_features() {
+        let p = params();
+        let zero = JoinFeatures::default();
+        let at_zero = join_probability(&p.join_weights, &zero);
+        let expected = 1.0 / (1.0 + (-p.join_weights.bias).exp());
+        assert!((at_zero - expected).abs() < 1e-6);
+        let later = JoinFeatures {
+            days_to_best: 3.0,
+            ..zero
+        };
+        assert_eq!(
+            join_probability(&p.join_weights, &later) < at_zero,
+            p.join_weights.days_to_best < 0.0
+        );
+        assert_eq!(JoinFeatures::NAMES.len(), zero.values().len());
     }
 
     #[test]

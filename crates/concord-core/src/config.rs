@@ -109,6 +109,38 @@ pub enum MergeRule {
     Linear,
 }
 
+/// How an arriving article is judged to belong to a candidate cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinRule {
+    /// A logistic model of "same event" over the candidate's features
+    /// (`join_weights`): join the most probable cluster when its probability
+    /// reaches `join_probability`. Means the same at every volume.
+    Calibrated,
+    /// The earlier hand-set score (`link_weight`, bonuses, decay, drift)
+    /// against `threshold + density_slope · ln(n / density_ref)`.
+    Threshold,
+}
+
+/// Weights of the calibrated join model: the probability that an article
+/// reports the same event as a candidate cluster is the logistic of the sum of
+/// weight × feature, plus `bias`. Each feature is documented in `config/default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinWeights {
+    pub best_cosine: f32,
+    pub centroid_cosine: f32,
+    pub shared_idf: f32,
+    pub days_to_best: f32,
+    pub days_beyond_recent: f32,
+    pub mean_days_beyond_recent: f32,
+    pub other_language: f32,
+    pub lacks_language: f32,
+    pub ln_size: f32,
+    pub ln_volume: f32,
+    pub bias: f32,
+}
+
 /// Weights of the linear merge score: merge when the sum of weight × feature,
 /// plus `bias`, reaches 0. Each feature is documented in `config/default.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -154,6 +186,10 @@ pub struct RuleParams {
     pub merge_min_size: usize,
     pub merge_rule: MergeRule,
     pub merge_weights: MergeWeights,
+    pub join_rule: JoinRule,
+    pub join_probability: f32,
+    pub join_volume_floor: usize,
+    pub join_weights: JoinWeights,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }
@@ -380,6 +416,10 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.cluster.rule.link_weight) {
             return invalid("cluster.rule.link_weight", "must be in [0, 1]");
+        }
+        let p = self.cluster.rule.join_probability;
+        if !(p > 0.0 && p < 1.0) {
+            return invalid("cluster.rule.join_probability", "must be in (0, 1)");
         }
         if !(2..=255).contains(&self.index.m) {
             return invalid("index.m", "must be between 2 and 255");

@@ -12,6 +12,7 @@
 
 mod dataset;
 mod error;
+pub mod logistic;
 pub mod metrics;
 // The OG2021 reader (Tokyo 2021 Olympics titles). Only the reader lives here: the data
 // is read from ../shared and never copied into the repository.

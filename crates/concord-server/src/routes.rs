@@ -290,6 +290,13 @@ pub struct ArticleOut {
     pub url: Option<String>,
     pub source: Option<String>,
     pub cluster: Option<String>,
+    /// Why the clusterer placed the article: the rule (`calibrated`, `threshold`,
+    /// `plain`, or `pinned` by an analyst), the bar a candidate had to reach, and the
+    /// best candidate clusters (at most 5, best first, the joined one flagged) with
+    /// their score (for `calibrated`, the probability of the same event), best-linked
+    /// member and the features the rule read. Absent until the article is clustered.
+    #[schema(value_type = Option<Object>)]
+    pub why: Option<serde_json::Value>,
 }
 
 /// `GET /v1/articles/{id}`.
@@ -313,6 +320,7 @@ pub async fn get_article(
             .article(id)?
             .ok_or_else(|| Problem::not_found(format!("article {id} not found")))?;
         let cluster = db.membership(id)?.map(|m| m.cluster.to_string());
+        let why = db.why(id)?;
         Ok(Json(ArticleOut {
             id: a.id.to_string(),
             external_id: a.external_id,
@@ -327,6 +335,7 @@ pub async fn get_article(
             url: a.url,
             source: a.source,
             cluster,
+            why,
         }))
     })
     .await

@@ -233,6 +233,48 @@ impl Db {
             .transpose()
     }
 
+    /// The record of the clustering decision that placed the article (JSON), if any.
+    pub fn why(&self, id: ArticleId) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT why FROM articles WHERE id = ?1",
+                [id.0 as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.flatten()
+            .map(|t| {
+                serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+                    table: "articles",
+                    reason: format!("why of article {id}: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every clustered article's external id and decision record, in id order.
+    pub fn whys(
+        &self,
+        mut f: impl FnMut(ArticleId, &str, serde_json::Value) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, external_id, why FROM articles WHERE why IS NOT NULL ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id = ArticleId(row.get::<_, i64>(0)? as u64);
+            let external: String = row.get(1)?;
+            let text: String = row.get(2)?;
+            let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                table: "articles",
+                reason: format!("why of article {id}: {e}"),
+            })?;
+            f(id, &external, value)?;
+        }
+        Ok(())
+    }
+
     pub fn article_by_external_id(
         &self,
         external_id: &str,
@@ -464,6 +506,15 @@ impl Tx<'_> {
             ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Records why the clusterer placed the article (JSON).
+    pub fn set_why(&self, id: ArticleId, why: &serde_json::Value) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE articles SET why = ?2 WHERE id = ?1",
+            params![id.0 as i64, why.to_string()],
+        )?;
+        Ok(())
     }
 
     pub fn set_article_state(&self, id: ArticleId, state: ArticleState) -> Result<(), StoreError> {

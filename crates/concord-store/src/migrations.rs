@@ -133,6 +133,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inbound_webhooks_received ON inbound_webhooks (received_at);
     "#,
+    // 4: why the clusterer placed each article: its decision's candidates, features and
+    // scores (JSON), shown to analysts on the article.
+    r#"
+    ALTER TABLE articles ADD COLUMN why TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.

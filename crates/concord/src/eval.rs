@@ -71,6 +71,13 @@ pub struct EvalArgs {
     /// The seed of `--sample`.
     #[arg(long, value_name = "SEED", requires = "sample")]
     sample_seed: Option<u64>,
+    /// Append, for every decision of the `concord` rule, its recorded candidates to this
+    /// CSV file (run, articles, key, label, score, the join model's features): the
+    /// training rows of `concord fit-join`. The label (same gold event as the
+    /// candidate's best-linked member) is joined here, after the replay; the
+    /// clusterer never sees it.
+    #[arg(long, value_name = "CSV")]
+    features: Option<PathBuf>,
 }
 
 fn fraction(s: &str) -> Result<f64, String> {
@@ -260,14 +267,29 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         for (part, data) in &parts {
             let mut config = base.clone();
             config.cluster.rule.kind = kind;
-            let (mut run, predicted) = runtime.block_on(replay_once(
+            let record = args.features.is_some() && kind == RuleKind::Concord;
+            let (mut run, predicted, whys) = runtime.block_on(replay_once(
                 &config,
                 data,
                 rule,
                 part,
                 args.json,
                 args.keep.as_deref(),
+                record,
             ))?;
+            if let Some(path) = args.features.as_deref().filter(|_| record) {
+                let name = match &sample {
+                    Some(s) => format!(
+                        "{}:{part}:sample {} seed {}",
+                        args.dataset.display(),
+                        s.sample.fraction,
+                        s.sample.seed
+                    ),
+                    None => format!("{}:{part}", args.dataset.display()),
+                };
+                append_features(path, &name, data, &whys)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             run.pairs = scored_pairs
                 .as_deref()
                 .map(|scored| pairs::score(scored, &predicted));
@@ -322,7 +344,8 @@ async fn replay_once(
     part: &str,
     quiet: bool,
     keep: Option<&Path>,
-) -> anyhow::Result<(Run, Vec<concord_core::ClusterId>)> {
+    record: bool,
+) -> anyhow::Result<(Run, Vec<concord_core::ClusterId>, Vec<Why>)> {
     // A fresh, throw-away data directory: the same store, index and clusterer as the service.
     let dir = tempfile::tempdir().context("cannot create a scratch data directory")?;
     let mut config = config.clone();
@@ -376,8 +399,20 @@ async fn replay_once(
         scores,
         pairs: None,
     };
+    let mut whys = Vec::new();
+    if record {
+        let db = pipeline.store().connect_read_only()?;
+        db.whys(|id, key, why| {
+            whys.push(Why {
+                id,
+                key: key.to_owned(),
+                why,
+            });
+            Ok(())
+        })?;
+    }
     tokio::task::spawn_blocking(move || pipeline.shutdown()).await?;
-    Ok((run, replayed.predicted))
+    Ok((run, replayed.predicted, whys))
 }
 
 /// The full replay's clustering scored on the articles from `split` only.
@@ -545,4 +580,74 @@ fn print_knobs(config: &Config) {
         rule.plain_threshold,
         rule.plain_window_hours
     );
+}
+
+/// One article's decision record, as the clusterer stored it.
+struct Why {
+    id: concord_core::ArticleId,
+    key: String,
+    why: serde_json::Value,
+}
+
+/// Appends the candidates of every recorded decision, labelled by gold (same event as
+/// the candidate's best-linked member), to the training CSV at `path`.
+fn append_features(path: &Path, run: &str, data: &Dataset, whys: &[Why]) -> anyhow::Result<()> {
+    use concord_cluster::JoinFeatures;
+    let gold: std::collections::HashMap<&str, &str> = data
+        .items
+        .iter()
+        .map(|i| (i.key.as_str(), i.gold.as_str()))
+        .collect();
+    let key_of: std::collections::HashMap<String, &str> = whys
+        .iter()
+        .map(|w| (w.id.to_string(), w.key.as_str()))
+        .collect();
+    let fresh = !path.exists() || std::fs::metadata(path)?.len() == 0;
+    let mut w = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    );
+    if fresh {
+        writeln!(
+            w,
+            "run,articles,key,label,score,{}",
+            JoinFeatures::NAMES.join(",")
+        )?;
+    }
+    let run = run.replace([',', '"', '\n'], "_");
+    for Why { key, why, .. } in whys {
+        let Some(own) = gold.get(key.as_str()) else {
+            continue;
+        };
+        let Some(candidates) = why["candidates"].as_array() else {
+            continue;
+        };
+        for c in candidates {
+            let member = c["best_member"].as_str().and_then(|m| key_of.get(m));
+            let Some(other) = member.and_then(|k| gold.get(k)) else {
+                continue;
+            };
+            let values: Option<Vec<f64>> = JoinFeatures::NAMES
+                .iter()
+                .map(|n| c["features"][*n].as_f64())
+                .collect();
+            let Some(values) = values else {
+                continue;
+            };
+            let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+            writeln!(
+                w,
+                "{run},{},{},{},{:.6},{}",
+                data.len(),
+                key.replace(',', "_"),
+                u8::from(own == other),
+                c["score"].as_f64().unwrap_or(f64::NAN),
+                values.join(",")
+            )?;
+        }
+    }
+    w.flush()?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ mod bench;
 mod bench_cluster;
 mod config;
 mod eval;
+mod fit;
 mod serve;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Command {
     Prepare(serve::PrepareArgs),
     /// Replay a labelled dataset through the pipeline and print clustering quality.
     Eval(eval::EvalArgs),
+    /// Fit the calibrated join model on `eval --features` rows and print its weights.
+    FitJoin(fit::FitArgs),
     /// Copy the store, online and consistent, into a new data directory (restore: start
     /// `serve` on that directory; the index is rebuilt from the store).
     Backup(backup::BackupArgs),
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(figment, args),
         Command::Prepare(args) => serve::prepare(figment, &args),
         Command::Eval(args) => eval::run(figment, &args),
+        Command::FitJoin(args) => fit::run(&args),
         Command::Backup(args) => backup::run(figment, &args),
         Command::Openapi => {
             print!("{}", concord_server::spec_json());

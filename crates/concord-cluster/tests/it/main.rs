@@ -8,8 +8,8 @@ use std::{
 };
 
 use concord_cluster::{
-    Centering, ClusterError, ClusterInput, Clusterer, Correction, MergeRule, MergeWeights, Outcome,
-    RuleKind, RuleParams,
+    Centering, ClusterError, ClusterInput, Clusterer, Correction, JoinRule, JoinWeights, MergeRule,
+    MergeWeights, Outcome, RuleKind, RuleParams,
 };
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
@@ -54,6 +54,23 @@ fn params() -> RuleParams {
             no_shared_language: 0.0,
             days_apart: 0.0,
             ln_density: 0.0,
+            bias: 0.0,
+        },
+        // The hand-set threshold rule reads these toy vectors' cosines directly.
+        join_rule: JoinRule::Threshold,
+        join_probability: 0.5,
+        join_volume_floor: 10,
+        join_weights: JoinWeights {
+            best_cosine: 0.0,
+            centroid_cosine: 0.0,
+            shared_idf: 0.0,
+            days_to_best: 0.0,
+            days_beyond_recent: 0.0,
+            mean_days_beyond_recent: 0.0,
+            other_language: 0.0,
+            lacks_language: 0.0,
+            ln_size: 0.0,
+            ln_volume: 0.0,
             bias: 0.0,
         },
         plain_threshold: 0.65,

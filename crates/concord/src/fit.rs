@@ -1,0 +1,84 @@
+//! `concord fit-join`: fit the calibrated join model's weights on the training
+//! rows `concord eval --features` wrote, and print them as the
+//! `[cluster.rule.join_weights]` table of `config/default.toml`.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use concord_cluster::JoinFeatures;
+use concord_eval::logistic;
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Training CSV files written by `concord eval --features` (tuning data only).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Inverse regularisation strength (scikit-learn's C): smaller shrinks the weights.
+    #[arg(long, default_value_t = 10.0)]
+    c: f64,
+}
+
+pub fn run(args: &FitArgs) -> anyhow::Result<()> {
+    let mut rows: Vec<(Vec<f64>, bool, f64)> = Vec::new();
+    let mut runs: HashMap<String, usize> = HashMap::new();
+    for path in &args.files {
+        let mut csv = csv::Reader::from_path(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let headers = csv.headers()?.clone();
+        let column = |name: &str| -> anyhow::Result<usize> {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .with_context(|| format!("{}: no column `{name}`", path.display()))
+        };
+        let (run, articles, label) = (column("run")?, column("articles")?, column("label")?);
+        let features: Vec<usize> = JoinFeatures::NAMES
+            .iter()
+            .map(|n| column(n))
+            .collect::<anyhow::Result<_>>()?;
+        for (line, record) in (2u64..).zip(csv.records()) {
+            let record = record.with_context(|| format!("{}:{line}", path.display()))?;
+            let field = |i: usize| record.get(i).unwrap_or("");
+            let number = |i: usize| -> anyhow::Result<f64> {
+                field(i)
+                    .parse::<f64>()
+                    .with_context(|| format!("{}:{line}: not a number", path.display()))
+            };
+            let n: usize = field(articles)
+                .parse()
+                .with_context(|| format!("{}:{line}: `articles`", path.display()))?;
+            // Each replay weighs the same, whatever its size: a 10% sample's
+            // decisions count as much as the full stream's.
+            let weight = 1000.0 / n.max(1) as f64;
+            *runs.entry(field(run).to_owned()).or_default() += 1;
+            let x = features
+                .iter()
+                .map(|&i| number(i))
+                .collect::<anyhow::Result<Vec<f64>>>()?;
+            rows.push((x, field(label) == "1", weight));
+        }
+    }
+    if rows.is_empty() {
+        bail!("no training rows in the given files");
+    }
+    let positives = rows.iter().filter(|r| r.1).count();
+    let model = logistic::fit(&rows, args.c)?;
+    let mut names: Vec<_> = runs.into_iter().collect();
+    names.sort();
+    println!(
+        "# Fitted by `concord fit-join` (C = {}) on {} candidate rows ({} positive) from:",
+        args.c,
+        rows.len(),
+        positives
+    );
+    for (name, n) in names {
+        println!("#   {name}: {n} rows");
+    }
+    println!("[cluster.rule.join_weights]");
+    for (name, w) in JoinFeatures::NAMES.iter().zip(&model.weights) {
+        println!("{name} = {w:.3}");
+    }
+    println!("bias = {:.3}", model.bias);
+    Ok(())
+}
