@@ -33,6 +33,8 @@ impl Logistic {
     }
 }
 
+// Dense matrix code: the index arithmetic reads closer to the maths than iterators.
+#[allow(clippy::needless_range_loop)]
 /// Fits `rows` (features, label, sample weight), minimising
 /// `Σ weight·log-loss + ||w||² / (2c)` (the bias is not penalised), like
 /// scikit-learn's `LogisticRegression(C=c)`.
@@ -97,6 +99,7 @@ pub fn fit(rows: &[(Vec<f64>, bool, f64)], c: f64) -> Result<Logistic, FitError>
 }
 
 /// Solves `a·x = b` by Gaussian elimination with partial pivoting.
+#[allow(clippy::needless_range_loop)]
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
