@@ -36,6 +36,9 @@ pub struct ClusterInput {
     pub lang: Option<Lang>,
     /// The title, for the shared-token signal.
     pub title: String,
+    /// The prepared text the model read (title and body): an article-length text
+    /// also gives its lead's tokens, and says the article is a full report.
+    pub text: String,
     pub vector: UnitVector,
     pub model: String,
 }
@@ -86,6 +89,29 @@ struct Decision<'a> {
     pinned: bool,
     /// The decision's record, stored with the article.
     why: serde_json::Value,
+}
+
+/// Words from which a text is article-length rather than a headline.
+const LONG_WORDS: usize = 40;
+/// Characters of an article-length text whose tokens join the title's: its lead.
+const LEAD_CHARS: usize = 600;
+
+/// Whether `text` is article-length (a report, not a headline).
+fn is_long(text: &str) -> bool {
+    text.split_whitespace().nth(LONG_WORDS - 1).is_some()
+}
+
+/// The article's distinctive tokens: its title's (without learned publisher
+/// affixes) and, for an article-length text, its lead's.
+fn article_tokens(stats: &mut TokenStats, title: &str, text: &str, long: bool) -> Vec<u32> {
+    let mut ids = stats.intern_title(title);
+    if long {
+        let lead: String = text.chars().take(LEAD_CHARS).collect();
+        ids.extend(stats.intern(&lead));
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    ids
 }
 
 /// How many candidates the decision's record keeps, best first.
@@ -270,7 +296,8 @@ impl Clusterer {
                 a.lang,
                 a.vector.as_slice(),
             );
-            let ids = tokens.intern_title(&a.title);
+            let long = is_long(&a.prepared_text);
+            let ids = article_tokens(tokens, &a.title, &a.prepared_text, long);
             tokens.count(&ids);
             articles.insert(
                 a.id,
@@ -279,6 +306,7 @@ impl Clusterer {
                     secs: a.published_at.as_second(),
                     lang: a.lang,
                     tokens: ids,
+                    long,
                 },
             );
             live.insert(a.id);
@@ -341,6 +369,7 @@ impl Clusterer {
         input: &ClusterInput,
         x: &UnitVector,
         tokens: &[u32],
+        long: bool,
     ) -> Result<(Vec<Candidate>, usize), ClusterError> {
         let window = self.window(
             input.published_at,
@@ -403,6 +432,8 @@ impl Clusterer {
                 f.days_to_best = days * busy;
                 f.days_beyond_recent = (days - recent_days).max(0.0) * busy;
                 f.other_language = if meta.lang == input.lang { 0.0 } else { 1.0 };
+                f.both_long = if long && meta.long { 1.0 } else { 0.0 };
+                f.long_cosine = f.both_long * hit.similarity;
                 entry.best_member = Some(hit.id);
             }
         }
@@ -456,8 +487,9 @@ impl Clusterer {
             .means
             .centre(&self.params, input.lang, input.vector.as_slice());
         let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
-        let tokens = self.tokens.intern_title(&input.title);
-        let (candidates, in_window) = self.candidates(input, &x, &tokens)?;
+        let long = is_long(&input.text);
+        let tokens = article_tokens(&mut self.tokens, &input.title, &input.text, long);
+        let (candidates, in_window) = self.candidates(input, &x, &tokens, long)?;
         let mut verdict = rule::decide(&self.params, &candidates, in_window);
         let why = why_record(
             &self.params,
@@ -653,6 +685,7 @@ impl Clusterer {
                 secs: input.published_at.as_second(),
                 lang: input.lang,
                 tokens,
+                long: is_long(&input.text),
             },
         );
         self.means.add(
@@ -1046,4 +1079,39 @@ fn merge_into(
             Some(survivor.record.last_published.map_or(last, |l| l.max(last)));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_article_length_text_adds_its_leads_tokens_and_a_headline_does_not() {
+        let headline = "Wang Yi launches data security initiative";
+        assert!(!is_long(headline));
+        let report = format!(
+            "{headline} {}",
+            "Beijing presented the Global Initiative on Data Security at a seminar on \
+             digital governance, calling on states to oppose mass surveillance and to \
+             respect the sovereignty of other countries over their data, Xinhua reported \
+             on Tuesday after the announcement in 2020"
+        );
+        assert!(is_long(&report));
+        let mut stats = TokenStats::new(0);
+        let short = article_tokens(&mut stats, headline, headline, false);
+        let long = article_tokens(&mut stats, headline, &report, true);
+        assert!(long.len() > short.len());
+        assert!(
+            short.iter().all(|t| long.contains(t)),
+            "the title's tokens stay"
+        );
+        assert!(
+            long.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        // The lead is cut at LEAD_CHARS: tokens past it are not read.
+        let far = format!("{report} {} zanzibarite", "ab ".repeat(300));
+        let cut = article_tokens(&mut stats, headline, &far, true);
+        assert_eq!(cut.len(), long.len());
+    }
 }

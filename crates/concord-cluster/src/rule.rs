@@ -25,11 +25,13 @@ pub struct JoinFeatures {
     pub lacks_language: f32,
     pub ln_size: f32,
     pub ln_volume: f32,
+    pub both_long: f32,
+    pub long_cosine: f32,
 }
 
 impl JoinFeatures {
     /// The features in `JoinFeatures::NAMES` order.
-    pub fn values(&self) -> [f32; 10] {
+    pub fn values(&self) -> [f32; 12] {
         [
             self.best_cosine,
             self.centroid_cosine,
@@ -41,11 +43,13 @@ impl JoinFeatures {
             self.lacks_language,
             self.ln_size,
             self.ln_volume,
+            self.both_long,
+            self.long_cosine,
         ]
     }
 
     /// The names of [`JoinFeatures::values`], as in `[cluster.rule.join_weights]`.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "best_cosine",
         "centroid_cosine",
         "shared_idf",
@@ -56,11 +60,13 @@ impl JoinFeatures {
         "lacks_language",
         "ln_size",
         "ln_volume",
+        "both_long",
+        "long_cosine",
     ];
 }
 
 /// The weights in [`JoinFeatures::NAMES`] order, and the bias.
-pub fn join_weight_values(w: &JoinWeights) -> ([f32; 10], f32) {
+pub fn join_weight_values(w: &JoinWeights) -> ([f32; 12], f32) {
     (
         [
             w.best_cosine,
@@ -73,6 +79,8 @@ pub fn join_weight_values(w: &JoinWeights) -> ([f32; 10], f32) {
             w.lacks_language,
             w.ln_size,
             w.ln_volume,
+            w.both_long,
+            w.long_cosine,
         ],
         w.bias,
     )

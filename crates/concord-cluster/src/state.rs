@@ -102,8 +102,10 @@ pub(crate) struct ArticleMeta {
     pub cluster: ClusterId,
     pub secs: i64,
     pub lang: Option<Lang>,
-    /// Interned title tokens, sorted.
+    /// Interned title (and lead) tokens, sorted.
     pub tokens: Vec<u32>,
+    /// Article-length text (a report, not a headline).
+    pub long: bool,
 }
 
 /// A cluster as the clusterer reports it (for tests and callers).

@@ -138,6 +138,8 @@ pub struct JoinWeights {
     pub lacks_language: f32,
     pub ln_size: f32,
     pub ln_volume: f32,
+    pub both_long: f32,
+    pub long_cosine: f32,
     pub bias: f32,
 }
 

@@ -334,6 +334,7 @@ impl Pipeline {
                         published_at: a.published_at,
                         lang,
                         title,
+                        text: prepared.text.clone(),
                     },
                     vector,
                     done,
@@ -379,6 +380,7 @@ impl Pipeline {
                             published_at: p.published_at,
                             lang: p.lang,
                             title: p.title,
+                            text: p.prepared_text,
                             vector,
                             model: self.inner.model_name.clone(),
                         },
@@ -387,7 +389,7 @@ impl Pipeline {
                 }
                 _ => {
                     let embed = self.inner.embed.reserve().await?;
-                    let vector = embed.submit(p.prepared_text);
+                    let vector = embed.submit(p.prepared_text.clone());
                     permit.send(Msg::Embedded {
                         article: Queued {
                             id: p.id,
@@ -395,6 +397,7 @@ impl Pipeline {
                             published_at: p.published_at,
                             lang: p.lang,
                             title: p.title,
+                            text: p.prepared_text,
                         },
                         vector,
                         done: None,

@@ -25,6 +25,8 @@ pub(crate) struct Queued {
     pub published_at: Timestamp,
     pub lang: Option<Lang>,
     pub title: String,
+    /// The prepared text the model read (title and body).
+    pub text: String,
 }
 
 #[derive(Debug)]
@@ -192,6 +194,7 @@ impl ClusterWorker {
                         published_at: article.published_at,
                         lang: article.lang,
                         title: article.title,
+                        text: article.text,
                         vector,
                         model: self.model.clone(),
                     }),

@@ -131,6 +131,8 @@ pub struct ClusteredArticle {
     pub published_at: Timestamp,
     pub lang: Option<Lang>,
     pub title: String,
+    /// The prepared text the model read.
+    pub prepared_text: String,
     /// The model's vector.
     pub vector: UnitVector,
     /// The clusterer's centred vector, frozen when the article arrived.
@@ -347,7 +349,7 @@ impl Db {
         mut f: impl FnMut(ClusteredArticle) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, published_at, lang, title, vector, cvector FROM articles
+            "SELECT id, published_at, lang, title, vector, cvector, prepared_text FROM articles
              WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -367,6 +369,7 @@ impl Db {
                 published_at: from_millis("articles", published)?,
                 lang: parse_lang("articles", lang)?,
                 title: r.get(3)?,
+                prepared_text: r.get(6)?,
                 vector,
                 centred,
             })?;

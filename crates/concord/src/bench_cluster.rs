@@ -140,6 +140,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                 content_hash: hash,
                 published_at: at,
                 lang: Some(lang),
+                text: String::new(),
                 title,
                 vector,
                 model: "synthetic".into(),

@@ -22,6 +22,7 @@ pub struct FitArgs {
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     let mut rows: Vec<(Vec<f64>, bool, f64)> = Vec::new();
     let mut runs: HashMap<String, usize> = HashMap::new();
+    let mut row_runs: Vec<String> = Vec::new();
     for path in &args.files {
         let mut csv = csv::Reader::from_path(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -45,22 +46,25 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
                     .parse::<f64>()
                     .with_context(|| format!("{}:{line}: not a number", path.display()))
             };
-            let n: usize = field(articles)
+            let _: usize = field(articles)
                 .parse()
                 .with_context(|| format!("{}:{line}: `articles`", path.display()))?;
-            // Each replay weighs the same, whatever its size: a 10% sample's
-            // decisions count as much as the full stream's.
-            let weight = 1000.0 / n.max(1) as f64;
             *runs.entry(field(run).to_owned()).or_default() += 1;
             let x = features
                 .iter()
                 .map(|&i| number(i))
                 .collect::<anyhow::Result<Vec<f64>>>()?;
-            rows.push((x, field(label) == "1", weight));
+            rows.push((x, field(label) == "1", 0.0));
+            row_runs.push(field(run).to_owned());
         }
     }
     if rows.is_empty() {
         bail!("no training rows in the given files");
+    }
+    // Each replay weighs the same in all, whatever its size: a 10% sample's decisions,
+    // or the rated pairs' 312, count as much as the full stream's thousands.
+    for (row, run) in rows.iter_mut().zip(&row_runs) {
+        row.2 = 1000.0 / runs.get(run).copied().unwrap_or(1).max(1) as f64;
     }
     let positives = rows.iter().filter(|r| r.1).count();
     let model = logistic::fit(&rows, args.c)?;

@@ -71,6 +71,8 @@ fn params() -> RuleParams {
             lacks_language: 0.0,
             ln_size: 0.0,
             ln_volume: 0.0,
+            both_long: 0.0,
+            long_cosine: 0.0,
             bias: 0.0,
         },
         plain_threshold: 0.65,
@@ -140,6 +142,7 @@ impl Harness {
                 published_at: at,
                 lang: Some(lang),
                 title: format!("title {}", self.next),
+                text: format!("title {}", self.next),
                 vector: UnitVector::normalize(v.to_vec()).unwrap(),
                 model: "test".into(),
             })
@@ -473,6 +476,7 @@ fn a_moved_article_stays_put_when_its_content_is_updated() {
             published_at: stored.published_at,
             lang: stored.lang,
             title: stored.title.clone(),
+            text: stored.title.clone(),
             vector: UnitVector::normalize(axis(1, 0.02)).unwrap(),
             model: "test".into(),
         })
