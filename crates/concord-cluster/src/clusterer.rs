@@ -91,6 +91,11 @@ struct Decision<'a> {
     why: serde_json::Value,
 }
 
+/// `x` to 4 decimals, as an f64 (an f32 widened prints as 0.44999998807907104).
+fn round4(x: f32) -> f64 {
+    (f64::from(x) * 1e4).round() / 1e4
+}
+
 /// Words from which a text is article-length rather than a headline.
 const LONG_WORDS: usize = 40;
 /// Characters of an article-length text whose tokens join the title's: its lead.
@@ -139,7 +144,7 @@ fn why_record(
             json!({
                 "cluster": c.cluster.to_string(),
                 "joined": Some(c.cluster) == joined,
-                "score": c.score,
+                "score": round4(c.score),
                 "best_member": c.best_member.map(|m| m.to_string()),
                 "features": c.features,
             })
@@ -147,7 +152,7 @@ fn why_record(
         .collect();
     json!({
         "rule": rule,
-        "bar": verdict.bar,
+        "bar": round4(verdict.bar),
         "candidates_seen": verdict.scored.len(),
         "candidates": candidates,
     })
