@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Refits the calibrated join model on tuning data only and prints the
-# [cluster.rule.join_weights] table for config/default.toml.
+# Refits the calibrated join model and the merge score on tuning data only and
+# prints the [cluster.rule.join_weights] and [cluster.rule.merge_weights] tables
+# for config/default.toml.
 #
-#   scripts/fit_join.sh [OUT.csv]
+#   scripts/fit_join.sh [OUT.csv]     (merge rows go to OUT-merge.csv)
 #
 # Replays, with the configured rule: OG2021 published before 2021-07-23 (all of it,
 # and 10%, 25% and 50% samples of it, so that quiet and busy windows are both
 # seen) and the rated pairs' development half; every decision's recorded
 # candidates become training rows (label: same gold event as the candidate's
-# best-linked member, joined after each replay), then `concord fit-join` fits a
-# logistic regression, each replay weighing the same. Extra CONCORD_* settings in
+# best-linked member; for merges, as the candidate cluster's representative
+# member; joined after each replay), then `concord fit-join` fits a logistic
+# regression, each replay weighing the same. Extra CONCORD_* settings in
 # the environment apply to the replays. Takes about two minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,17 +19,21 @@ export CONCORD_CACHE_DIR="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CONCORD_CACHE_DIR/target}"
 DATA="${CONCORD_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 OUT="${1:-join-features.csv}"
+MERGE_OUT="${OUT%.csv}-merge.csv"
 OG="$DATA/og2021/og2021_titles_clusters.csv"
 UNTIL=2021-07-23
 
 models/install.sh
 cargo build --release --locked -p concord
 BIN="$CARGO_TARGET_DIR/release/concord"
-rm -f "$OUT"
-eval_features() { "$BIN" eval "$@" --rules concord --json --features "$OUT" > /dev/null; }
+rm -f "$OUT" "$MERGE_OUT"
+eval_features() {
+  "$BIN" eval "$@" --rules concord --json --features "$OUT" --merge-features "$MERGE_OUT" > /dev/null
+}
 eval_features "$OG" --until "$UNTIL"
 for seed in 11 12 13; do eval_features "$OG" --until "$UNTIL" --sample 0.1 --sample-seed "$seed"; done
 for seed in 11 12; do eval_features "$OG" --until "$UNTIL" --sample 0.25 --sample-seed "$seed"; done
 eval_features "$OG" --until "$UNTIL" --sample 0.5 --sample-seed 11
 eval_features "$DATA/semeval-pairs/dev.jsonl"
 "$BIN" fit-join "$OUT"
+"$BIN" fit-join --merge "$MERGE_OUT"

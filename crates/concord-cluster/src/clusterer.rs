@@ -573,7 +573,6 @@ impl Clusterer {
             )? {
                 return Ok(None);
             }
-            tx.set_why(input.id, &why)?;
             let (mut state, created, similarity) =
                 match join.and_then(|(c, s)| clusters.get(&c).map(|st| (st, s))) {
                     Some((existing, s)) => (existing.clone(), false, s),
@@ -613,7 +612,13 @@ impl Clusterer {
             )?;
             // At most one merge per arrival: the candidate whose centroid is closest
             // to the updated cluster's, if it clears the bar. The older id survives.
-            let partner = merge_partner(params, clusters, split_guards, &state, others, in_window);
+            let (partner, merge_candidates) =
+                merge_partner(params, clusters, split_guards, &state, others, in_window);
+            let mut why = why.clone();
+            if !merge_candidates.is_empty() {
+                why["merge_candidates"] = serde_json::Value::Array(merge_candidates);
+            }
+            tx.set_why(input.id, &why)?;
             let (mut survivor, absorbed) = match partner.and_then(|o| clusters.get(&o)) {
                 Some(other) if other.record.id < cluster => {
                     let mut survivor = other.clone();
@@ -925,9 +930,10 @@ fn merge_partner(
     state: &ClusterState,
     others: &[ClusterId],
     in_window: usize,
-) -> Option<ClusterId> {
+) -> (Option<ClusterId>, Vec<serde_json::Value>) {
+    let mut record = Vec::new();
     if params.kind != RuleKind::Concord || state.size() < params.merge_min_size {
-        return None;
+        return (None, record);
     }
     let me = state.record.id;
     let mut best: Option<(f32, ClusterId)> = None;
@@ -952,11 +958,22 @@ fn merge_partner(
             days_apart,
         );
         let margin = rule::merge_score(params, &pair, in_window);
+        let features: serde_json::Map<String, serde_json::Value> = rule::MERGE_FEATURE_NAMES
+            .iter()
+            .zip(rule::merge_features(params, &pair, in_window))
+            .map(|(n, v)| ((*n).to_owned(), json!(v)))
+            .collect();
+        record.push(json!({
+            "cluster": o.to_string(),
+            "representative": other.record.label_article.map(|a| a.to_string()),
+            "score": round4(margin),
+            "features": features,
+        }));
         if best.is_none_or(|(b, id)| margin > b || (margin == b && o < id)) {
             best = Some((margin, o));
         }
     }
-    best.filter(|(m, _)| *m >= 0.0).map(|(_, o)| o)
+    (best.filter(|(m, _)| *m >= 0.0).map(|(_, o)| o), record)
 }
 
 fn update_label(state: &mut ClusterState, id: ArticleId, v: &[f32]) {

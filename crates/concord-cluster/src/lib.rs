@@ -17,6 +17,7 @@ pub mod tokens;
 
 pub use clusterer::{Assignment, ClusterInput, Clusterer, Corrected, Correction, Outcome};
 pub use error::ClusterError;
+pub use rule::MERGE_FEATURE_NAMES;
 pub use rule::{
     Centering, JoinFeatures, JoinRule, JoinWeights, MergeRule, MergeWeights, RuleKind, RuleParams,
 };

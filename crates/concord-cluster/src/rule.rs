@@ -93,11 +93,16 @@ pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// `ln(max(in_window, join_volume_floor) / density_ref)`, the volume of the window as
-/// the join model reads it: never below the floor, the quietest volume of the data the
-/// weights were fitted on, so a feed of two articles is not extrapolated to.
+/// `ln(in_window / density_ref)` with `in_window` held within
+/// [`join_volume_floor`, `join_volume_ceiling`], the volume of the window as the join
+/// model reads it: within the volumes of the data the weights were fitted on, so
+/// neither a feed of two articles nor a day busier than any it saw is extrapolated to.
 pub fn ln_volume(params: &RuleParams, in_window: usize) -> f32 {
-    (in_window.max(params.join_volume_floor).max(1) as f32 / params.density_ref).ln()
+    let n = in_window
+        .min(params.join_volume_ceiling)
+        .max(params.join_volume_floor)
+        .max(1);
+    (n as f32 / params.density_ref).ln()
 }
 
 /// What the rule sees of one candidate cluster.
@@ -270,6 +275,31 @@ impl MergePair {
             days_apart,
         }
     }
+}
+
+/// The names of [`merge_features`], as in `[cluster.rule.merge_weights]`.
+pub const MERGE_FEATURE_NAMES: [&str; 7] = [
+    "cosine",
+    "cohesion_ratio",
+    "ln_min_size",
+    "ln_max_size",
+    "no_shared_language",
+    "days_apart",
+    "ln_density",
+];
+
+/// What the linear merge score reads, in [`MERGE_FEATURE_NAMES`] order.
+pub fn merge_features(params: &RuleParams, pair: &MergePair, in_window: usize) -> [f32; 7] {
+    let ln = |n: usize| (n.max(1) as f32).ln();
+    [
+        pair.cosine,
+        pair.cohesion_ratio,
+        ln(pair.min_size),
+        ln(pair.max_size),
+        if pair.share_a_language { 0.0 } else { 1.0 },
+        pair.days_apart,
+        (in_window.max(1) as f32 / params.density_ref).ln(),
+    ]
 }
 
 /// How far a pair clears the merge bar (merge when ≥ 0), by `merge_rule`.

@@ -191,6 +191,7 @@ pub struct RuleParams {
     pub join_rule: JoinRule,
     pub join_probability: f32,
     pub join_volume_floor: usize,
+    pub join_volume_ceiling: usize,
     pub join_weights: JoinWeights,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
@@ -418,6 +419,12 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.cluster.rule.link_weight) {
             return invalid("cluster.rule.link_weight", "must be in [0, 1]");
+        }
+        if self.cluster.rule.join_volume_ceiling < self.cluster.rule.join_volume_floor {
+            return invalid(
+                "cluster.rule.join_volume_ceiling",
+                "must not be below join_volume_floor",
+            );
         }
         let p = self.cluster.rule.join_probability;
         if !(p > 0.0 && p < 1.0) {

@@ -78,6 +78,11 @@ pub struct EvalArgs {
     /// clusterer never sees it.
     #[arg(long, value_name = "CSV")]
     features: Option<PathBuf>,
+    /// Append, likewise, every merge candidate the `concord` rule weighed (label: the
+    /// arriving article's gold event is that of the candidate cluster's representative
+    /// member): the training rows of `concord fit-join --merge`.
+    #[arg(long, value_name = "CSV")]
+    merge_features: Option<PathBuf>,
 }
 
 fn fraction(s: &str) -> Result<f64, String> {
@@ -267,7 +272,8 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         for (part, data) in &parts {
             let mut config = base.clone();
             config.cluster.rule.kind = kind;
-            let record = args.features.is_some() && kind == RuleKind::Concord;
+            let record = (args.features.is_some() || args.merge_features.is_some())
+                && kind == RuleKind::Concord;
             let (mut run, predicted, whys) = runtime.block_on(replay_once(
                 &config,
                 data,
@@ -277,7 +283,7 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                 args.keep.as_deref(),
                 record,
             ))?;
-            if let Some(path) = args.features.as_deref().filter(|_| record) {
+            if record {
                 let name = match &sample {
                     Some(s) => format!(
                         "{}:{part}:sample {} seed {}",
@@ -287,8 +293,14 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                     ),
                     None => format!("{}:{part}", args.dataset.display()),
                 };
-                append_features(path, &name, data, &whys)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                if let Some(path) = args.features.as_deref() {
+                    append_features(path, &name, data, &whys, Rows::Join)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                if let Some(path) = args.merge_features.as_deref() {
+                    append_features(path, &name, data, &whys, Rows::Merge)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
             }
             run.pairs = scored_pairs
                 .as_deref()
@@ -589,10 +601,37 @@ struct Why {
     why: serde_json::Value,
 }
 
-/// Appends the candidates of every recorded decision, labelled by gold (same event as
-/// the candidate's best-linked member), to the training CSV at `path`.
-fn append_features(path: &Path, run: &str, data: &Dataset, whys: &[Why]) -> anyhow::Result<()> {
-    use concord_cluster::JoinFeatures;
+/// Which decision's candidates a training file holds.
+#[derive(Debug, Clone, Copy)]
+enum Rows {
+    /// Join candidates; label: same event as the candidate's best-linked member.
+    Join,
+    /// Merge candidates; label: the arriving article's event is that of the
+    /// candidate cluster's representative member.
+    Merge,
+}
+
+/// Appends the candidates of every recorded decision, labelled by gold, to the
+/// training CSV at `path`.
+fn append_features(
+    path: &Path,
+    run: &str,
+    data: &Dataset,
+    whys: &[Why],
+    rows: Rows,
+) -> anyhow::Result<()> {
+    let (names, list, member): (&[&str], &str, &str) = match rows {
+        Rows::Join => (
+            &concord_cluster::JoinFeatures::NAMES,
+            "candidates",
+            "best_member",
+        ),
+        Rows::Merge => (
+            &concord_cluster::MERGE_FEATURE_NAMES,
+            "merge_candidates",
+            "representative",
+        ),
+    };
     let gold: std::collections::HashMap<&str, &str> = data
         .items
         .iter()
@@ -610,29 +649,23 @@ fn append_features(path: &Path, run: &str, data: &Dataset, whys: &[Why]) -> anyh
             .open(path)?,
     );
     if fresh {
-        writeln!(
-            w,
-            "run,articles,key,label,score,{}",
-            JoinFeatures::NAMES.join(",")
-        )?;
+        writeln!(w, "run,articles,key,label,score,{}", names.join(","))?;
     }
     let run = run.replace([',', '"', '\n'], "_");
     for Why { key, why, .. } in whys {
         let Some(own) = gold.get(key.as_str()) else {
             continue;
         };
-        let Some(candidates) = why["candidates"].as_array() else {
+        let Some(candidates) = why[list].as_array() else {
             continue;
         };
         for c in candidates {
-            let member = c["best_member"].as_str().and_then(|m| key_of.get(m));
+            let member = c[member].as_str().and_then(|m| key_of.get(m));
             let Some(other) = member.and_then(|k| gold.get(k)) else {
                 continue;
             };
-            let values: Option<Vec<f64>> = JoinFeatures::NAMES
-                .iter()
-                .map(|n| c["features"][*n].as_f64())
-                .collect();
+            let values: Option<Vec<f64>> =
+                names.iter().map(|n| c["features"][*n].as_f64()).collect();
             let Some(values) = values else {
                 continue;
             };

@@ -6,7 +6,7 @@ use std::{collections::HashMap, path::PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use concord_cluster::JoinFeatures;
+use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES};
 use concord_eval::logistic;
 
 #[derive(Debug, Args)]
@@ -14,12 +14,21 @@ pub struct FitArgs {
     /// Training CSV files written by `concord eval --features` (tuning data only).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Fit the merge score (`eval --merge-features` rows) instead of the join model,
+    /// and print `[cluster.rule.merge_weights]`.
+    #[arg(long)]
+    merge: bool,
     /// Inverse regularisation strength (scikit-learn's C): smaller shrinks the weights.
     #[arg(long, default_value_t = 10.0)]
     c: f64,
 }
 
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {
+    let (names, table): (&[&str], &str) = if args.merge {
+        (&MERGE_FEATURE_NAMES, "merge_weights")
+    } else {
+        (&JoinFeatures::NAMES, "join_weights")
+    };
     let mut rows: Vec<(Vec<f64>, bool, f64)> = Vec::new();
     let mut runs: HashMap<String, usize> = HashMap::new();
     let mut row_runs: Vec<String> = Vec::new();
@@ -34,7 +43,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{}: no column `{name}`", path.display()))
         };
         let (run, articles, label) = (column("run")?, column("articles")?, column("label")?);
-        let features: Vec<usize> = JoinFeatures::NAMES
+        let features: Vec<usize> = names
             .iter()
             .map(|n| column(n))
             .collect::<anyhow::Result<_>>()?;
@@ -68,19 +77,19 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     }
     let positives = rows.iter().filter(|r| r.1).count();
     let model = logistic::fit(&rows, args.c)?;
-    let mut names: Vec<_> = runs.into_iter().collect();
-    names.sort();
+    let mut sources: Vec<_> = runs.into_iter().collect();
+    sources.sort();
     println!(
         "# Fitted by `concord fit-join` (C = {}) on {} candidate rows ({} positive) from:",
         args.c,
         rows.len(),
         positives
     );
-    for (name, n) in names {
-        println!("#   {name}: {n} rows");
+    for (source, n) in sources {
+        println!("#   {source}: {n} rows");
     }
-    println!("[cluster.rule.join_weights]");
-    for (name, w) in JoinFeatures::NAMES.iter().zip(&model.weights) {
+    println!("[cluster.rule.{table}]");
+    for (name, w) in names.iter().zip(&model.weights) {
         println!("{name} = {w:.3}");
     }
     println!("bias = {:.3}", model.bias);

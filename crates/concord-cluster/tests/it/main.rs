@@ -60,6 +60,7 @@ fn params() -> RuleParams {
         join_rule: JoinRule::Threshold,
         join_probability: 0.5,
         join_volume_floor: 10,
+        join_volume_ceiling: 1000,
         join_weights: JoinWeights {
             best_cosine: 0.0,
             centroid_cosine: 0.0,
