@@ -4,6 +4,7 @@
 //! model from `models/install.sh`.
 
 mod crash;
+mod fit;
 mod shutdown;
 
 use std::{

@@ -1,0 +1,82 @@
+//! `concord eval --features/--merge-features` then `concord fit-join`: the refit
+//! path of the calibrated join model, on the real binary and model, with a small
+//! invented pairs file (the evaluation data never enters the repository).
+
+use std::process::Command;
+
+use super::{binary, workspace_root};
+
+#[test]
+fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = workspace_root().join("crates/concord-eval/tests/fixtures/pairs.jsonl");
+    let rows = dir.path().join("join.csv");
+    let merges = dir.path().join("merge.csv");
+    let eval = Command::new(binary())
+        .current_dir(workspace_root())
+        .arg("eval")
+        .arg(&pairs)
+        .args(["--rules", "concord", "--json", "--features"])
+        .arg(&rows)
+        .arg("--merge-features")
+        .arg(&merges)
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let csv = std::fs::read_to_string(&rows).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..5], ["run", "articles", "key", "label", "score"]);
+    assert_eq!(&header[5..], concord_cluster::JoinFeatures::NAMES);
+    let body: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Each scored pair's second article saw the first as its one candidate.
+    assert!(!body.is_empty(), "{csv}");
+    for row in &body {
+        assert_eq!(row.len(), header.len(), "{row:?}");
+        assert!(row[3] == "0" || row[3] == "1", "{row:?}");
+    }
+    // The fixture holds pairs of both kinds, and the labels say which.
+    assert!(body.iter().any(|r| r[3] == "1") && body.iter().any(|r| r[3] == "0"));
+    // Pairs never build clusters of two before a merge could be weighed: no merge rows.
+    assert!(
+        std::fs::read_to_string(&merges)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            <= 1
+    );
+
+    let fit = Command::new(binary())
+        .arg("fit-join")
+        .arg(&rows)
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let out = String::from_utf8(fit.stdout).unwrap();
+    assert!(out.contains("[cluster.rule.join_weights]"), "{out}");
+    for name in concord_cluster::JoinFeatures::NAMES.iter().chain(&["bias"]) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"));
+        let value: f64 = line.split(" = ").nth(1).unwrap().parse().unwrap();
+        assert!(value.is_finite(), "{line}");
+    }
+    // Nothing to fit is an error, not an empty table.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "run,articles,key,label,score\n").unwrap();
+    let none = Command::new(binary())
+        .arg("fit-join")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+}
