@@ -8,7 +8,7 @@ use concord_eval::{
     pairs::{self, PairCounts, PairsData},
 };
 
-use crate::data::shared_data;
+use crate::{data::shared_data, readers::assert_malformed};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pairs.jsonl")
@@ -27,22 +27,6 @@ fn line(id: &str, lang1: &str, lang2: &str, same_event: &str) -> String {
     format!(
         r#"{{"pair_id":"{id}","lang1":"{lang1}","lang2":"{lang2}","title1":"T1","text1":"x","title2":null,"text2":"y","date1":null,"date2":null,"score":1.0,"same_event":{same_event}}}"#
     )
-}
-
-#[track_caller]
-fn assert_malformed(result: Result<PairsData, EvalError>, line: u64, needle: &str) {
-    match result {
-        Err(EvalError::Malformed {
-            line: got, reason, ..
-        }) => {
-            assert_eq!(got, line, "{reason}");
-            assert!(
-                reason.contains(needle),
-                "{reason:?} does not mention {needle:?}"
-            );
-        }
-        other => panic!("expected a malformed-line error on line {line}, got {other:?}"),
-    }
 }
 
 #[test]

@@ -13,8 +13,14 @@ fn parse(body: &str) -> Result<Dataset, EvalError> {
     og2021::from_reader(text.as_bytes(), "test.csv".as_ref())
 }
 
+/// Asserts a malformed-input error on `line` whose reason mentions `needle`
+/// (shared by the readers' tests).
 #[track_caller]
-fn assert_malformed(result: Result<Dataset, EvalError>, line: u64, needle: &str) {
+pub(crate) fn assert_malformed<T: std::fmt::Debug>(
+    result: Result<T, EvalError>,
+    line: u64,
+    needle: &str,
+) {
     match result {
         Err(EvalError::Malformed {
             line: got, reason, ..
@@ -25,7 +31,7 @@ fn assert_malformed(result: Result<Dataset, EvalError>, line: u64, needle: &str)
                 "{reason:?} does not mention {needle:?}"
             );
         }
-        other => panic!("expected a malformed-row error on line {line}, got {other:?}"),
+        other => panic!("expected a malformed-input error on line {line}, got {other:?}"),
     }
 }
 
