@@ -89,6 +89,8 @@ struct Decision<'a> {
     pinned: bool,
     /// The decision's record, stored with the article.
     why: serde_json::Value,
+    /// The article's text is article-length ([`is_long`]).
+    long: bool,
 }
 
 /// `x` to 4 decimals, as an f64 (an f32 widened prints as 0.44999998807907104).
@@ -391,10 +393,7 @@ impl Clusterer {
         let recent_days = (self.params.recent_hours / 24.0) as f32;
         let mut by_cluster: HashMap<ClusterId, Candidate> = HashMap::new();
         let ln_volume = rule::ln_volume(&self.params, in_window);
-        // Days count in full on a busy day and for less in a quiet feed, where an
-        // event's reports trickle in over days (the seeds: four reports over six days).
-        let busy = (in_window.max(self.params.join_volume_floor) as f32 / self.params.density_ref)
-            .min(1.0);
+        let busy = rule::join_busyness(&self.params, in_window);
         for hit in hits {
             let Some(meta) = self.articles.get(&hit.id) else {
                 continue;
@@ -443,8 +442,6 @@ impl Clusterer {
             }
         }
         let mut out: Vec<Candidate> = by_cluster.into_values().collect();
-        let busy = (in_window.max(self.params.join_volume_floor) as f32 / self.params.density_ref)
-            .min(1.0);
         for c in &mut out {
             if let Some(state) = self.clusters.get(&c.cluster) {
                 c.centroid = dot(x.as_slice(), &unit(&state.sum));
@@ -496,12 +493,9 @@ impl Clusterer {
         let tokens = article_tokens(&mut self.tokens, &input.title, &input.text, long);
         let (candidates, in_window) = self.candidates(input, &x, &tokens, long)?;
         let mut verdict = rule::decide(&self.params, &candidates, in_window);
-        let why = why_record(
-            &self.params,
-            &verdict,
-            pinned_to.filter(|c| self.clusters.contains_key(c)),
-        );
-        let pinned = match pinned_to.and_then(|c| self.clusters.get(&c)) {
+        let pinned_state = pinned_to.and_then(|c| self.clusters.get(&c));
+        let why = why_record(&self.params, &verdict, pinned_state.map(|s| s.record.id));
+        let pinned = match pinned_state {
             Some(state) => {
                 verdict.join = Some((state.record.id, dot(x.as_slice(), &unit(&state.sum))));
                 true
@@ -525,6 +519,7 @@ impl Clusterer {
                 now,
                 pinned,
                 why,
+                long,
             },
         ) {
             Ok(outcome) => Ok(outcome),
@@ -561,6 +556,7 @@ impl Clusterer {
             now,
             pinned,
             why,
+            long,
         } = decision;
         let xs = x.as_slice();
         let committed = db.transaction(|tx| {
@@ -614,7 +610,7 @@ impl Clusterer {
             // to the updated cluster's, if it clears the bar. The older id survives.
             let (partner, merge_candidates) =
                 merge_partner(params, clusters, split_guards, &state, others, in_window);
-            let mut why = why.clone();
+            let mut why = why;
             if !merge_candidates.is_empty() {
                 why["merge_candidates"] = serde_json::Value::Array(merge_candidates);
             }
@@ -695,7 +691,7 @@ impl Clusterer {
                 secs: input.published_at.as_second(),
                 lang: input.lang,
                 tokens,
-                long: is_long(&input.text),
+                long,
             },
         );
         self.means.add(

@@ -93,16 +93,31 @@ pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// `ln(in_window / density_ref)` with `in_window` held within
-/// [`join_volume_floor`, `join_volume_ceiling`], the volume of the window as the join
-/// model reads it: within the volumes of the data the weights were fitted on, so
-/// neither a feed of two articles nor a day busier than any it saw is extrapolated to.
+/// `ln(in_window / density_ref)`: how busy the window is, as the hand-set
+/// threshold and the merge score read it.
+pub fn ln_density(params: &RuleParams, in_window: usize) -> f32 {
+    (in_window.max(1) as f32 / params.density_ref).ln()
+}
+
+/// [`ln_density`] with `in_window` held within [`join_volume_floor`,
+/// `join_volume_ceiling`], the volume of the window as the join model reads it:
+/// within the volumes of the data the weights were fitted on, so neither a feed of
+/// two articles nor a day busier than any it saw is extrapolated to.
 pub fn ln_volume(params: &RuleParams, in_window: usize) -> f32 {
-    let n = in_window
-        .min(params.join_volume_ceiling)
-        .max(params.join_volume_floor)
-        .max(1);
-    (n as f32 / params.density_ref).ln()
+    ln_density(
+        params,
+        in_window
+            .min(params.join_volume_ceiling)
+            .max(params.join_volume_floor),
+    )
+}
+
+/// How much the join model's day features count: `min(1, max(in_window,
+/// join_volume_floor) / density_ref)`. In full on a busy day; for less in a quiet
+/// feed, where an event's reports trickle in over days (the seeds: four reports over
+/// six days).
+pub fn join_busyness(params: &RuleParams, in_window: usize) -> f32 {
+    (in_window.max(params.join_volume_floor) as f32 / params.density_ref).min(1.0)
 }
 
 /// What the rule sees of one candidate cluster.
@@ -197,8 +212,7 @@ pub fn score(params: &RuleParams, c: &Candidate) -> f32 {
 
 /// The join threshold when `in_window` articles share the article's time window.
 pub fn threshold(params: &RuleParams, in_window: usize) -> f32 {
-    let density = (in_window.max(1) as f32 / params.density_ref).ln();
-    params.threshold + params.density_slope * density
+    params.threshold + params.density_slope * ln_density(params, in_window)
 }
 
 /// How far two clusters' centroid cosine clears the merge bar (merge when ≥ 0).
@@ -298,7 +312,7 @@ pub fn merge_features(params: &RuleParams, pair: &MergePair, in_window: usize) -
         ln(pair.max_size),
         if pair.share_a_language { 0.0 } else { 1.0 },
         pair.days_apart,
-        (in_window.max(1) as f32 / params.density_ref).ln(),
+        ln_density(params, in_window),
     ]
 }
 
@@ -308,20 +322,19 @@ pub fn merge_score(params: &RuleParams, pair: &MergePair, in_window: usize) -> f
         MergeRule::Threshold => merge_margin(params, pair.cosine, pair.share_a_language, in_window),
         MergeRule::Linear => {
             let w = &params.merge_weights;
-            let ln = |n: usize| (n.max(1) as f32).ln();
-            let density = (in_window.max(1) as f32 / params.density_ref).ln();
-            w.bias
-                + w.cosine * pair.cosine
-                + w.cohesion_ratio * pair.cohesion_ratio
-                + w.ln_min_size * ln(pair.min_size)
-                + w.ln_max_size * ln(pair.max_size)
-                + if pair.share_a_language {
-                    0.0
-                } else {
-                    w.no_shared_language
-                }
-                + w.days_apart * pair.days_apart
-                + w.ln_density * density
+            let weights = [
+                w.cosine,
+                w.cohesion_ratio,
+                w.ln_min_size,
+                w.ln_max_size,
+                w.no_shared_language,
+                w.days_apart,
+                w.ln_density,
+            ];
+            weights
+                .iter()
+                .zip(merge_features(params, pair, in_window))
+                .fold(w.bias, |sum, (w, x)| sum + w * x)
         }
     }
 }
