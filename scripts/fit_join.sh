@@ -6,8 +6,8 @@
 #   scripts/fit_join.sh [OUT.csv]     (merge rows go to OUT-merge.csv)
 #
 # Replays, with the configured rule: OG2021 published before 2021-07-23 (all of it,
-# and 10%, 25% and 50% samples of it, so that quiet and busy windows are both
-# seen) and the rated pairs' development half; every decision's recorded
+# 10%, 25% and 50% samples of it, and it replayed 2 and 3 times faster, so
+# that quiet windows and windows busier than any of the tuning days are seen) and the rated pairs' development half; every decision's recorded
 # candidates become training rows (label: same gold event as the candidate's
 # best-linked member; for merges, as the candidate cluster's representative
 # member; joined after each replay), then `concord fit-join` fits a logistic
@@ -34,6 +34,7 @@ eval_features "$OG" --until "$UNTIL"
 for seed in 11 12 13; do eval_features "$OG" --until "$UNTIL" --sample 0.1 --sample-seed "$seed"; done
 for seed in 11 12; do eval_features "$OG" --until "$UNTIL" --sample 0.25 --sample-seed "$seed"; done
 eval_features "$OG" --until "$UNTIL" --sample 0.5 --sample-seed 11
+for factor in 2 3; do eval_features "$OG" --until "$UNTIL" --time-scale "$factor"; done
 eval_features "$DATA/semeval-pairs/dev.jsonl"
 "$BIN" fit-join "$OUT"
 "$BIN" fit-join --merge "$MERGE_OUT"

@@ -71,6 +71,12 @@ pub struct EvalArgs {
     /// The seed of `--sample`.
     #[arg(long, value_name = "SEED", requires = "sample")]
     sample_seed: Option<u64>,
+    /// OG2021 only: replay the stream FACTOR times faster (each article's time moved
+    /// toward the first one's: FACTOR days of news in one), after the sample and the date
+    /// filters. The same events, FACTOR times the articles per window: the denser replays
+    /// `scripts/fit_join.sh` fits the join model on. Not with `--split`.
+    #[arg(long, value_name = "FACTOR", value_parser = time_scale)]
+    time_scale: Option<f64>,
     /// Append, for every decision of the `concord` rule, its recorded candidates to this
     /// CSV file (run, articles, key, label, score, the join model's features): the
     /// training rows of `concord fit-join`. The label (same gold event as the
@@ -91,6 +97,15 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err(format!("expected a fraction in (0, 1], got {s}"))
+    }
+}
+
+fn time_scale(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (1.0..=100.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("expected a factor between 1 and 100, got {s}"))
     }
 }
 
@@ -208,6 +223,9 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
             kind.describe()
         );
     }
+    if args.time_scale.is_some() && (kind != Kind::Og2021 || args.split.is_some()) {
+        bail!("--time-scale is for the OG2021 CSV only, without --split");
+    }
     if kind == Kind::Pairs && (args.from.is_some() || args.until.is_some() || args.split.is_some())
     {
         bail!("--from, --until and --split do not apply to pairs: their times are made up");
@@ -222,7 +240,10 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         Some((pairs, counts)) => (Some(pairs), Some(counts)),
         None => (None, None),
     };
-    let dataset = loaded.dataset.filter_dates(args.from, args.until);
+    let mut dataset = loaded.dataset.filter_dates(args.from, args.until);
+    if let Some(factor) = args.time_scale {
+        dataset = dataset.compress_time(factor);
+    }
     if dataset.is_empty() {
         bail!("no articles in the chosen dates");
     }
@@ -284,7 +305,7 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                 record,
             ))?;
             if record {
-                let name = match &sample {
+                let mut name = match &sample {
                     Some(s) => format!(
                         "{}:{part}:sample {} seed {}",
                         args.dataset.display(),
@@ -293,6 +314,9 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                     ),
                     None => format!("{}:{part}", args.dataset.display()),
                 };
+                if let Some(factor) = args.time_scale {
+                    name.push_str(&format!(":time scale {factor}"));
+                }
                 if let Some(path) = args.features.as_deref() {
                     append_features(path, &name, data, &whys, Rows::Join)
                         .with_context(|| format!("cannot write {}", path.display()))?;

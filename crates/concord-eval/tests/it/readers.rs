@@ -118,6 +118,34 @@ fn date_filters_are_inclusive_from_exclusive_until() {
     assert_eq!(Dataset::default().split_date(), None);
 }
 
+#[test]
+fn compressed_time_keeps_order_and_events_and_divides_gaps() {
+    let data = parse(
+        "0,a,eng,2021-07-01 00:00:00,g,x,,t\n\
+         1,b,fra,2021-07-01 12:00:00,g,x,,t\n\
+         2,c,eng,2021-07-03 00:00:00,h,x,,t\n",
+    )
+    .unwrap();
+    let fast = data.compress_time(2.0);
+    let keys = |d: &Dataset| d.items.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&fast), ["a", "b", "c"]);
+    let gold = |d: &Dataset| d.items.iter().map(|i| i.gold.clone()).collect::<Vec<_>>();
+    assert_eq!(gold(&fast), gold(&data));
+    let secs = |d: &Dataset| {
+        d.items
+            .iter()
+            .map(|i| i.published_at.as_second())
+            .collect::<Vec<_>>()
+    };
+    let t0 = secs(&data)[0];
+    assert_eq!(secs(&fast), [t0, t0 + 6 * 3600, t0 + 24 * 3600]);
+    // A factor of 1 or less, or not a number, changes nothing.
+    for factor in [1.0, 0.5, f64::NAN] {
+        assert_eq!(data.compress_time(factor), data);
+    }
+    assert_eq!(Dataset::default().compress_time(3.0), Dataset::default());
+}
+
 /// A fresh seeds directory under cargo's per-test temporary directory.
 fn seeds_dir(name: &str, labels: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
