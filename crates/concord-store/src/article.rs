@@ -154,7 +154,10 @@ pub struct PendingArticle {
 const ARTICLE_COLUMNS: &str = "id, external_id, source, url, lang, lang_source, model_supports_lang, \
      published_at, received_at, updated_at, title, content_hash, prepared_text, truncated, state";
 
-fn parse_lang(table: &'static str, s: Option<String>) -> Result<Option<Lang>, StoreError> {
+pub(crate) fn parse_lang(
+    table: &'static str,
+    s: Option<String>,
+) -> Result<Option<Lang>, StoreError> {
     s.map(|s| {
         Lang::parse(&s).map_err(|e| StoreError::Corrupt {
             table,

@@ -588,3 +588,79 @@ impl Db {
         Ok(out)
     }
 }
+
+/// One member of an active cluster, with its cluster's summary: a row of `concord export`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub cluster: ClusterRecord,
+    /// The cluster's label: its label article's title.
+    pub label: Option<String>,
+    pub article: ArticleId,
+    pub external_id: String,
+    pub lang: Option<Lang>,
+    pub published_at: Timestamp,
+    pub title: String,
+    pub url: Option<String>,
+    pub source: Option<String>,
+    /// The member's similarity to its cluster when it joined.
+    pub similarity: f64,
+}
+
+impl Db {
+    /// Every member of every active cluster with a member published within
+    /// `[from, until)` (either side open when `None`), grouped by cluster (in id
+    /// order) and in publication order within one, each passed to `f` as it is
+    /// read: the whole store streams through without being held in memory. Stops
+    /// at the first error `f` returns.
+    pub fn export_rows<E: From<StoreError>>(
+        &self,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        mut f: impl FnMut(ExportRow) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.id, c.status, c.merged_into, c.created_at, c.updated_at,
+                        c.first_published, c.last_published, c.size, c.languages,
+                        c.label_article, l.title,
+                        a.id, a.external_id, a.lang, a.published_at, a.title, a.url, a.source,
+                        m.similarity
+                 FROM clusters c
+                 JOIN memberships m ON m.cluster_id = c.id
+                 JOIN articles a ON a.id = m.article_id
+                 LEFT JOIN articles l ON l.id = c.label_article
+                 WHERE c.status = 'active'
+                   AND (?1 IS NULL OR c.last_published >= ?1)
+                   AND (?2 IS NULL OR c.first_published < ?2)
+                 ORDER BY c.id, a.published_at, a.id",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt
+            .query(params![from.map(millis), until.map(millis)])
+            .map_err(StoreError::from)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let read = || -> Result<ExportRow, StoreError> {
+                let cluster = cluster_from_row(row)??;
+                let lang: Option<String> = row.get(13)?;
+                let published: i64 = row.get(14)?;
+                Ok(ExportRow {
+                    cluster,
+                    label: row.get(10)?,
+                    article: ArticleId(row.get::<_, i64>(11)? as u64),
+                    external_id: row.get(12)?,
+                    lang: crate::article::parse_lang("articles", lang)?,
+                    published_at: from_millis("articles", published)?,
+                    title: row.get(15)?,
+                    url: row.get(16)?,
+                    source: row.get(17)?,
+                    similarity: row.get(18)?,
+                })
+            };
+            f(read()?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

@@ -39,6 +39,23 @@ impl Store {
         Ok(store)
     }
 
+    /// The store already in data directory `dir`, as it is: never created or
+    /// migrated (for readers such as `concord export`; [`Store::open`] is the way in
+    /// for the service). A directory without one is [`StoreError::DataDir`].
+    pub fn existing(dir: &Path, synchronous: Synchronous) -> Result<Self, StoreError> {
+        let path = dir.join("concord.sqlite3");
+        if !path.is_file() {
+            return Err(StoreError::DataDir {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no concord.sqlite3 here",
+                ),
+            });
+        }
+        Ok(Self { path, synchronous })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -21,7 +21,7 @@ pub use article::{
 };
 pub use cluster::{
     ClusterEventKind, ClusterOrder, ClusterQuery, ClusterRecord, ClusterStatus, Correction,
-    EventRecord, MembershipRecord,
+    EventRecord, ExportRow, MembershipRecord,
 };
 pub use db::{Db, Store, Synchronous, Tx};
 pub use error::StoreError;

@@ -183,3 +183,100 @@ fn a_database_from_a_newer_binary_is_refused() {
 fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("concord.sqlite3")).unwrap()
 }
+
+#[test]
+fn export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_dates() {
+    let (_guard, dir) = temp_dir("export");
+    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+    let mut db = store.connect().unwrap();
+    let now = Timestamp::now();
+    let at = |s: &str| -> Timestamp { s.parse().unwrap() };
+    let mut ids = Vec::new();
+    for (key, title, published) in [
+        ("x-1", "Initiative mondiale", "2020-09-08T10:00:00Z"),
+        ("x-2", "مبادرة عالمية", "2020-09-09T10:00:00Z"),
+        ("x-3", "Autre événement", "2015-06-01T10:00:00Z"),
+        ("x-4", "Absorbée", "2020-09-08T11:00:00Z"),
+    ] {
+        let mut a = article(key, title);
+        a.published_at = at(published);
+        ids.push(db.upsert_article(&a, now).unwrap().id());
+    }
+    let (c1, c2) = db
+        .transaction(|tx| {
+            let c1 = tx.create_cluster(now)?;
+            let c2 = tx.create_cluster(now)?;
+            let merged = tx.create_cluster(now)?;
+            for (article, cluster, published) in [
+                (ids[1], c1, "2020-09-09T10:00:00Z"),
+                (ids[0], c1, "2020-09-08T10:00:00Z"),
+                (ids[2], c2, "2015-06-01T10:00:00Z"),
+                (ids[3], merged, "2020-09-08T11:00:00Z"),
+            ] {
+                tx.set_membership(&MembershipRecord {
+                    article,
+                    cluster,
+                    similarity: 0.5,
+                    joined_at: now,
+                    pinned: false,
+                })?;
+                let mut rec = tx.cluster(cluster)?.unwrap();
+                rec.size += 1;
+                rec.first_published = Some(
+                    rec.first_published
+                        .map_or(at(published), |f| f.min(at(published))),
+                );
+                rec.last_published = Some(
+                    rec.last_published
+                        .map_or(at(published), |l| l.max(at(published))),
+                );
+                rec.label_article = Some(article);
+                tx.update_cluster(&rec)?;
+            }
+            let mut rec = tx.cluster(merged)?.unwrap();
+            rec.status = ClusterStatus::Merged;
+            rec.merged_into = Some(c1);
+            tx.update_cluster(&rec)?;
+            Ok((c1, c2))
+        })
+        .unwrap();
+    let export = |from: Option<&str>, until: Option<&str>| {
+        let mut rows = Vec::new();
+        let n = db
+            .export_rows::<StoreError>(from.map(at), until.map(at), |row| {
+                rows.push((row.cluster.id, row.external_id, row.label));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n as usize, rows.len());
+        rows
+    };
+    // Clusters in id order, members in publication order, the merged cluster left out.
+    assert_eq!(
+        export(None, None),
+        [
+            (c1, "x-1".to_owned(), Some("Initiative mondiale".to_owned())),
+            (c1, "x-2".to_owned(), Some("Initiative mondiale".to_owned())),
+            (c2, "x-3".to_owned(), Some("Autre événement".to_owned())),
+        ]
+    );
+    // A cluster is in when it has a member within [from, until).
+    let in_2020: Vec<_> = export(Some("2020-09-09T00:00:00Z"), Some("2021-01-01T00:00:00Z"))
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(in_2020, ["x-1", "x-2"]);
+    let in_2015: Vec<_> = export(None, Some("2020-01-01T00:00:00Z"))
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(in_2015, ["x-3"]);
+    // The callback's error stops the stream.
+    let mut seen = 0;
+    let stopped = db.export_rows(None, None, |_| {
+        seen += 1;
+        Err(StoreError::NotFound("stop".into()))
+    });
+    assert!(matches!(stopped, Err(StoreError::NotFound(_))));
+    assert_eq!(seen, 1);
+}
