@@ -3,6 +3,7 @@
 mod backup;
 mod bench;
 mod bench_cluster;
+mod bulk;
 mod config;
 mod eval;
 mod fit;
@@ -48,6 +49,12 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Print the OpenAPI 3.1 spec (what `docs/openapi.json` holds and `/openapi.json` serves).
     Openapi,
+    /// Load a JSONL or CSV file of articles into a running service through its API, in
+    /// batches (exit 0: all accepted; 2: some lines refused, each reported; 1: stopped).
+    /// Re-running the same file changes nothing (external ids).
+    Ingest(bulk::IngestArgs),
+    /// Write the clusters and their members as NDJSON or CSV, from a data directory.
+    Export(bulk::ExportArgs),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -66,6 +73,13 @@ fn main() -> anyhow::Result<()> {
             print!("{}", concord_server::spec_json());
             Ok(())
         }
+        Command::Ingest(args) => {
+            if !bulk::ingest(figment, &args)? {
+                std::process::exit(bulk::SOME_REFUSED);
+            }
+            Ok(())
+        }
+        Command::Export(args) => bulk::export(figment, &args),
         Command::Bench(bench) => bench::run(figment, bench),
     }
 }

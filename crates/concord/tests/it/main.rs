@@ -3,6 +3,7 @@
 //! ingests (the crash harness, short form), and stopped with SIGTERM. Needs the
 //! model from `models/install.sh`.
 
+mod bulk;
 mod crash;
 mod fit;
 mod shutdown;
