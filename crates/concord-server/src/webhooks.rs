@@ -7,8 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -24,8 +23,9 @@ use tokio::sync::Notify;
 
 use crate::{
     AppState,
+    articles::{ArticleAccepted, ArticleIn, accepted, parse_article},
+    input::{ApiId, JsonBody, Params, PathId, RawBody, page_size},
     problem::{Problem, ProblemBody},
-    routes::{ArticleAccepted, ArticleIn, accepted, body_bytes, parse, parse_article, parse_id},
 };
 
 /// What the webhook routes need from configuration and the running dispatcher.
@@ -116,7 +116,7 @@ pub struct InboundOut {
 pub async fn inbound_article(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<RawBody, Problem>,
 ) -> Result<Response, Problem> {
     let settings = state.webhooks();
     if settings.inbound_secrets.is_empty() {
@@ -124,7 +124,7 @@ pub async fn inbound_article(
             "the inbound webhook is not configured (webhooks.secrets)",
         ));
     }
-    let body = body_bytes(body)?;
+    let RawBody(body) = body?;
     concord_webhooks::verify_headers(
         &settings.inbound_secrets,
         &headers,
@@ -138,21 +138,20 @@ pub async fn inbound_article(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let store = state.pipeline().store().clone();
     let seen_id = webhook_id.clone();
-    let seen =
-        tokio::task::spawn_blocking(move || store.connect_read_only()?.inbound_article(&seen_id))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))??;
+    let seen = state
+        .read(move |db| Ok(db.inbound_article(&seen_id)?))
+        .await?;
     let submission = parse_article(&body, Timestamp::now())?;
     let external_id = submission.external_id.clone();
     if let Some(article) = seen {
         // Already accepted: answer as then, without storing anything again.
-        let a = crate::routes::read_store(&state, move |db| {
-            db.article(article)?
-                .ok_or_else(|| Problem::not_found(format!("article {article} not found")))
-        })
-        .await?;
+        let a = state
+            .read(move |db| {
+                db.article(article)?
+                    .ok_or_else(|| Problem::not_found(format!("article {article} not found")))
+            })
+            .await?;
         return Ok((
             StatusCode::OK,
             Json(InboundOut {
@@ -179,12 +178,11 @@ pub async fn inbound_article(
         concord_store::UpsertOutcome::Unchanged(..)
     );
     let article = accepted(&submitted, external_id);
-    let store = state.pipeline().store().clone();
     let (id, at) = (submitted.id, Timestamp::now());
     let record_id = webhook_id.clone();
-    tokio::task::spawn_blocking(move || store.connect()?.record_inbound(&record_id, id, at))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))??;
+    state
+        .write(move |db| Ok(db.record_inbound(&record_id, id, at)?))
+        .await?;
     let status = if changed {
         StatusCode::ACCEPTED
     } else {
@@ -281,22 +279,10 @@ fn check_url(state: &AppState, url: &str) -> Result<String, Problem> {
         .map_err(|e| Problem::invalid("url", e.to_string()))
 }
 
-async fn write<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut concord_store::Db) -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || f(&mut store.connect()?))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-}
-
-fn subscription_id(raw: &str) -> Result<SubscriptionId, Problem> {
-    parse_id(raw, 's', "subscription id").map(SubscriptionId)
-}
-
-fn missing(id: SubscriptionId) -> Problem {
-    Problem::not_found(format!("subscription {id} not found"))
+/// The subscription `id`, or 404.
+fn subscription(db: &concord_store::Db, id: SubscriptionId) -> Result<Subscription, Problem> {
+    db.subscription(id)?
+        .ok_or_else(|| Problem::not_found(format!("subscription {id} not found")))
 }
 
 /// `POST /v1/webhooks/subscriptions`: the answer carries the signing secret, once.
@@ -311,9 +297,8 @@ fn missing(id: SubscriptionId) -> Problem {
 )]
 pub async fn create_subscription(
     State(state): State<AppState>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    JsonBody(input): JsonBody<SubscriptionIn>,
 ) -> Result<Response, Problem> {
-    let input: SubscriptionIn = parse(&body_bytes(body)?)?;
     let url = check_url(&state, &input.url)?;
     let event_types = event_types(&input.event_types)?;
     let secret = Secret::generate().map_err(|e| Problem::internal(e.to_string()))?;
@@ -323,10 +308,9 @@ pub async fn create_subscription(
         secret: SecretString::new(secret.to_string()),
         description: input.description,
     };
-    let created = write(&state, move |db| {
-        Ok(db.create_subscription(&new, Timestamp::now())?)
-    })
-    .await?;
+    let created = state
+        .write(move |db| Ok(db.create_subscription(&new, Timestamp::now())?))
+        .await?;
     tracing::info!(subscription = %created.id, "webhook subscription created");
     Ok((StatusCode::CREATED, Json(subscription_out(created, true))).into_response())
 }
@@ -344,16 +328,17 @@ pub struct SubscriptionList {
 pub async fn list_subscriptions(
     State(state): State<AppState>,
 ) -> Result<Json<SubscriptionList>, Problem> {
-    crate::routes::read_store(&state, |db| {
-        Ok(Json(SubscriptionList {
-            subscriptions: db
-                .subscriptions()?
-                .into_iter()
-                .map(|s| subscription_out(s, false))
-                .collect(),
-        }))
-    })
-    .await
+    state
+        .read(|db| {
+            Ok(Json(SubscriptionList {
+                subscriptions: db
+                    .subscriptions()?
+                    .into_iter()
+                    .map(|s| subscription_out(s, false))
+                    .collect(),
+            }))
+        })
+        .await
 }
 
 /// `GET /v1/webhooks/subscriptions/{id}`.
@@ -367,15 +352,11 @@ pub async fn list_subscriptions(
 )]
 pub async fn get_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> Result<Json<SubscriptionOut>, Problem> {
-    let id = subscription_id(&raw)?;
-    crate::routes::read_store(&state, move |db| {
-        db.subscription(id)?
-            .map(|s| Json(subscription_out(s, false)))
-            .ok_or_else(|| missing(id))
-    })
-    .await
+    state
+        .read(move |db| Ok(Json(subscription_out(subscription(db, id)?, false))))
+        .await
 }
 
 /// `PATCH /v1/webhooks/subscriptions/{id}`: change the URL, event types, description, or enable/disable.
@@ -391,11 +372,9 @@ pub async fn get_subscription(
 )]
 pub async fn update_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    JsonBody(patch): JsonBody<SubscriptionPatch>,
 ) -> Result<Json<SubscriptionOut>, Problem> {
-    let id = subscription_id(&raw)?;
-    let patch: SubscriptionPatch = parse(&body_bytes(body)?)?;
     let update = SubscriptionUpdate {
         url: patch
             .url
@@ -406,16 +385,15 @@ pub async fn update_subscription(
         description: patch.description.map(Some),
         enabled: patch.enabled,
     };
-    write(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        Ok(Json(subscription_out(
-            db.update_subscription(id, &update, Timestamp::now())?,
-            false,
-        )))
-    })
-    .await
+    state
+        .write(move |db| {
+            subscription(db, id)?;
+            Ok(Json(subscription_out(
+                db.update_subscription(id, &update, Timestamp::now())?,
+                false,
+            )))
+        })
+        .await
 }
 
 /// `DELETE /v1/webhooks/subscriptions/{id}`: no more deliveries; its log goes with it.
@@ -429,17 +407,17 @@ pub async fn update_subscription(
 )]
 pub async fn delete_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> Result<StatusCode, Problem> {
-    let id = subscription_id(&raw)?;
-    write(&state, move |db| {
-        if db.delete_subscription(id)? {
-            Ok(StatusCode::NO_CONTENT)
-        } else {
-            Err(missing(id))
-        }
-    })
-    .await
+    state
+        .write(move |db| {
+            if db.delete_subscription(id)? {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(Problem::not_found(format!("subscription {id} not found")))
+            }
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -507,11 +485,9 @@ pub struct DeliveryPage {
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    Params(q): Params<DeliveriesQuery>,
 ) -> Result<Json<DeliveryPage>, Problem> {
-    let id = subscription_id(&raw)?;
-    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
     let status = q
         .status
         .as_deref()
@@ -520,33 +496,32 @@ pub async fn list_deliveries(
                 .ok_or_else(|| Problem::invalid("status", "expected pending, succeeded or failed"))
         })
         .transpose()?;
-    let limit = crate::routes::page_size(q.limit, 50, "limit")?;
+    let limit = page_size(q.limit, 50, "limit")?;
     let before = q
         .cursor
         .as_deref()
-        .map(|c| parse_id(c, 'd', "cursor").map(DeliveryId))
+        .map(|c| DeliveryId::parse_as(c, "cursor"))
         .transpose()?;
-    crate::routes::read_store(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        let mut rows = db.deliveries(&DeliveryQuery {
-            subscription: id,
-            status,
-            before,
-            limit: limit + 1,
-        })?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more
-            .then(|| rows.last().map(|d| d.id.to_string()))
-            .flatten();
-        Ok(Json(DeliveryPage {
-            deliveries: rows.into_iter().map(delivery_out).collect(),
-            next_cursor,
-        }))
-    })
-    .await
+    state
+        .read(move |db| {
+            subscription(db, id)?;
+            let mut rows = db.deliveries(&DeliveryQuery {
+                subscription: id,
+                status,
+                before,
+                limit: limit + 1,
+            })?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next_cursor = more
+                .then(|| rows.last().map(|d| d.id.to_string()))
+                .flatten();
+            Ok(Json(DeliveryPage {
+                deliveries: rows.into_iter().map(delivery_out).collect(),
+                next_cursor,
+            }))
+        })
+        .await
 }
 
 /// `POST /v1/webhooks/deliveries/{id}/replay`: send one delivery again (same webhook-id,
@@ -561,16 +536,16 @@ pub async fn list_deliveries(
 )]
 pub async fn replay_delivery(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<DeliveryId>,
 ) -> Result<Response, Problem> {
-    let id = DeliveryId(parse_id(&raw, 'd', "delivery id")?);
-    let delivery = write(&state, move |db| {
-        if db.delivery(id)?.is_none() {
-            return Err(Problem::not_found(format!("delivery {id} not found")));
-        }
-        Ok(db.replay_delivery(id, Timestamp::now())?)
-    })
-    .await?;
+    let delivery = state
+        .write(move |db| {
+            if db.delivery(id)?.is_none() {
+                return Err(Problem::not_found(format!("delivery {id} not found")));
+            }
+            Ok(db.replay_delivery(id, Timestamp::now())?)
+        })
+        .await?;
     if let Some(wake) = &state.webhooks().wake {
         wake.notify_one();
     }
@@ -608,21 +583,18 @@ pub struct ReplayRangeOut {
 )]
 pub async fn replay_range(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    JsonBody(range): JsonBody<ReplayRangeIn>,
 ) -> Result<Response, Problem> {
-    let id = subscription_id(&raw)?;
-    let range: ReplayRangeIn = parse(&body_bytes(body)?)?;
     if range.from >= range.to {
         return Err(Problem::invalid("to", "must be after from"));
     }
-    let queued = write(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        Ok(db.replay_range(id, range.from, range.to, Timestamp::now())?)
-    })
-    .await?;
+    let queued = state
+        .write(move |db| {
+            subscription(db, id)?;
+            Ok(db.replay_range(id, range.from, range.to, Timestamp::now())?)
+        })
+        .await?;
     if let Some(wake) = &state.webhooks().wake {
         wake.notify_one();
     }

@@ -1,14 +1,15 @@
-//! `/v1` routes: articles in, articles and clusters out.
+//! `/v1/articles`: submit one or a batch, read, delete; and [`parse_article`], the one
+//! reading of an article body (the API, the inbound webhook, the fuzz target and the
+//! property tests all call it).
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use concord_cluster::Outcome;
-use concord_core::{ArticleId, ClusterId, Lang};
+use concord_core::{ArticleId, Lang};
 use concord_pipeline::ArticleSubmission;
 use concord_store::UpsertOutcome;
 use jiff::Timestamp;
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    problem::{Problem, ProblemBody},
+    input::{JsonBody, PathId, RawBody, field_path, parse, parse_lang},
+    problem::{Problem, ProblemBody, responses as r},
 };
 
 /// Longest external id accepted.
@@ -65,39 +67,6 @@ pub struct ArticleAccepted {
     pub similarity: Option<f32>,
 }
 
-/// The JSON path of a deserialization error; serde reports a missing field at its
-/// parent, so the field itself is named from the message. An unknown key is its own
-/// path; the empty key is spelled `""` so that the path is never empty.
-fn field_path(path: &str, message: &str) -> String {
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
-    match (missing, path) {
-        (Some(name), "." | "") => name.to_owned(),
-        (Some(name), parent) => format!("{parent}.{name}"),
-        (None, "") => "\"\"".to_owned(),
-        (None, _) => path.to_owned(),
-    }
-}
-
-/// Runs `f` on a read-only store connection off the async workers.
-pub(crate) async fn read_store<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&concord_store::Db) -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || f(&store.connect_read_only()?))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-}
-
-/// An optional language parameter or field, as a problem on `field` when unknown.
-fn parse_lang(raw: Option<&str>, field: &'static str) -> Result<Option<Lang>, Problem> {
-    raw.map(Lang::parse)
-        .transpose()
-        .map_err(|e| Problem::invalid(field, e.to_string()))
-}
-
 /// What ingest answers for one stored article.
 pub(crate) fn accepted(
     submitted: &concord_pipeline::Submitted,
@@ -116,43 +85,6 @@ pub(crate) fn accepted(
         cluster: None,
         similarity: None,
     }
-}
-
-/// The body, or a problem when it could not be read (too large: 413).
-pub(crate) fn body_bytes(
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Bytes, Problem> {
-    body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                status,
-                "body_too_large",
-                "Request body too large",
-                format!("at most {} bytes", crate::MAX_BODY_BYTES),
-            )
-        } else {
-            Problem::bad_json(e.body_text())
-        }
-    })
-}
-
-/// Parses a JSON body, reporting where a bad value is.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                Problem::invalid(field_path(&path, &message), message)
-            }
-            serde_json::error::Category::Syntax
-            | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => Problem::bad_json(inner.to_string()),
-        }
-    })
 }
 
 /// Earliest `published_at` accepted: no news feed predates it, and the usual "no date"
@@ -225,21 +157,14 @@ pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission
     responses(
         (status = 202, description = "stored and queued for clustering", body = ArticleAccepted),
         (status = 200, description = "unchanged (same external id and content), or clustered with `?wait=true`", body = ArticleAccepted),
-        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "body or batch too large", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "shutting down", body = ProblemBody, content_type = "application/problem+json")
+        r::BadJson, r::Unauthorized, r::Forbidden, r::TooLarge, r::Invalid, r::Busy, r::ShuttingDown
     )
 )]
 pub async fn submit_article(
     State(state): State<AppState>,
     Query(query): Query<SubmitQuery>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
-    let body = body_bytes(body)?;
     let submission = parse_article(&body, Timestamp::now())?;
     let external_id = submission.external_id.clone();
     let submitted = state.pipeline().submit(submission, query.wait).await?;
@@ -262,13 +187,6 @@ pub async fn submit_article(
         (_, _) => StatusCode::OK,
     };
     Ok((status, Json(out)).into_response())
-}
-
-pub(crate) fn parse_id(raw: &str, prefix: char, what: &'static str) -> Result<u64, Problem> {
-    raw.strip_prefix(prefix)
-        .unwrap_or(raw)
-        .parse::<u64>()
-        .map_err(|_| Problem::invalid(what, format!("{raw:?} is not a {what}")))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -305,430 +223,38 @@ pub struct ArticleOut {
     params(("id" = String, Path, description = "article id, e.g. a12")),
     responses(
         (status = 200, description = "the article, its state and cluster", body = ArticleOut),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::Unauthorized, r::NotFound, r::Invalid
     )
 )]
 pub async fn get_article(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<ArticleId>,
 ) -> Result<Json<ArticleOut>, Problem> {
-    let id = ArticleId(parse_id(&raw, 'a', "article id")?);
-    read_store(&state, move |db| {
-        let a = db
-            .article(id)?
-            .ok_or_else(|| Problem::not_found(format!("article {id} not found")))?;
-        let cluster = db.membership(id)?.map(|m| m.cluster.to_string());
-        let why = db.why(id)?;
-        Ok(Json(ArticleOut {
-            id: a.id.to_string(),
-            external_id: a.external_id,
-            title: a.title,
-            lang: a.lang,
-            lang_source: a.lang_source,
-            model_supports_lang: a.model_supports_lang,
-            published_at: a.published_at,
-            received_at: a.received_at,
-            state: a.state,
-            truncated: a.truncated,
-            url: a.url,
-            source: a.source,
-            cluster,
-            why,
-        }))
-    })
-    .await
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MemberOut {
-    pub id: String,
-    pub title: String,
-    #[schema(value_type = Option<String>)]
-    pub lang: Option<Lang>,
-    #[schema(value_type = String, format = DateTime)]
-    pub published_at: Timestamp,
-    pub similarity: f32,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ClusterOut {
-    pub id: String,
-    /// Set when the requested id was merged: it resolves to this cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub requested: Option<String>,
-    pub size: u64,
-    #[schema(value_type = Vec<String>)]
-    pub languages: Vec<Lang>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub first_seen: Option<Timestamp>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_seen: Option<Timestamp>,
-    pub label: Option<String>,
-    pub members: Vec<MemberOut>,
-    /// Arrivals per UTC day of publication, oldest first.
-    pub timeline: Vec<TimelineDay>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TimelineDay {
-    #[schema(value_type = String, format = Date)]
-    pub date: jiff::civil::Date,
-    pub articles: usize,
-    #[schema(value_type = Vec<String>)]
-    pub languages: Vec<Lang>,
-}
-
-fn timeline(members: &[MemberOut]) -> Vec<TimelineDay> {
-    let mut days: Vec<TimelineDay> = Vec::new();
-    for m in members {
-        let date = jiff::tz::TimeZone::UTC.to_datetime(m.published_at).date();
-        if days.last().is_none_or(|d| d.date != date) {
-            days.push(TimelineDay {
-                date,
-                articles: 0,
-                languages: Vec::new(),
-            });
-        }
-        if let Some(day) = days.last_mut() {
-            day.articles += 1;
-            if let Some(l) = m.lang
-                && !day.languages.contains(&l)
-            {
-                day.languages.push(l);
-                day.languages.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-            }
-        }
-    }
-    days
-}
-
-/// `GET /v1/clusters/{id}`: a merged id answers with its survivor.
-#[utoipa::path(
-    get, path = "/v1/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "cluster id, e.g. c3")),
-    responses(
-        (status = 200, description = "the cluster (a merged id answers with its survivor and `requested`)", body = ClusterOut),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
-pub async fn get_cluster(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<ClusterOut>, Problem> {
-    let id = ClusterId(parse_id(&raw, 'c', "cluster id")?);
-    read_store(&state, move |db| {
-        let c = db
-            .resolve_cluster(id)?
-            .ok_or_else(|| Problem::not_found(format!("cluster {id} not found")))?;
-        let mut members = Vec::new();
-        let mut label = None;
-        for m in db.members(c.id)? {
-            if let Some(a) = db.article(m.article)? {
-                if c.label_article == Some(a.id) {
-                    label = Some(a.title.clone());
-                }
-                members.push(MemberOut {
-                    id: a.id.to_string(),
-                    title: a.title,
-                    lang: a.lang,
-                    published_at: a.published_at,
-                    similarity: m.similarity,
-                });
-            }
-        }
-        members.sort_by_key(|m| m.published_at);
-        let timeline = timeline(&members);
-        Ok(Json(ClusterOut {
-            id: c.id.to_string(),
-            requested: (c.id != id).then(|| id.to_string()),
-            size: c.size,
-            languages: c.languages,
-            first_seen: c.first_published,
-            last_seen: c.last_published,
-            label,
-            members,
-            timeline,
-        }))
-    })
-    .await
-}
-
-/// The articles nearest to the query text `q` (any language); text the preparation
-/// refuses is a 422 on `q`.
-async fn search_q(
-    state: &AppState,
-    q: &str,
-    lang: Option<Lang>,
-    k: usize,
-) -> Result<Vec<concord_pipeline::SearchHit>, Problem> {
     state
-        .pipeline()
-        .search_text(q, lang, k)
-        .await
-        .map_err(|e| match e {
-            concord_pipeline::IngestError::Text(reason) => {
-                Problem::invalid("q", reason.to_string())
-            }
-            other => Problem::from(other),
+        .read(move |db| {
+            let a = db
+                .article(id)?
+                .ok_or_else(|| Problem::not_found(format!("article {id} not found")))?;
+            let cluster = db.membership(id)?.map(|m| m.cluster.to_string());
+            let why = db.why(id)?;
+            Ok(Json(ArticleOut {
+                id: a.id.to_string(),
+                external_id: a.external_id,
+                title: a.title,
+                lang: a.lang,
+                lang_source: a.lang_source,
+                model_supports_lang: a.model_supports_lang,
+                published_at: a.published_at,
+                received_at: a.received_at,
+                state: a.state,
+                truncated: a.truncated,
+                url: a.url,
+                source: a.source,
+                cluster,
+                why,
+            }))
         })
-}
-
-/// Most clusters or hits one page returns.
-pub(crate) const MAX_PAGE: usize = 200;
-
-/// A page size or hit count from the query string: `default` when absent, else 1..=MAX_PAGE.
-pub(crate) fn page_size(raw: Option<usize>, default: usize, field: &str) -> Result<usize, Problem> {
-    match raw.unwrap_or(default) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(Problem::invalid(
-            field,
-            format!("must be between 1 and {MAX_PAGE}"),
-        )),
-    }
-}
-
-/// One search hit as the API shows it, or `None` when the article is gone.
-pub(crate) fn hit_out(
-    db: &concord_store::Db,
-    hit: &concord_pipeline::SearchHit,
-) -> Result<Option<SearchHitOut>, Problem> {
-    Ok(db.article(hit.article)?.map(|a| SearchHitOut {
-        article: a.id.to_string(),
-        title: a.title,
-        lang: a.lang,
-        published_at: a.published_at,
-        similarity: hit.similarity,
-        cluster: hit.cluster.map(|c| c.to_string()),
-    }))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// RFC 3339: clusters with a member published at or after this.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<Timestamp>,
-    /// RFC 3339: clusters with a member published at or before this.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<Timestamp>,
-    pub lang: Option<String>,
-    #[serde(default)]
-    pub min_size: u64,
-    #[serde(default)]
-    pub min_languages: u64,
-    /// `recent` (default) or `size`.
-    pub sort: Option<String>,
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-    /// Free text in any language: only clusters holding one of the articles nearest to it
-    /// (as `/v1/search` finds them: the 200 nearest, those within 0.25 of the best match).
-    pub q: Option<String>,
-}
-
-/// Articles a list's text query looks at, and how far below the best match a hit may
-/// score and still count (centred cosines; cross-lingual matches score lower than
-/// same-language ones, so the bar is relative, not absolute).
-const LIST_QUERY_HITS: usize = 200;
-const LIST_QUERY_MARGIN: f32 = 0.25;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ClusterSummaryOut {
-    pub id: String,
-    pub size: u64,
-    #[schema(value_type = Vec<String>)]
-    pub languages: Vec<Lang>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub first_seen: Option<Timestamp>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_seen: Option<Timestamp>,
-    pub label: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ClusterPage {
-    pub clusters: Vec<ClusterSummaryOut>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-fn parse_cursor(raw: &str, sort: &str) -> Result<(i64, u64), Problem> {
-    let bad = || Problem::invalid("cursor", "not a cursor this listing returned");
-    let (s, rest) = raw.split_once(':').ok_or_else(bad)?;
-    if s != sort {
-        return Err(bad());
-    }
-    let (key, id) = rest.split_once(':').ok_or_else(bad)?;
-    Ok((
-        key.parse().map_err(|_| bad())?,
-        id.parse().map_err(|_| bad())?,
-    ))
-}
-
-/// `GET /v1/clusters`: filtered, sorted, keyset-paginated.
-#[utoipa::path(
-    get, path = "/v1/clusters", tag = "clusters",
-    params(ListQuery),
-    responses(
-        (status = 200, description = "one page of clusters", body = ClusterPage),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
-pub async fn list_clusters(
-    State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ClusterPage>, Problem> {
-    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
-    let sort = q.sort.as_deref().unwrap_or("recent");
-    let order = match sort {
-        "recent" => concord_store::ClusterOrder::Recent,
-        "size" => concord_store::ClusterOrder::Size,
-        other => {
-            return Err(Problem::invalid(
-                "sort",
-                format!("{other:?}: expected recent or size"),
-            ));
-        }
-    };
-    let lang = parse_lang(q.lang.as_deref(), "lang")?;
-    let limit = page_size(q.limit, 50, "limit")?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| parse_cursor(c, sort))
-        .transpose()?;
-    let within = match q.q.as_deref().map(str::trim) {
-        None => None,
-        Some("") => return Err(Problem::invalid("q", "must not be empty")),
-        Some(text) => {
-            let hits = search_q(&state, text, lang, LIST_QUERY_HITS).await?;
-            let best = hits.iter().map(|h| h.similarity).fold(f32::MIN, f32::max);
-            let mut ids: Vec<ClusterId> = hits
-                .iter()
-                .filter(|h| h.similarity >= best - LIST_QUERY_MARGIN)
-                .filter_map(|h| h.cluster)
-                .collect();
-            ids.sort();
-            ids.dedup();
-            Some(ids)
-        }
-    };
-    let query = concord_store::ClusterQuery {
-        from: q.from,
-        to: q.to,
-        lang,
-        min_size: q.min_size,
-        min_languages: q.min_languages,
-        order,
-        after,
-        limit: limit + 1,
-        within,
-    };
-    let sort = sort.to_owned();
-    read_store(&state, move |db| {
-        let mut rows = db.list_clusters(&query)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|(c, _, key)| format!("{sort}:{key}:{}", c.id.0))
-            })
-            .flatten();
-        Ok(Json(ClusterPage {
-            clusters: rows
-                .into_iter()
-                .map(|(c, label, _)| ClusterSummaryOut {
-                    id: c.id.to_string(),
-                    size: c.size,
-                    languages: c.languages,
-                    first_seen: c.first_published,
-                    last_seen: c.last_published,
-                    label,
-                })
-                .collect(),
-            next_cursor,
-        }))
-    })
-    .await
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct SearchQuery {
-    /// Free text in any language.
-    pub q: String,
-    /// The query's language, if known (helps centring); detected otherwise.
-    pub lang: Option<String>,
-    pub k: Option<usize>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchHitOut {
-    pub article: String,
-    pub title: String,
-    #[schema(value_type = Option<String>)]
-    pub lang: Option<Lang>,
-    #[schema(value_type = String, format = DateTime)]
-    pub published_at: Timestamp,
-    pub similarity: f32,
-    pub cluster: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchOut {
-    pub hits: Vec<SearchHitOut>,
-    /// The distinct clusters of the hits, best first.
-    pub clusters: Vec<String>,
-}
-
-/// `GET /v1/search?q=...`: nearest articles to a text, and their clusters.
-#[utoipa::path(
-    get, path = "/v1/search", tag = "search",
-    params(SearchQuery),
-    responses(
-        (status = 200, description = "nearest articles and their clusters", body = SearchOut),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "queue full: retry after Retry-After seconds", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
-pub async fn search(
-    State(state): State<AppState>,
-    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<SearchOut>, Problem> {
-    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
-    if q.q.trim().is_empty() {
-        return Err(Problem::invalid("q", "must not be empty"));
-    }
-    let k = page_size(q.k, 10, "k")?;
-    let lang = parse_lang(q.lang.as_deref(), "lang")?;
-    let hits = search_q(&state, &q.q, lang, k).await?;
-    read_store(&state, move |db| {
-        let mut out = SearchOut {
-            hits: Vec::with_capacity(hits.len()),
-            clusters: Vec::new(),
-        };
-        for hit in &hits {
-            let Some(found) = hit_out(db, hit)? else {
-                continue;
-            };
-            if let Some(c) = &found.cluster
-                && !out.clusters.contains(c)
-            {
-                out.clusters.push(c.clone());
-            }
-            out.hits.push(found);
-        }
-        Ok(Json(out))
-    })
-    .await
+        .await
 }
 
 /// Most articles one batch may carry.
@@ -764,19 +290,15 @@ pub struct BatchOut {
     responses(
         (status = 202, description = "every article stored (queued or unchanged)", body = BatchOut),
         (status = 200, description = "some articles refused: see each result's problem", body = BatchOut),
-        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
+        r::BadJson, r::Unauthorized, r::Forbidden,
         (status = 413, description = "body or batch too large", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::Invalid
     )
 )]
 pub async fn submit_batch(
     State(state): State<AppState>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    JsonBody(batch): JsonBody<BatchIn>,
 ) -> Result<Response, Problem> {
-    let body = body_bytes(body)?;
-    let batch: BatchIn = parse(&body)?;
     if batch.articles.len() > MAX_BATCH {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -848,18 +370,14 @@ pub struct Deleted {
     params(("id" = String, Path, description = "article id, e.g. a12")),
     responses(
         (status = 200, description = "deleted; the cluster it left updated", body = Deleted),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid
     )
 )]
 pub async fn delete_article(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<ArticleId>,
 ) -> Result<Json<Deleted>, Problem> {
-    let id = ArticleId(parse_id(&raw, 'a', "article id")?);
-    let exists = read_store(&state, move |db| Ok(db.article(id)?)).await?;
+    let exists = state.read(move |db| Ok(db.article(id)?)).await?;
     match exists {
         Some(a) if a.state != concord_store::ArticleState::Deleted => {}
         _ => return Err(Problem::not_found(format!("article {id} not found"))),
