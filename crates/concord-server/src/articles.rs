@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    extract::{Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    input::{JsonBody, PathId, RawBody, field_path, parse, parse_lang},
+    input::{JsonBody, Params, PathId, RawBody, field_path, parse, parse_lang, schema},
     problem::{Problem, ProblemBody, responses as r},
 };
 
@@ -28,12 +28,18 @@ const MAX_EXTERNAL_ID: usize = 256;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleIn {
-    /// The caller's id: resubmitting it with the same content is a no-op, with new content an update.
+    /// The caller's id: resubmitting it with the same content is a no-op, with new content an
+    /// update. Surrounding white space is trimmed; what is left must be 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: String,
+    /// Must hold a letter: a title that is only punctuation, digits or page furniture (and
+    /// no body to make up for it) is a 422.
+    #[schema(pattern = r"\p{L}")]
     pub title: String,
     #[serde(default)]
     pub body: String,
     /// ISO 639-1/639-3 or BCP-47; detected when absent.
+    #[schema(schema_with = schema::lang_or_null)]
     pub lang: Option<String>,
     /// RFC 3339, from 1900-01-01 to 24 hours after the server's clock (else 422).
     #[schema(value_type = String, format = DateTime)]
@@ -44,6 +50,7 @@ pub struct ArticleIn {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitQuery {
     /// Answer only once the article is clustered.
     #[serde(default)]
@@ -162,7 +169,7 @@ pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission
 )]
 pub async fn submit_article(
     State(state): State<AppState>,
-    Query(query): Query<SubmitQuery>,
+    Params(query): Params<SubmitQuery>,
     RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let submission = parse_article(&body, Timestamp::now())?;
@@ -220,7 +227,7 @@ pub struct ArticleOut {
 /// `GET /v1/articles/{id}`.
 #[utoipa::path(
     get, path = "/v1/articles/{id}", tag = "articles",
-    params(("id" = String, Path, description = "article id, e.g. a12")),
+    params(PathId<ArticleId>),
     responses(
         (status = 200, description = "the article, its state and cluster", body = ArticleOut),
         r::Unauthorized, r::NotFound, r::Invalid
@@ -263,6 +270,8 @@ pub const MAX_BATCH: usize = 500;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
+    /// At most 500 (more is a 413); each is read as an `ArticleIn` on its own and refused
+    /// in its result, not here, when it is not one.
     pub articles: Vec<serde_json::Value>,
 }
 
@@ -319,6 +328,13 @@ pub async fn submit_batch(
     };
     for (i, value) in batch.articles.into_iter().enumerate() {
         let item = async {
+            if value.is_array() {
+                // serde would read a struct from an array of its fields in order.
+                return Err(Problem::invalid(
+                    format!("articles[{i}]"),
+                    "expected an article object, found an array",
+                ));
+            }
             let article: ArticleIn = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().to_string();
@@ -367,10 +383,10 @@ pub struct Deleted {
 /// `DELETE /v1/articles/{id}`: out of its cluster (which updates) and out of the index.
 #[utoipa::path(
     delete, path = "/v1/articles/{id}", tag = "articles",
-    params(("id" = String, Path, description = "article id, e.g. a12")),
+    params(PathId<ArticleId>),
     responses(
         (status = 200, description = "deleted; the cluster it left updated", body = Deleted),
-        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn delete_article(

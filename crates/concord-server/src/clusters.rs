@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    input::{Params, PathId, page_size, parse_lang},
+    input::{Params, PathId, page_size, parse_lang, schema},
     problem::{Problem, responses as r},
     search::{CountQuery, search_q},
 };
@@ -40,17 +40,30 @@ pub struct ListQuery {
     /// RFC 3339: clusters with a member published at or before this.
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
+    /// Only clusters with a member in this language.
+    #[param(schema_with = schema::lang)]
     pub lang: Option<String>,
+    /// Only clusters with at least this many members.
     #[serde(default)]
+    #[param(schema_with = schema::unsigned)]
     pub min_size: u64,
+    /// Only clusters with members in at least this many languages.
     #[serde(default)]
+    #[param(schema_with = schema::unsigned)]
     pub min_languages: u64,
-    /// `recent` (default) or `size`.
+    /// `recent` (newest activity first, the default) or `size` (largest first).
+    #[param(schema_with = schema::sort)]
     pub sort: Option<String>,
+    /// Clusters per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page, listed with the same `sort` (else 422).
+    #[param(pattern = "^(recent|size):-?[0-9]{1,18}:[0-9]{1,19}$")]
     pub cursor: Option<String>,
     /// Free text in any language: only clusters holding one of the articles nearest to it
     /// (as `/v1/search` finds them: the 200 nearest, those within 0.25 of the best match).
+    /// It must hold a letter, as `/v1/search`'s `q`.
+    #[param(pattern = r"\p{L}")]
     pub q: Option<String>,
 }
 
@@ -101,6 +114,13 @@ fn parse_cursor(raw: &str, sort: &str) -> Result<(i64, u64), Problem> {
         return Err(bad());
     }
     let (key, id) = rest.split_once(':').ok_or_else(bad)?;
+    // Exactly the spec's pattern: no sign but the key's minus, at most 18 and 19 digits
+    // (both fit their types, so the parses below cannot fail on a well-formed cursor).
+    let digits =
+        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(key.strip_prefix('-').unwrap_or(key), 18) || !digits(id, 19) {
+        return Err(bad());
+    }
     Ok((
         key.parse().map_err(|_| bad())?,
         id.parse().map_err(|_| bad())?,
@@ -113,7 +133,7 @@ fn parse_cursor(raw: &str, sort: &str) -> Result<(i64, u64), Problem> {
     params(ListQuery),
     responses(
         (status = 200, description = "one page of clusters", body = ClusterPage),
-        r::Unauthorized, r::Invalid
+        r::Unauthorized, r::Invalid, r::Busy, r::ShuttingDown
     )
 )]
 pub async fn list_clusters(
@@ -247,7 +267,7 @@ fn timeline(members: &[MemberOut]) -> Vec<TimelineDay> {
 /// `GET /v1/clusters/{id}`: a merged id answers with its survivor.
 #[utoipa::path(
     get, path = "/v1/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "cluster id, e.g. c3")),
+    params(PathId<ClusterId>),
     responses(
         (status = 200, description = "the cluster (a merged id answers with its survivor and `requested`)", body = ClusterOut),
         r::Unauthorized, r::NotFound, r::Invalid
@@ -307,10 +327,10 @@ pub struct RelatedPage {
 /// (same topic, often another event), best first.
 #[utoipa::path(
     get, path = "/v1/clusters/{id}/related", tag = "clusters",
-    params(("id" = String, Path, description = "cluster id, e.g. c3"), CountQuery),
+    params(PathId<ClusterId>, CountQuery),
     responses(
         (status = 200, description = "nearest other clusters", body = RelatedPage),
-        r::Unauthorized, r::NotFound, r::Invalid, r::Busy
+        r::Unauthorized, r::NotFound, r::Invalid, r::Busy, r::ShuttingDown
     )
 )]
 pub async fn related(

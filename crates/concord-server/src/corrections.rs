@@ -17,7 +17,7 @@ use crate::{
     AppState,
     auth::Caller,
     clusters,
-    input::{ApiId, JsonBody, Params, PathId, page_size},
+    input::{ApiId, JsonBody, Params, PathId, page_size, schema},
     problem::{Problem, responses as r},
 };
 
@@ -27,14 +27,16 @@ const MAX_NAMED: usize = 200;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeIn {
-    /// Clusters to fold into the one in the path.
+    /// Clusters to fold into the one in the path (1 to 200).
+    #[schema(schema_with = schema::cluster_ids)]
     pub clusters: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitIn {
-    /// Members to move out into a new cluster.
+    /// Members to move out into a new cluster (1 to 200).
+    #[schema(schema_with = schema::article_ids)]
     pub articles: Vec<String>,
 }
 
@@ -42,6 +44,7 @@ pub struct SplitIn {
 #[serde(deny_unknown_fields)]
 pub struct MoveIn {
     /// The cluster the article moves to.
+    #[schema(schema_with = schema::cluster_id)]
     pub cluster: String,
 }
 
@@ -113,11 +116,12 @@ async fn apply(
 /// theirs resolve to it from now on).
 #[utoipa::path(
     post, path = "/v1/clusters/{id}/merge", tag = "corrections",
-    params(("id" = String, Path, description = "surviving cluster id, e.g. c3")),
+    params(PathId<ClusterId>),
     request_body = MergeIn,
     responses(
         (status = 200, description = "merged", body = CorrectionOut),
-        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::Invalid
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn merge(
@@ -158,11 +162,12 @@ pub async fn merge(
 /// which is never merged back automatically.
 #[utoipa::path(
     post, path = "/v1/clusters/{id}/split", tag = "corrections",
-    params(("id" = String, Path, description = "cluster id, e.g. c3")),
+    params(PathId<ClusterId>),
     request_body = SplitIn,
     responses(
         (status = 201, description = "split: `cluster` is the new one", body = CorrectionOut),
-        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::Invalid
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn split(
@@ -185,11 +190,12 @@ pub async fn split(
 /// `POST /v1/articles/{id}/move`: put one article into another cluster; it stays there.
 #[utoipa::path(
     post, path = "/v1/articles/{id}/move", tag = "corrections",
-    params(("id" = String, Path, description = "article id, e.g. a12")),
+    params(PathId<ArticleId>),
     request_body = MoveIn,
     responses(
         (status = 200, description = "moved", body = CorrectionOut),
-        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::Invalid
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn move_article(
@@ -213,8 +219,11 @@ pub async fn move_article(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionsQuery {
+    /// Corrections per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = schema::unsigned)]
     pub cursor: Option<u64>,
 }
 

@@ -65,6 +65,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// Most digits an id may have: any 19 digits fit a `u64`, and the store's ids (SQLite
+/// rowids) are below 2^63, which has 19.
+const MAX_ID_DIGITS: usize = 19;
+
 /// An id type as the API writes it: a letter and the store's number (`a12`, `c3`).
 pub(crate) trait ApiId: Sized + Send {
     const PREFIX: char;
@@ -77,13 +81,30 @@ pub(crate) trait ApiId: Sized + Send {
         Self::parse_as(raw, Self::WHAT)
     }
 
-    /// [`Self::parse`], a refusal naming the id `what` (a cursor, say).
+    /// [`Self::parse`], a refusal naming the id `what` (a cursor, say). Exactly
+    /// [`Self::pattern`]: the prefix is optional, then 1 to 19 ASCII digits (no sign).
     fn parse_as(raw: &str, what: &'static str) -> Result<Self, Problem> {
-        raw.strip_prefix(Self::PREFIX)
-            .unwrap_or(raw)
-            .parse::<u64>()
+        let digits = raw.strip_prefix(Self::PREFIX).unwrap_or(raw);
+        let well_formed = (1..=MAX_ID_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit());
+        well_formed
+            .then(|| digits.parse::<u64>().ok())
+            .flatten()
             .map(Self::from_u64)
-            .map_err(|_| Problem::invalid(what, format!("{raw:?} is not a {what}")))
+            .ok_or_else(|| Problem::invalid(what, format!("{raw:?} is not a {what}")))
+    }
+
+    /// What [`Self::parse`] accepts, as the spec's `pattern`.
+    fn pattern() -> String {
+        format!("^{}?[0-9]{{1,{MAX_ID_DIGITS}}}$", Self::PREFIX)
+    }
+
+    /// The schema of such an id in a path, a query or a body.
+    fn schema() -> utoipa::openapi::Object {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::pattern()))
+            .build()
     }
 }
 
@@ -106,6 +127,23 @@ api_id!(DeliveryId, 'd', "delivery id");
 
 /// The `{id}` of the path, parsed as `T`.
 pub(crate) struct PathId<T>(pub T);
+
+impl<T: ApiId> utoipa::IntoParams for PathId<T> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::{Required, path::ParameterBuilder, path::ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(format!("{}, e.g. {}3", T::WHAT, T::PREFIX)))
+                .schema(Some(T::schema()))
+                .build(),
+        ]
+    }
+}
 
 impl<S: Send + Sync, T: ApiId> FromRequestParts<S> for PathId<T> {
     type Rejection = Response;
@@ -135,8 +173,18 @@ pub(crate) fn field_path(path: &str, message: &str) -> String {
     }
 }
 
-/// Parses a JSON body, reporting where a bad value is.
+/// Parses a JSON body (always an object here), reporting where a bad value is.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // serde reads a struct from an array of its fields in order too; the API (and its
+    // spec) takes objects only.
+    if bytes.trim_ascii_start().first() == Some(&b'[')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(Problem::invalid(
+            ".",
+            "expected a JSON object, found an array",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -172,4 +220,152 @@ pub(crate) fn parse_lang(raw: Option<&str>, field: &'static str) -> Result<Optio
     raw.map(Lang::parse)
         .transpose()
         .map_err(|e| Problem::invalid(field, e.to_string()))
+}
+
+/// Schemas for what the handlers check by hand, so that the spec says exactly what the
+/// server enforces (`schema_with` on the fields and parameters that use them).
+pub(crate) mod schema {
+    use concord_core::{ArticleId, ClusterId, DeliveryId, Lang};
+    use utoipa::openapi::{
+        Object, ObjectBuilder, SchemaFormat,
+        schema::{ArrayBuilder, SchemaType, Type},
+    };
+
+    use super::{ApiId, MAX_PAGE};
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    fn nullable(b: ObjectBuilder) -> ObjectBuilder {
+        b.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+    }
+
+    fn lang_builder() -> ObjectBuilder {
+        let codes = Lang::all().flat_map(|l| [l.as_str(), l.iso639_3()]);
+        string().enum_values(Some(codes)).description(Some(
+            "A known language: its ISO 639-1 or 639-3 code (the server also reads them in \
+             any case, 639-2/B variants and BCP-47 tags such as `pt-BR`, by their primary \
+             subtag); anything else is a 422.",
+        ))
+    }
+
+    /// A language code (query parameter).
+    pub fn lang() -> Object {
+        lang_builder().build()
+    }
+
+    /// A language code or null (body field).
+    pub fn lang_or_null() -> Object {
+        let mut b = nullable(lang_builder());
+        b = b.enum_values(Some(
+            Lang::all()
+                .flat_map(|l| [l.as_str(), l.iso639_3()])
+                .map(serde_json::Value::from)
+                .chain([serde_json::Value::Null]),
+        ));
+        b.build()
+    }
+
+    /// A whole number from 0 to 2^64 - 1 (the server reads it as a `u64`).
+    pub fn unsigned() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0u64))
+            .maximum(Some(u64::MAX))
+            .build()
+    }
+
+    /// `GET /v1/clusters`'s `sort`.
+    pub fn sort() -> Object {
+        string()
+            .enum_values(Some(["recent", "size"]))
+            .default(Some("recent".into()))
+            .description(Some(
+                "`recent` (newest activity first, the default) or `size` (largest first).",
+            ))
+            .build()
+    }
+
+    /// A delivery log cursor: the `next_cursor` of the previous page, a delivery id.
+    pub fn delivery_cursor() -> Object {
+        DeliveryId::schema()
+    }
+
+    /// A delivery's status.
+    pub fn delivery_status() -> Object {
+        string()
+            .enum_values(Some(["pending", "succeeded", "failed"]))
+            .build()
+    }
+
+    fn ids<T: ApiId>() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .items(T::schema())
+            .min_items(Some(1))
+            .max_items(Some(MAX_PAGE))
+    }
+
+    /// 1 to 200 cluster ids.
+    pub fn cluster_ids() -> utoipa::openapi::Array {
+        ids::<ClusterId>().build()
+    }
+
+    /// 1 to 200 article ids.
+    pub fn article_ids() -> utoipa::openapi::Array {
+        ids::<ArticleId>().build()
+    }
+
+    /// One cluster id.
+    pub fn cluster_id() -> Object {
+        ClusterId::schema()
+    }
+
+    fn url_builder() -> ObjectBuilder {
+        string()
+            .format(Some(SchemaFormat::Custom("uri".to_owned())))
+            .pattern(Some(concat!(
+                "^[Hh][Tt][Tt][Pp][Ss]?://",
+                // a host name whose last label starts with a letter (so never read as IPv4)
+                "[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9-]*\\.?",
+                "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})?)?",
+                "([/?#]|$)",
+            )))
+            .description(Some(
+                "An http(s) URI (RFC 3986: other characters percent-encoded) naming its host. \
+                 The server also takes IP address literals; private, loopback (`localhost` \
+                 too), link-local, unspecified and multicast targets are refused (422) unless \
+                 `[webhooks]` allows them.",
+            ))
+    }
+
+    /// A webhook target.
+    pub fn url() -> Object {
+        url_builder().build()
+    }
+
+    /// A webhook target, or null to keep the current one.
+    pub fn url_or_null() -> Object {
+        nullable(url_builder()).build()
+    }
+
+    fn event_types_builder() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .items(string().enum_values(Some(
+                concord_store::EventType::ALL.iter().map(|t| t.as_str()),
+            )))
+            .min_items(Some(1))
+    }
+
+    /// At least one event type.
+    pub fn event_types() -> utoipa::openapi::Array {
+        event_types_builder().build()
+    }
+
+    /// At least one event type, or null to keep the current ones.
+    pub fn event_types_or_null() -> utoipa::openapi::Array {
+        event_types_builder()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .build()
+    }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    input::{Params, PathId, page_size, parse_lang},
+    input::{Params, PathId, page_size, parse_lang, schema},
     problem::{Problem, responses as r},
 };
 
@@ -16,7 +16,8 @@ use crate::{
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountQuery {
-    /// How many to return (default 10).
+    /// How many to return, 1 to 200 (default 10).
+    #[param(minimum = 1, maximum = 200)]
     pub k: Option<usize>,
 }
 
@@ -30,10 +31,15 @@ impl CountQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    /// Free text in any language.
+    /// Free text in any language; it must hold a letter (text that is only punctuation,
+    /// digits or page furniture is a 422).
+    #[param(pattern = r"\p{L}")]
     pub q: String,
     /// The query's language, if known (helps centring); detected otherwise.
+    #[param(schema_with = schema::lang)]
     pub lang: Option<String>,
+    /// How many hits, 1 to 200 (default 10).
+    #[param(minimum = 1, maximum = 200)]
     pub k: Option<usize>,
 }
 
@@ -97,7 +103,7 @@ fn hit_out(
     params(SearchQuery),
     responses(
         (status = 200, description = "nearest articles and their clusters", body = SearchOut),
-        r::Unauthorized, r::Invalid, r::Busy
+        r::Unauthorized, r::Invalid, r::Busy, r::ShuttingDown
     )
 )]
 pub async fn search(
@@ -141,10 +147,10 @@ pub struct SimilarOut {
 /// `GET /v1/articles/{id}/similar?k=`: the articles nearest to a stored one, any language.
 #[utoipa::path(
     get, path = "/v1/articles/{id}/similar", tag = "search",
-    params(("id" = String, Path, description = "article id, e.g. a12"), CountQuery),
+    params(PathId<ArticleId>, CountQuery),
     responses(
         (status = 200, description = "nearest articles to a stored one", body = SimilarOut),
-        r::Unauthorized, r::NotFound, r::Invalid, r::Busy
+        r::Unauthorized, r::NotFound, r::Invalid, r::Busy, r::ShuttingDown
     )
 )]
 pub async fn similar(

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 use crate::{
     AppState,
     articles::{ArticleAccepted, ArticleIn, accepted, parse_article},
-    input::{ApiId, JsonBody, Params, PathId, RawBody, page_size},
-    problem::{Problem, ProblemBody},
+    input::{ApiId, JsonBody, Params, PathId, RawBody, page_size, schema},
+    problem::{Problem, ProblemBody, responses as r},
 };
 
 /// What the webhook routes need from configuration and the running dispatcher.
@@ -107,10 +107,10 @@ pub struct InboundOut {
     responses(
         (status = 202, description = "stored and queued", body = InboundOut),
         (status = 200, description = "unchanged, or a repeated webhook-id", body = InboundOut),
+        r::BadJson,
         (status = 401, description = "missing, malformed, stale or bad signature", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "inbound webhook not configured", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "queue full", body = ProblemBody, content_type = "application/problem+json"),
+        r::TooLarge, r::Invalid, r::Busy, r::ShuttingDown,
     )
 )]
 pub async fn inbound_article(
@@ -119,12 +119,10 @@ pub async fn inbound_article(
     body: Result<RawBody, Problem>,
 ) -> Result<Response, Problem> {
     let settings = state.webhooks();
-    if settings.inbound_secrets.is_empty() {
-        return Err(Problem::not_found(
-            "the inbound webhook is not configured (webhooks.secrets)",
-        ));
-    }
     let RawBody(body) = body?;
+    // The headers are checked even while the webhook is not configured, so that a
+    // request missing one is told so (401) the same either way; a well-formed request
+    // then learns that there is no webhook here (404).
     concord_webhooks::verify_headers(
         &settings.inbound_secrets,
         &headers,
@@ -132,7 +130,12 @@ pub async fn inbound_article(
         Timestamp::now(),
         settings.tolerance,
     )
-    .map_err(|e| signature_problem(&e))?;
+    .map_err(|e| match e {
+        VerifyError::NoSecrets => {
+            Problem::not_found("the inbound webhook is not configured (webhooks.secrets)")
+        }
+        e => signature_problem(&e),
+    })?;
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
@@ -203,8 +206,10 @@ pub async fn inbound_article(
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionIn {
     /// http(s) URL; private, loopback and link-local targets are refused unless configured.
+    #[schema(schema_with = schema::url)]
     pub url: String,
     /// `article.clustered`, `cluster.created`, `cluster.updated`, `cluster.merged`, `cluster.split`.
+    #[schema(schema_with = schema::event_types)]
     pub event_types: Vec<String>,
     pub description: Option<String>,
 }
@@ -212,7 +217,9 @@ pub struct SubscriptionIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatch {
+    #[schema(schema_with = schema::url_or_null)]
     pub url: Option<String>,
+    #[schema(schema_with = schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     /// Disabling fails its pending deliveries; enabling clears the disabled reason.
@@ -270,13 +277,47 @@ fn event_types(raw: &[String]) -> Result<Vec<EventType>, Problem> {
         .collect()
 }
 
+/// Whether `url` is written as RFC 3986 allows (the spec's `format: uri`): only
+/// unreserved, reserved and percent-encoded characters, `%` always followed by two hex
+/// digits, at most one `#`. The WHATWG parser behind `check_url` would quietly
+/// percent-encode spaces, controls and non-ASCII instead.
+fn rfc3986_chars(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b);
+    bytes.iter().filter(|&&b| b == b'#').count() <= 1
+        && bytes.iter().enumerate().all(|(i, &b)| match b {
+            b'%' => bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+            b => allowed(b),
+        })
+}
+
 fn check_url(state: &AppState, url: &str) -> Result<String, Problem> {
-    state
+    if !rfc3986_chars(url) {
+        return Err(Problem::invalid(
+            "url",
+            "not a URI: characters other than RFC 3986's must be percent-encoded",
+        ));
+    }
+    let url = state
         .webhooks()
         .policy
         .check_url(url)
-        .map(|u| u.to_string())
-        .map_err(|e| Problem::invalid("url", e.to_string()))
+        .map_err(|e| Problem::invalid("url", e.to_string()))?;
+    // A host name is letters, digits, dots and hyphens (the spec's pattern); the parser
+    // lets other sub-delimiters such as `*` through.
+    if let Some(name) = url.domain()
+        && !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(Problem::invalid(
+            "url",
+            format!("{name:?} is not a host name: letters, digits, dots and hyphens"),
+        ));
+    }
+    Ok(url.to_string())
 }
 
 /// The subscription `id`, or 404.
@@ -291,8 +332,8 @@ fn subscription(db: &concord_store::Db, id: SubscriptionId) -> Result<Subscripti
     request_body = SubscriptionIn,
     responses(
         (status = 201, description = "created; `secret` is shown only now", body = SubscriptionOut),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::TooLarge,
         (status = 422, description = "invalid field (a refused target address is on `url`)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "not an admin key", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_subscription(
@@ -323,7 +364,10 @@ pub struct SubscriptionList {
 /// `GET /v1/webhooks/subscriptions`.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions", tag = "webhooks",
-    responses((status = 200, description = "every subscription (secrets omitted)", body = SubscriptionList))
+    responses(
+        (status = 200, description = "every subscription (secrets omitted)", body = SubscriptionList),
+        r::Unauthorized, r::Forbidden,
+    )
 )]
 pub async fn list_subscriptions(
     State(state): State<AppState>,
@@ -344,10 +388,10 @@ pub async fn list_subscriptions(
 /// `GET /v1/webhooks/subscriptions/{id}`.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     responses(
         (status = 200, description = "the subscription (secret omitted)", body = SubscriptionOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn get_subscription(
@@ -362,12 +406,11 @@ pub async fn get_subscription(
 /// `PATCH /v1/webhooks/subscriptions/{id}`: change the URL, event types, description, or enable/disable.
 #[utoipa::path(
     patch, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     request_body = SubscriptionPatch,
     responses(
         (status = 200, description = "updated", body = SubscriptionOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::TooLarge, r::Invalid,
     )
 )]
 pub async fn update_subscription(
@@ -399,10 +442,10 @@ pub async fn update_subscription(
 /// `DELETE /v1/webhooks/subscriptions/{id}`: no more deliveries; its log goes with it.
 #[utoipa::path(
     delete, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     responses(
         (status = 204, description = "deleted"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn delete_subscription(
@@ -424,10 +467,14 @@ pub async fn delete_subscription(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
-    /// `pending`, `succeeded` or `failed`.
+    /// Only deliveries in this state.
+    #[param(schema_with = schema::delivery_status)]
     pub status: Option<String>,
+    /// Deliveries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = schema::delivery_cursor)]
     pub cursor: Option<String>,
 }
 
@@ -476,11 +523,10 @@ pub struct DeliveryPage {
 /// `GET /v1/webhooks/subscriptions/{id}/deliveries`: the delivery log, newest first.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1"), DeliveriesQuery),
+    params(PathId<SubscriptionId>, DeliveriesQuery),
     responses(
         (status = 200, description = "one page of the log", body = DeliveryPage),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid parameter", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn list_deliveries(
@@ -528,10 +574,10 @@ pub async fn list_deliveries(
 /// a fresh retry schedule).
 #[utoipa::path(
     post, path = "/v1/webhooks/deliveries/{id}/replay", tag = "webhooks",
-    params(("id" = String, Path, description = "delivery id, e.g. d7")),
+    params(PathId<DeliveryId>),
     responses(
         (status = 202, description = "queued again", body = DeliveryOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn replay_delivery(
@@ -558,7 +604,7 @@ pub struct ReplayRangeIn {
     /// RFC 3339, inclusive.
     #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
-    /// RFC 3339, exclusive.
+    /// RFC 3339, exclusive; not before `from` (else 422).
     #[schema(value_type = String, format = DateTime)]
     pub to: Timestamp,
 }
@@ -573,12 +619,12 @@ pub struct ReplayRangeOut {
 /// (still in the outbox) that the subscription wants.
 #[utoipa::path(
     post, path = "/v1/webhooks/subscriptions/{id}/replay", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     request_body = ReplayRangeIn,
     responses(
         (status = 202, description = "queued", body = ReplayRangeOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::TooLarge,
+        (status = 422, description = "invalid field (see `field`; `to` must be after `from`)", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn replay_range(
@@ -586,8 +632,10 @@ pub async fn replay_range(
     PathId(id): PathId<SubscriptionId>,
     JsonBody(range): JsonBody<ReplayRangeIn>,
 ) -> Result<Response, Problem> {
-    if range.from >= range.to {
-        return Err(Problem::invalid("to", "must be after from"));
+    // [from, to) is half-open: equal ends are an empty range (nothing to queue), a `to`
+    // before `from` is a mistake.
+    if range.from > range.to {
+        return Err(Problem::invalid("to", "must not be before from"));
     }
     let queued = state
         .write(move |db| {
