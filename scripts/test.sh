@@ -17,6 +17,10 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+# The real server against its own OpenAPI document: pinned schemathesis, 25 examples per
+# operation, fixed seed; any finding fails (about 30 s once its venv is cached).
+echo "== schemathesis"
+scripts/schemathesis.sh 25
 # A short fuzz run bounded by input count (fixed seed, committed seeds only; see fuzz.sh):
 # about a minute once cargo-fuzz and the instrumented build are cached in
 # $CONCORD_CACHE_DIR; the first run on a machine installs and builds them (~15 min).

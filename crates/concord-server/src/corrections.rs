@@ -4,8 +4,7 @@
 
 use axum::{
     Extension, Json,
-    body::Bytes,
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -17,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AppState,
     auth::Caller,
-    problem::{Problem, ProblemBody},
-    routes::{body_bytes, parse, parse_id, read_store},
+    clusters,
+    input::{ApiId, JsonBody, Params, PathId, page_size, schema},
+    problem::{Problem, responses as r},
 };
 
 /// Most clusters one merge or articles one split may name.
@@ -27,14 +27,16 @@ const MAX_NAMED: usize = 200;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeIn {
-    /// Clusters to fold into the one in the path.
+    /// Clusters to fold into the one in the path (1 to 200).
+    #[schema(schema_with = schema::cluster_ids)]
     pub clusters: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitIn {
-    /// Members to move out into a new cluster.
+    /// Members to move out into a new cluster (1 to 200).
+    #[schema(schema_with = schema::article_ids)]
     pub articles: Vec<String>,
 }
 
@@ -42,6 +44,7 @@ pub struct SplitIn {
 #[serde(deny_unknown_fields)]
 pub struct MoveIn {
     /// The cluster the article moves to.
+    #[schema(schema_with = schema::cluster_id)]
     pub cluster: String,
 }
 
@@ -67,13 +70,7 @@ fn out(kind: &'static str, done: Corrected, actor: String) -> CorrectionOut {
     }
 }
 
-fn ids<T>(
-    raw: &[String],
-    field: &str,
-    prefix: char,
-    what: &'static str,
-    wrap: fn(u64) -> T,
-) -> Result<Vec<T>, Problem> {
+fn ids<T: ApiId>(raw: &[String], field: &str) -> Result<Vec<T>, Problem> {
     if raw.is_empty() {
         return Err(Problem::invalid(field, "must name at least one"));
     }
@@ -83,8 +80,7 @@ fn ids<T>(
     raw.iter()
         .enumerate()
         .map(|(i, r)| {
-            parse_id(r, prefix, what)
-                .map(wrap)
+            T::parse(r)
                 .map_err(|p| Problem::invalid(format!("{field}[{i}]"), p.body().detail.clone()))
         })
         .collect()
@@ -96,12 +92,13 @@ async fn resolve(
     id: ClusterId,
     field: &'static str,
 ) -> Result<ClusterId, Problem> {
-    read_store(state, move |db| {
-        db.resolve_cluster(id)?
-            .map(|c| c.id)
-            .ok_or_else(|| Problem::not_found(format!("cluster {id} not found")).with_field(field))
-    })
-    .await
+    state
+        .read(move |db| match clusters::resolve(db, id) {
+            Ok(c) => Ok(c.id),
+            Err(p) if p.body().status == 404 => Err(p.with_field(field)),
+            Err(p) => Err(p),
+        })
+        .await
 }
 
 async fn apply(
@@ -119,27 +116,21 @@ async fn apply(
 /// theirs resolve to it from now on).
 #[utoipa::path(
     post, path = "/v1/clusters/{id}/merge", tag = "corrections",
-    params(("id" = String, Path, description = "surviving cluster id, e.g. c3")),
+    params(PathId<ClusterId>),
     request_body = MergeIn,
     responses(
         (status = 200, description = "merged", body = CorrectionOut),
-        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn merge(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(into): PathId<ClusterId>,
+    JsonBody(body): JsonBody<MergeIn>,
 ) -> Result<Response, Problem> {
-    let into = ClusterId(parse_id(&raw, 'c', "cluster id")?);
-    let body: MergeIn = parse(&body_bytes(body)?)?;
-    let named = ids(&body.clusters, "clusters", 'c', "cluster id", ClusterId)?;
+    let named: Vec<ClusterId> = ids(&body.clusters, "clusters")?;
     let into = resolve(&state, into, "id").await?;
     let mut from = Vec::with_capacity(named.len());
     for (i, c) in named.into_iter().enumerate() {
@@ -171,27 +162,21 @@ pub async fn merge(
 /// which is never merged back automatically.
 #[utoipa::path(
     post, path = "/v1/clusters/{id}/split", tag = "corrections",
-    params(("id" = String, Path, description = "cluster id, e.g. c3")),
+    params(PathId<ClusterId>),
     request_body = SplitIn,
     responses(
         (status = 201, description = "split: `cluster` is the new one", body = CorrectionOut),
-        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn split(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(from): PathId<ClusterId>,
+    JsonBody(body): JsonBody<SplitIn>,
 ) -> Result<Response, Problem> {
-    let from = ClusterId(parse_id(&raw, 'c', "cluster id")?);
-    let body: SplitIn = parse(&body_bytes(body)?)?;
-    let articles = ids(&body.articles, "articles", 'a', "article id", ArticleId)?;
+    let articles: Vec<ArticleId> = ids(&body.articles, "articles")?;
     let from = resolve(&state, from, "id").await?;
     apply(
         &state,
@@ -205,28 +190,21 @@ pub async fn split(
 /// `POST /v1/articles/{id}/move`: put one article into another cluster; it stays there.
 #[utoipa::path(
     post, path = "/v1/articles/{id}/move", tag = "corrections",
-    params(("id" = String, Path, description = "article id, e.g. a12")),
+    params(PathId<ArticleId>),
     request_body = MoveIn,
     responses(
         (status = 200, description = "moved", body = CorrectionOut),
-        (status = 400, description = "malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "the key's role does not allow this", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "the correction cannot apply", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::Conflict, r::TooLarge,
+        r::Invalid, r::ShuttingDown
     )
 )]
 pub async fn move_article(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(article): PathId<ArticleId>,
+    JsonBody(body): JsonBody<MoveIn>,
 ) -> Result<Response, Problem> {
-    let article = ArticleId(parse_id(&raw, 'a', "article id")?);
-    let body: MoveIn = parse(&body_bytes(body)?)?;
-    let to =
-        ClusterId(parse_id(&body.cluster, 'c', "cluster id").map_err(|p| p.with_field("cluster"))?);
+    let to = ClusterId::parse(&body.cluster).map_err(|p| p.with_field("cluster"))?;
     let to = resolve(&state, to, "cluster").await?;
     apply(
         &state,
@@ -241,8 +219,11 @@ pub async fn move_article(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionsQuery {
+    /// Corrections per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = schema::unsigned)]
     pub cursor: Option<u64>,
 }
 
@@ -294,34 +275,33 @@ fn render(data: &serde_json::Value) -> serde_json::Value {
     params(CorrectionsQuery),
     responses(
         (status = 200, description = "corrections, newest first", body = CorrectionPage),
-        (status = 401, description = "no or unknown API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field (see `field`)", body = ProblemBody, content_type = "application/problem+json")
+        r::Unauthorized, r::Invalid
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<CorrectionsQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<CorrectionsQuery>,
 ) -> Result<Json<CorrectionPage>, Problem> {
-    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
-    let limit = crate::routes::page_size(q.limit, 50, "limit")?;
-    read_store(&state, move |db| {
-        let mut rows = db.corrections(q.cursor, limit + 1)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more.then(|| rows.last().map(|(id, _)| *id)).flatten();
-        Ok(Json(CorrectionPage {
-            corrections: rows
-                .into_iter()
-                .map(|(id, c)| CorrectionRecordOut {
-                    id,
-                    data: render(&c.data),
-                    kind: c.kind,
-                    actor: c.actor,
-                    at: c.at,
-                })
-                .collect(),
-            next_cursor,
-        }))
-    })
-    .await
+    let limit = page_size(q.limit, 50, "limit")?;
+    state
+        .read(move |db| {
+            let mut rows = db.corrections(q.cursor, limit + 1)?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next_cursor = more.then(|| rows.last().map(|(id, _)| *id)).flatten();
+            Ok(Json(CorrectionPage {
+                corrections: rows
+                    .into_iter()
+                    .map(|(id, c)| CorrectionRecordOut {
+                        id,
+                        data: render(&c.data),
+                        kind: c.kind,
+                        actor: c.actor,
+                        at: c.at,
+                    })
+                    .collect(),
+                next_cursor,
+            }))
+        })
+        .await
 }

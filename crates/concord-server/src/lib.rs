@@ -4,22 +4,31 @@
 //! Owns: routes, status codes, the JSON shapes clients see.
 //! Must not: hold business logic (clustering, embedding, storage decisions
 //! live in their own crates and are reached through handles in [`AppState`]).
+//!
+//! One module per resource (`articles`, `clusters`, `search`, `corrections`,
+//! `webhooks`; the browser console goes beside them), each with its handlers, their
+//! JSON shapes and their OpenAPI attributes. What they share: `input` (extractors
+//! and parsers that refuse with a [`Problem`]), `problem` (the error shape and the
+//! problem responses the spec lists), [`AppState::read`] / [`AppState::write`]
+//! (store access off the async workers).
 
 use std::sync::Arc;
 
+mod articles;
 mod auth;
+mod clusters;
 mod corrections;
+mod input;
 mod openapi;
 mod problem;
-mod related;
-mod routes;
+mod search;
 mod webhooks;
 
 pub use auth::{DEV_KEY_SHA256, Keys};
 
+pub use articles::parse_article;
 pub use openapi::{spec, spec_json};
 pub use problem::Problem;
-pub use routes::parse_article;
 pub use webhooks::WebhookSettings;
 
 use axum::{
@@ -84,6 +93,28 @@ impl AppState {
 
     pub(crate) fn pipeline(&self) -> &Pipeline {
         &self.inner.pipeline
+    }
+
+    /// Runs `f` on a read-only store connection off the async workers.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&concord_store::Db) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let store = self.pipeline().store().clone();
+        tokio::task::spawn_blocking(move || f(&store.connect_read_only()?))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
+    }
+
+    /// Runs `f` on a writing store connection off the async workers.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut concord_store::Db) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let store = self.pipeline().store().clone();
+        tokio::task::spawn_blocking(move || f(&mut store.connect()?))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
     }
 }
 
@@ -196,17 +227,17 @@ async fn openapi_json() -> impl IntoResponse {
 pub fn app(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
     let v1 = Router::new()
-        .route("/v1/articles", post(routes::submit_article))
-        .route("/v1/articles/batch", post(routes::submit_batch))
+        .route("/v1/articles", post(articles::submit_article))
+        .route("/v1/articles/batch", post(articles::submit_batch))
         .route(
             "/v1/articles/{id}",
-            get(routes::get_article).delete(routes::delete_article),
+            get(articles::get_article).delete(articles::delete_article),
         )
-        .route("/v1/clusters", get(routes::list_clusters))
-        .route("/v1/clusters/{id}", get(routes::get_cluster))
-        .route("/v1/clusters/{id}/related", get(related::related))
-        .route("/v1/articles/{id}/similar", get(related::similar))
-        .route("/v1/search", get(routes::search))
+        .route("/v1/clusters", get(clusters::list_clusters))
+        .route("/v1/clusters/{id}", get(clusters::get_cluster))
+        .route("/v1/clusters/{id}/related", get(clusters::related))
+        .route("/v1/articles/{id}/similar", get(search::similar))
+        .route("/v1/search", get(search::search))
         .route("/v1/corrections", get(corrections::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{corrections, problem, related, routes, webhooks};
+use crate::{articles, clusters, corrections, problem, search, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,19 +19,19 @@ use crate::{corrections, problem, related, routes, webhooks};
     paths(
         crate::healthz,
         crate::readyz,
-        routes::submit_article,
-        routes::submit_batch,
-        routes::get_article,
-        routes::delete_article,
-        related::similar,
+        articles::submit_article,
+        articles::submit_batch,
+        articles::get_article,
+        articles::delete_article,
+        search::similar,
         corrections::move_article,
-        routes::list_clusters,
-        routes::get_cluster,
-        related::related,
+        clusters::list_clusters,
+        clusters::get_cluster,
+        clusters::related,
         corrections::merge,
         corrections::split,
         corrections::list,
-        routes::search,
+        search::search,
         webhooks::inbound_article,
         webhooks::create_subscription,
         webhooks::list_subscriptions,

@@ -178,3 +178,57 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// The problem answers routes share, as OpenAPI responses: a route lists the ones it can
+/// give (`responses((status = 200, ...), problem::Unauthorized, problem::NotFound)`), so
+/// each status is described once. Types for the spec only: never built, so their field
+/// is never read.
+#[allow(dead_code)]
+pub mod responses {
+    use super::ProblemBody;
+
+    /// malformed JSON
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 400, content_type = "application/problem+json")]
+    pub struct BadJson(pub ProblemBody);
+
+    /// no or unknown API key
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 401, content_type = "application/problem+json")]
+    pub struct Unauthorized(pub ProblemBody);
+
+    /// the key's role does not allow this
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 403, content_type = "application/problem+json")]
+    pub struct Forbidden(pub ProblemBody);
+
+    /// not found
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 404, content_type = "application/problem+json")]
+    pub struct NotFound(pub ProblemBody);
+
+    /// the correction cannot apply
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 409, content_type = "application/problem+json")]
+    pub struct Conflict(pub ProblemBody);
+
+    /// body too large
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 413, content_type = "application/problem+json")]
+    pub struct TooLarge(pub ProblemBody);
+
+    /// invalid field (see `field`)
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 422, content_type = "application/problem+json")]
+    pub struct Invalid(pub ProblemBody);
+
+    /// queue full: retry after Retry-After seconds
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 429, content_type = "application/problem+json")]
+    pub struct Busy(pub ProblemBody);
+
+    /// shutting down
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 503, content_type = "application/problem+json")]
+    pub struct ShuttingDown(pub ProblemBody);
+}

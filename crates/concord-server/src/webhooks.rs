@@ -7,8 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -24,8 +23,9 @@ use tokio::sync::Notify;
 
 use crate::{
     AppState,
-    problem::{Problem, ProblemBody},
-    routes::{ArticleAccepted, ArticleIn, accepted, body_bytes, parse, parse_article, parse_id},
+    articles::{ArticleAccepted, ArticleIn, accepted, parse_article},
+    input::{ApiId, JsonBody, Params, PathId, RawBody, page_size, schema},
+    problem::{Problem, ProblemBody, responses as r},
 };
 
 /// What the webhook routes need from configuration and the running dispatcher.
@@ -107,24 +107,22 @@ pub struct InboundOut {
     responses(
         (status = 202, description = "stored and queued", body = InboundOut),
         (status = 200, description = "unchanged, or a repeated webhook-id", body = InboundOut),
+        r::BadJson,
         (status = 401, description = "missing, malformed, stale or bad signature", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "inbound webhook not configured", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "queue full", body = ProblemBody, content_type = "application/problem+json"),
+        r::TooLarge, r::Invalid, r::Busy, r::ShuttingDown,
     )
 )]
 pub async fn inbound_article(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<RawBody, Problem>,
 ) -> Result<Response, Problem> {
     let settings = state.webhooks();
-    if settings.inbound_secrets.is_empty() {
-        return Err(Problem::not_found(
-            "the inbound webhook is not configured (webhooks.secrets)",
-        ));
-    }
-    let body = body_bytes(body)?;
+    let RawBody(body) = body?;
+    // The headers are checked even while the webhook is not configured, so that a
+    // request missing one is told so (401) the same either way; a well-formed request
+    // then learns that there is no webhook here (404).
     concord_webhooks::verify_headers(
         &settings.inbound_secrets,
         &headers,
@@ -132,27 +130,31 @@ pub async fn inbound_article(
         Timestamp::now(),
         settings.tolerance,
     )
-    .map_err(|e| signature_problem(&e))?;
+    .map_err(|e| match e {
+        VerifyError::NoSecrets => {
+            Problem::not_found("the inbound webhook is not configured (webhooks.secrets)")
+        }
+        e => signature_problem(&e),
+    })?;
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let store = state.pipeline().store().clone();
     let seen_id = webhook_id.clone();
-    let seen =
-        tokio::task::spawn_blocking(move || store.connect_read_only()?.inbound_article(&seen_id))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))??;
+    let seen = state
+        .read(move |db| Ok(db.inbound_article(&seen_id)?))
+        .await?;
     let submission = parse_article(&body, Timestamp::now())?;
     let external_id = submission.external_id.clone();
     if let Some(article) = seen {
         // Already accepted: answer as then, without storing anything again.
-        let a = crate::routes::read_store(&state, move |db| {
-            db.article(article)?
-                .ok_or_else(|| Problem::not_found(format!("article {article} not found")))
-        })
-        .await?;
+        let a = state
+            .read(move |db| {
+                db.article(article)?
+                    .ok_or_else(|| Problem::not_found(format!("article {article} not found")))
+            })
+            .await?;
         return Ok((
             StatusCode::OK,
             Json(InboundOut {
@@ -179,12 +181,11 @@ pub async fn inbound_article(
         concord_store::UpsertOutcome::Unchanged(..)
     );
     let article = accepted(&submitted, external_id);
-    let store = state.pipeline().store().clone();
     let (id, at) = (submitted.id, Timestamp::now());
     let record_id = webhook_id.clone();
-    tokio::task::spawn_blocking(move || store.connect()?.record_inbound(&record_id, id, at))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))??;
+    state
+        .write(move |db| Ok(db.record_inbound(&record_id, id, at)?))
+        .await?;
     let status = if changed {
         StatusCode::ACCEPTED
     } else {
@@ -205,8 +206,10 @@ pub async fn inbound_article(
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionIn {
     /// http(s) URL; private, loopback and link-local targets are refused unless configured.
+    #[schema(schema_with = schema::url)]
     pub url: String,
     /// `article.clustered`, `cluster.created`, `cluster.updated`, `cluster.merged`, `cluster.split`.
+    #[schema(schema_with = schema::event_types)]
     pub event_types: Vec<String>,
     pub description: Option<String>,
 }
@@ -214,7 +217,9 @@ pub struct SubscriptionIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatch {
+    #[schema(schema_with = schema::url_or_null)]
     pub url: Option<String>,
+    #[schema(schema_with = schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     /// Disabling fails its pending deliveries; enabling clears the disabled reason.
@@ -272,31 +277,53 @@ fn event_types(raw: &[String]) -> Result<Vec<EventType>, Problem> {
         .collect()
 }
 
+/// Whether `url` is written as RFC 3986 allows (the spec's `format: uri`): only
+/// unreserved, reserved and percent-encoded characters, `%` always followed by two hex
+/// digits, at most one `#`. The WHATWG parser behind `check_url` would quietly
+/// percent-encode spaces, controls and non-ASCII instead.
+fn rfc3986_chars(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b);
+    bytes.iter().filter(|&&b| b == b'#').count() <= 1
+        && bytes.iter().enumerate().all(|(i, &b)| match b {
+            b'%' => bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+            b => allowed(b),
+        })
+}
+
 fn check_url(state: &AppState, url: &str) -> Result<String, Problem> {
-    state
+    if !rfc3986_chars(url) {
+        return Err(Problem::invalid(
+            "url",
+            "not a URI: characters other than RFC 3986's must be percent-encoded",
+        ));
+    }
+    let url = state
         .webhooks()
         .policy
         .check_url(url)
-        .map(|u| u.to_string())
-        .map_err(|e| Problem::invalid("url", e.to_string()))
+        .map_err(|e| Problem::invalid("url", e.to_string()))?;
+    // A host name is letters, digits, dots and hyphens (the spec's pattern); the parser
+    // lets other sub-delimiters such as `*` through.
+    if let Some(name) = url.domain()
+        && !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(Problem::invalid(
+            "url",
+            format!("{name:?} is not a host name: letters, digits, dots and hyphens"),
+        ));
+    }
+    Ok(url.to_string())
 }
 
-async fn write<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut concord_store::Db) -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    let store = state.pipeline().store().clone();
-    tokio::task::spawn_blocking(move || f(&mut store.connect()?))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-}
-
-fn subscription_id(raw: &str) -> Result<SubscriptionId, Problem> {
-    parse_id(raw, 's', "subscription id").map(SubscriptionId)
-}
-
-fn missing(id: SubscriptionId) -> Problem {
-    Problem::not_found(format!("subscription {id} not found"))
+/// The subscription `id`, or 404.
+fn subscription(db: &concord_store::Db, id: SubscriptionId) -> Result<Subscription, Problem> {
+    db.subscription(id)?
+        .ok_or_else(|| Problem::not_found(format!("subscription {id} not found")))
 }
 
 /// `POST /v1/webhooks/subscriptions`: the answer carries the signing secret, once.
@@ -305,15 +332,14 @@ fn missing(id: SubscriptionId) -> Problem {
     request_body = SubscriptionIn,
     responses(
         (status = 201, description = "created; `secret` is shown only now", body = SubscriptionOut),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::TooLarge,
         (status = 422, description = "invalid field (a refused target address is on `url`)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "not an admin key", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_subscription(
     State(state): State<AppState>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    JsonBody(input): JsonBody<SubscriptionIn>,
 ) -> Result<Response, Problem> {
-    let input: SubscriptionIn = parse(&body_bytes(body)?)?;
     let url = check_url(&state, &input.url)?;
     let event_types = event_types(&input.event_types)?;
     let secret = Secret::generate().map_err(|e| Problem::internal(e.to_string()))?;
@@ -323,10 +349,9 @@ pub async fn create_subscription(
         secret: SecretString::new(secret.to_string()),
         description: input.description,
     };
-    let created = write(&state, move |db| {
-        Ok(db.create_subscription(&new, Timestamp::now())?)
-    })
-    .await?;
+    let created = state
+        .write(move |db| Ok(db.create_subscription(&new, Timestamp::now())?))
+        .await?;
     tracing::info!(subscription = %created.id, "webhook subscription created");
     Ok((StatusCode::CREATED, Json(subscription_out(created, true))).into_response())
 }
@@ -339,63 +364,60 @@ pub struct SubscriptionList {
 /// `GET /v1/webhooks/subscriptions`.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions", tag = "webhooks",
-    responses((status = 200, description = "every subscription (secrets omitted)", body = SubscriptionList))
+    responses(
+        (status = 200, description = "every subscription (secrets omitted)", body = SubscriptionList),
+        r::Unauthorized, r::Forbidden,
+    )
 )]
 pub async fn list_subscriptions(
     State(state): State<AppState>,
 ) -> Result<Json<SubscriptionList>, Problem> {
-    crate::routes::read_store(&state, |db| {
-        Ok(Json(SubscriptionList {
-            subscriptions: db
-                .subscriptions()?
-                .into_iter()
-                .map(|s| subscription_out(s, false))
-                .collect(),
-        }))
-    })
-    .await
+    state
+        .read(|db| {
+            Ok(Json(SubscriptionList {
+                subscriptions: db
+                    .subscriptions()?
+                    .into_iter()
+                    .map(|s| subscription_out(s, false))
+                    .collect(),
+            }))
+        })
+        .await
 }
 
 /// `GET /v1/webhooks/subscriptions/{id}`.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     responses(
         (status = 200, description = "the subscription (secret omitted)", body = SubscriptionOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn get_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> Result<Json<SubscriptionOut>, Problem> {
-    let id = subscription_id(&raw)?;
-    crate::routes::read_store(&state, move |db| {
-        db.subscription(id)?
-            .map(|s| Json(subscription_out(s, false)))
-            .ok_or_else(|| missing(id))
-    })
-    .await
+    state
+        .read(move |db| Ok(Json(subscription_out(subscription(db, id)?, false))))
+        .await
 }
 
 /// `PATCH /v1/webhooks/subscriptions/{id}`: change the URL, event types, description, or enable/disable.
 #[utoipa::path(
     patch, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     request_body = SubscriptionPatch,
     responses(
         (status = 200, description = "updated", body = SubscriptionOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::TooLarge, r::Invalid,
     )
 )]
 pub async fn update_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    JsonBody(patch): JsonBody<SubscriptionPatch>,
 ) -> Result<Json<SubscriptionOut>, Problem> {
-    let id = subscription_id(&raw)?;
-    let patch: SubscriptionPatch = parse(&body_bytes(body)?)?;
     let update = SubscriptionUpdate {
         url: patch
             .url
@@ -406,50 +428,53 @@ pub async fn update_subscription(
         description: patch.description.map(Some),
         enabled: patch.enabled,
     };
-    write(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        Ok(Json(subscription_out(
-            db.update_subscription(id, &update, Timestamp::now())?,
-            false,
-        )))
-    })
-    .await
+    state
+        .write(move |db| {
+            subscription(db, id)?;
+            Ok(Json(subscription_out(
+                db.update_subscription(id, &update, Timestamp::now())?,
+                false,
+            )))
+        })
+        .await
 }
 
 /// `DELETE /v1/webhooks/subscriptions/{id}`: no more deliveries; its log goes with it.
 #[utoipa::path(
     delete, path = "/v1/webhooks/subscriptions/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     responses(
         (status = 204, description = "deleted"),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn delete_subscription(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<SubscriptionId>,
 ) -> Result<StatusCode, Problem> {
-    let id = subscription_id(&raw)?;
-    write(&state, move |db| {
-        if db.delete_subscription(id)? {
-            Ok(StatusCode::NO_CONTENT)
-        } else {
-            Err(missing(id))
-        }
-    })
-    .await
+    state
+        .write(move |db| {
+            if db.delete_subscription(id)? {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(Problem::not_found(format!("subscription {id} not found")))
+            }
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
-    /// `pending`, `succeeded` or `failed`.
+    /// Only deliveries in this state.
+    #[param(schema_with = schema::delivery_status)]
     pub status: Option<String>,
+    /// Deliveries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = schema::delivery_cursor)]
     pub cursor: Option<String>,
 }
 
@@ -498,20 +523,17 @@ pub struct DeliveryPage {
 /// `GET /v1/webhooks/subscriptions/{id}/deliveries`: the delivery log, newest first.
 #[utoipa::path(
     get, path = "/v1/webhooks/subscriptions/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1"), DeliveriesQuery),
+    params(PathId<SubscriptionId>, DeliveriesQuery),
     responses(
         (status = 200, description = "one page of the log", body = DeliveryPage),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid parameter", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    Params(q): Params<DeliveriesQuery>,
 ) -> Result<Json<DeliveryPage>, Problem> {
-    let id = subscription_id(&raw)?;
-    let Query(q) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
     let status = q
         .status
         .as_deref()
@@ -520,57 +542,56 @@ pub async fn list_deliveries(
                 .ok_or_else(|| Problem::invalid("status", "expected pending, succeeded or failed"))
         })
         .transpose()?;
-    let limit = crate::routes::page_size(q.limit, 50, "limit")?;
+    let limit = page_size(q.limit, 50, "limit")?;
     let before = q
         .cursor
         .as_deref()
-        .map(|c| parse_id(c, 'd', "cursor").map(DeliveryId))
+        .map(|c| DeliveryId::parse_as(c, "cursor"))
         .transpose()?;
-    crate::routes::read_store(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        let mut rows = db.deliveries(&DeliveryQuery {
-            subscription: id,
-            status,
-            before,
-            limit: limit + 1,
-        })?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more
-            .then(|| rows.last().map(|d| d.id.to_string()))
-            .flatten();
-        Ok(Json(DeliveryPage {
-            deliveries: rows.into_iter().map(delivery_out).collect(),
-            next_cursor,
-        }))
-    })
-    .await
+    state
+        .read(move |db| {
+            subscription(db, id)?;
+            let mut rows = db.deliveries(&DeliveryQuery {
+                subscription: id,
+                status,
+                before,
+                limit: limit + 1,
+            })?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next_cursor = more
+                .then(|| rows.last().map(|d| d.id.to_string()))
+                .flatten();
+            Ok(Json(DeliveryPage {
+                deliveries: rows.into_iter().map(delivery_out).collect(),
+                next_cursor,
+            }))
+        })
+        .await
 }
 
 /// `POST /v1/webhooks/deliveries/{id}/replay`: send one delivery again (same webhook-id,
 /// a fresh retry schedule).
 #[utoipa::path(
     post, path = "/v1/webhooks/deliveries/{id}/replay", tag = "webhooks",
-    params(("id" = String, Path, description = "delivery id, e.g. d7")),
+    params(PathId<DeliveryId>),
     responses(
         (status = 202, description = "queued again", body = DeliveryOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
+        r::Unauthorized, r::Forbidden, r::NotFound, r::Invalid,
     )
 )]
 pub async fn replay_delivery(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    PathId(id): PathId<DeliveryId>,
 ) -> Result<Response, Problem> {
-    let id = DeliveryId(parse_id(&raw, 'd', "delivery id")?);
-    let delivery = write(&state, move |db| {
-        if db.delivery(id)?.is_none() {
-            return Err(Problem::not_found(format!("delivery {id} not found")));
-        }
-        Ok(db.replay_delivery(id, Timestamp::now())?)
-    })
-    .await?;
+    let delivery = state
+        .write(move |db| {
+            if db.delivery(id)?.is_none() {
+                return Err(Problem::not_found(format!("delivery {id} not found")));
+            }
+            Ok(db.replay_delivery(id, Timestamp::now())?)
+        })
+        .await?;
     if let Some(wake) = &state.webhooks().wake {
         wake.notify_one();
     }
@@ -583,7 +604,7 @@ pub struct ReplayRangeIn {
     /// RFC 3339, inclusive.
     #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
-    /// RFC 3339, exclusive.
+    /// RFC 3339, exclusive; not before `from` (else 422).
     #[schema(value_type = String, format = DateTime)]
     pub to: Timestamp,
 }
@@ -598,31 +619,30 @@ pub struct ReplayRangeOut {
 /// (still in the outbox) that the subscription wants.
 #[utoipa::path(
     post, path = "/v1/webhooks/subscriptions/{id}/replay", tag = "webhooks",
-    params(("id" = String, Path, description = "subscription id, e.g. s1")),
+    params(PathId<SubscriptionId>),
     request_body = ReplayRangeIn,
     responses(
         (status = 202, description = "queued", body = ReplayRangeOut),
-        (status = 404, description = "not found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid field", body = ProblemBody, content_type = "application/problem+json"),
+        r::BadJson, r::Unauthorized, r::Forbidden, r::NotFound, r::TooLarge,
+        (status = 422, description = "invalid field (see `field`; `to` must be after `from`)", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn replay_range(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    PathId(id): PathId<SubscriptionId>,
+    JsonBody(range): JsonBody<ReplayRangeIn>,
 ) -> Result<Response, Problem> {
-    let id = subscription_id(&raw)?;
-    let range: ReplayRangeIn = parse(&body_bytes(body)?)?;
-    if range.from >= range.to {
-        return Err(Problem::invalid("to", "must be after from"));
+    // [from, to) is half-open: equal ends are an empty range (nothing to queue), a `to`
+    // before `from` is a mistake.
+    if range.from > range.to {
+        return Err(Problem::invalid("to", "must not be before from"));
     }
-    let queued = write(&state, move |db| {
-        if db.subscription(id)?.is_none() {
-            return Err(missing(id));
-        }
-        Ok(db.replay_range(id, range.from, range.to, Timestamp::now())?)
-    })
-    .await?;
+    let queued = state
+        .write(move |db| {
+            subscription(db, id)?;
+            Ok(db.replay_range(id, range.from, range.to, Timestamp::now())?)
+        })
+        .await?;
     if let Some(wake) = &state.webhooks().wake {
         wake.notify_one();
     }

@@ -632,3 +632,125 @@ async fn metrics_count_requests_ingest_batches_and_clustering_without_a_key() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+/// What the spec's patterns and enums say, the server enforces: ids are a prefix and
+/// 1 to 19 digits (no sign), cursors likewise, bodies are objects, webhook URLs are
+/// RFC 3986 URIs naming a host; and an empty replay range is no mistake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_are_refused_exactly_as_the_spec_says() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    for (path, status, field) in [
+        ("/v1/articles/a1", StatusCode::NOT_FOUND, None),
+        ("/v1/articles/1", StatusCode::NOT_FOUND, None),
+        (
+            "/v1/articles/a9999999999999999999",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "/v1/articles/a+1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("article id"),
+        ),
+        (
+            "/v1/articles/a-1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("article id"),
+        ),
+        (
+            "/v1/articles/a",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("article id"),
+        ),
+        (
+            "/v1/articles/a10000000000000000000",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("article id"),
+        ),
+        (
+            "/v1/clusters/c1/related?k=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("k"),
+        ),
+        (
+            "/v1/clusters?cursor=recent:%2B1:1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("cursor"),
+        ),
+        (
+            "/v1/clusters?cursor=size:1:1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("cursor"),
+        ),
+        ("/v1/clusters?cursor=recent:-1:1", StatusCode::OK, None),
+        (
+            "/v1/clusters?sort=oldest",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("sort"),
+        ),
+    ] {
+        let (got, headers, problem) = send(&router, get(path)).await;
+        assert_eq!(got, status, "{path}: {problem}");
+        if let Some(field) = field {
+            assert_eq!(
+                headers["content-type"], "application/problem+json",
+                "{path}"
+            );
+            assert_eq!(problem["field"], field, "{path}: {problem}");
+        }
+    }
+    // A struct is not read from an array of its fields.
+    let t = "2020-09-08T10:00:00Z";
+    let (status, _, problem) = send(
+        &router,
+        post("/v1/articles", &format!(r#"["a","Titre","",null,"{t}"]"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], ".");
+    let batch = format!(r#"{{"articles":[["a","Titre","",null,"{t}"]]}}"#);
+    let (status, _, answer) = send(&router, post("/v1/articles/batch", &batch)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["results"][0]["problem"]["field"], "articles[0]");
+    // A bad query parameter is a problem, like any other.
+    let (status, headers, _) = send(&router, post("/v1/articles?wait=maybe", "{}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    // Webhook URLs: RFC 3986 characters only, host names of letters, digits, dots, hyphens.
+    let subscribe = |url: &str| {
+        post(
+            "/v1/webhooks/subscriptions",
+            &serde_json::json!({ "url": url, "event_types": ["cluster.created"] }).to_string(),
+        )
+    };
+    for url in [
+        "https://exa*mple.com/hook",
+        "https://example.com/h\u{fc}k",
+        "https://example.com/a b",
+        "https://example.com/%zz",
+        "https://example.com/#a#b",
+    ] {
+        let (status, _, problem) = send(&router, subscribe(url)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {problem}");
+        assert_eq!(problem["field"], "url", "{url}");
+    }
+    let (status, _, created) = send(&router, subscribe("HTTPS://example.com/h%C3%BCk?x=1#f")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let replay = |from: &str, to: &str| {
+        post(
+            &format!("/v1/webhooks/subscriptions/{id}/replay"),
+            &serde_json::json!({ "from": from, "to": to }).to_string(),
+        )
+    };
+    let (status, _, answer) = send(&router, replay(t, t)).await;
+    assert_eq!(
+        (status, answer["queued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(0))
+    );
+    let (status, _, problem) = send(&router, replay(t, "2020-09-08T09:00:00Z")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "to");
+}
