@@ -30,6 +30,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
+    pub feeds: FeedsConfig,
     pub log: LogConfig,
 }
 
@@ -281,6 +282,45 @@ impl std::fmt::Debug for SecretString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretString(<redacted>)")
     }
+}
+
+/// RSS and Atom feeds polled into the pipeline; each knob is documented in
+/// `config/default.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedsConfig {
+    pub interval_secs: u64,
+    pub timeout_ms: u64,
+    pub max_bytes: u64,
+    pub allow_private_targets: bool,
+    pub allow_loopback_targets: bool,
+    pub list: Vec<FeedSpec>,
+}
+
+impl FeedsConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs.max(1))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// One RSS or Atom feed to poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSpec {
+    /// Short, unique: part of each item's external id (`feed:<name>:<guid>`) and the
+    /// `feed` label of the metrics.
+    pub name: String,
+    pub url: String,
+    /// The items' language when the feed does not say (else detected).
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// The items' `source`; the feed's name when absent.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// Inbound webhook verification and outbound delivery; each knob is documented in

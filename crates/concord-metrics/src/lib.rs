@@ -33,6 +33,13 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedLabels {
+    /// The feed's configured name.
+    pub feed: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     pub queue: &'static str,
 }
@@ -57,6 +64,8 @@ struct Inner {
     corrections: Family<OutcomeLabels, Counter>,
     indexed_articles: Gauge,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
+    feed_polls: Family<FeedLabels, Counter>,
+    feed_items: Family<FeedLabels, Counter>,
 }
 
 fn seconds_buckets() -> impl Iterator<Item = f64> {
@@ -153,6 +162,18 @@ impl Metrics {
             "Outbound webhook delivery attempts, by outcome",
             webhook_deliveries.clone(),
         );
+        let feed_polls = Family::<FeedLabels, Counter>::default();
+        registry.register(
+            "feed_polls",
+            "Feed fetches, by feed and outcome (new, not_modified, error)",
+            feed_polls.clone(),
+        );
+        let feed_items = Family::<FeedLabels, Counter>::default();
+        registry.register(
+            "feed_items",
+            "Feed items, by feed and outcome (queued, unchanged, refused)",
+            feed_items.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -168,6 +189,8 @@ impl Metrics {
             corrections,
             indexed_articles,
             webhook_deliveries,
+            feed_polls,
+            feed_items,
         }))
     }
 
@@ -246,6 +269,28 @@ impl Metrics {
                 .inner()
                 .store(*n, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// One fetch of feed `feed`: `new` (a changed feed), `not_modified` (304), `error`.
+    pub fn feed_poll(&self, feed: &str, outcome: &'static str) {
+        self.0
+            .feed_polls
+            .get_or_create(&FeedLabels {
+                feed: feed.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Items of feed `feed` handed to ingest: `queued`, `unchanged` or `refused`.
+    pub fn feed_items(&self, feed: &str, outcome: &'static str, n: u64) {
+        self.0
+            .feed_items
+            .get_or_create(&FeedLabels {
+                feed: feed.to_owned(),
+                outcome,
+            })
+            .inc_by(n);
     }
 
     /// The text exposition format (`text/plain; version=0.0.4` compatible OpenMetrics).
