@@ -38,6 +38,15 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub shutdown_deadline_secs: u64,
+    pub allow_dev_key_off_loopback: bool,
+}
+
+impl ServerConfig {
+    /// Whether `listen` is a loopback address (127.0.0.0/8, `::1`, or `::ffff:127.x`),
+    /// reachable from this machine only.
+    pub fn listens_on_loopback(&self) -> bool {
+        self.listen.ip().to_canonical().is_loopback()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
+use concord_core::config::ServerConfig;
 use concord_embed::Model;
 use concord_pipeline::Pipeline;
 use concord_server::{AppState, Keys, WebhookSettings, app};
@@ -26,6 +27,8 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         &[("server.listen", args.listen), ("data.dir", args.data_dir)],
     )?;
     config::init_tracing(&config);
+    let keys = Keys::new(&config.auth.keys);
+    check_exposure(&config.server, keys.has_dev_key())?;
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("cannot create data dir {}", config.data.dir.display()))?;
 
@@ -85,7 +88,6 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
             tracing::info!(addr = %config.server.listen, "listening");
-            let keys = Keys::new(&config.auth.keys);
             if keys.has_dev_key() {
                 tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
             }
@@ -131,6 +133,27 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The built-in development key is public (it is in the README): refuse to serve it on an
+/// address other machines can reach unless `server.allow_dev_key_off_loopback` says so.
+fn check_exposure(server: &ServerConfig, dev_key: bool) -> anyhow::Result<()> {
+    if !dev_key || server.listens_on_loopback() {
+        return Ok(());
+    }
+    if server.allow_dev_key_off_loopback {
+        tracing::warn!(
+            addr = %server.listen,
+            "the development API key is configured on a non-loopback address (server.allow_dev_key_off_loopback): anyone who can reach it is admin"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} with the development API key (concord-dev-key) configured: \
+         configure your own keys (auth.keys, CONCORD_AUTH__KEYS), listen on loopback, or set \
+         server.allow_dev_key_off_loopback = true (CONCORD_SERVER__ALLOW_DEV_KEY_OFF_LOOPBACK=true)",
+        server.listen
+    )
 }
 
 async fn shutdown_signal() {
@@ -199,5 +222,70 @@ pub fn split_title(raw: &str) -> (&str, &str) {
     match trimmed.split_once('\n') {
         Some((title, body)) => (title.trim(), body),
         None => (trimmed.trim(), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use concord_core::Config;
+
+    use super::*;
+
+    fn server(listen: &str, allow: bool) -> ServerConfig {
+        ServerConfig {
+            listen: listen.parse().unwrap_or_else(|e| panic!("{listen}: {e}")),
+            shutdown_deadline_secs: 30,
+            allow_dev_key_off_loopback: allow,
+        }
+    }
+
+    #[test]
+    fn the_dev_key_is_served_on_loopback_only_unless_allowed() {
+        for listen in [
+            "127.0.0.1:8080",
+            "127.1.2.3:8080",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(
+                check_exposure(&server(listen, false), true).is_ok(),
+                "{listen}"
+            );
+        }
+        for listen in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.0.0.5:8080",
+            "[::ffff:10.0.0.5]:8080",
+        ] {
+            let refused = check_exposure(&server(listen, false), true)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                refused.contains("server.allow_dev_key_off_loopback"),
+                "{listen}: {refused:?}"
+            );
+            assert!(
+                check_exposure(&server(listen, true), true).is_ok(),
+                "{listen}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_keys_are_served_anywhere() {
+        assert!(check_exposure(&server("0.0.0.0:8080", false), false).is_ok());
+    }
+
+    #[test]
+    fn the_embedded_default_is_refused_on_every_interface() {
+        // what docker-compose.yml would run without its env file's keys
+        let config = Config::embedded_default().unwrap_or_else(|e| panic!("{e}"));
+        assert!(Keys::new(&config.auth.keys).has_dev_key());
+        assert!(config.server.listens_on_loopback());
+        assert!(!config.server.allow_dev_key_off_loopback);
+        let exposed = server("0.0.0.0:8080", config.server.allow_dev_key_off_loopback);
+        assert!(check_exposure(&exposed, true).is_err());
     }
 }
