@@ -47,6 +47,11 @@ impl ServerConfig {
     pub fn listens_on_loopback(&self) -> bool {
         self.listen.ip().to_canonical().is_loopback()
     }
+
+    /// The whole shutdown budget, from the signal to the exit.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_deadline_secs)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
