@@ -21,11 +21,13 @@ RUN --mount=type=cache,target=/root/.cache/concord \
     && cp -a models/use-m-v3 models/onnxruntime /out/models/
 
 FROM debian:bookworm-slim
-# curl: the compose healthcheck. The service user owns only the data directory.
+# curl: the compose healthcheck. The service user (uid and gid 10001) owns only the data
+# directory.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home /var/lib/concord concord \
-    && mkdir -p /var/lib/concord && chown concord /var/lib/concord
+    && groupadd --system --gid 10001 concord \
+    && useradd --system --uid 10001 --gid 10001 --home /var/lib/concord concord \
+    && mkdir -p /var/lib/concord && chown 10001:10001 /var/lib/concord
 WORKDIR /opt/concord
 COPY --from=build /usr/local/bin/concord /usr/local/bin/concord
 # The model paths in config/default.toml (compiled into the binary) are relative to here.
@@ -33,12 +35,14 @@ COPY --from=build /out/models models
 ENV CONCORD_SERVER__LISTEN=0.0.0.0:8080 \
     CONCORD_DATA__DIR=/var/lib/concord
 VOLUME /var/lib/concord
-USER concord
+# Numeric, so that a runtime can check it is not root (Kubernetes runAsNonRoot).
+USER 10001:10001
 EXPOSE 8080
 # Ready (model and index loaded), not merely alive.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
-# SIGTERM: stop accepting, drain the queues, dump the index, exit 0 within
-# server.shutdown_deadline_secs (30 s); compose waits 40 s before SIGKILL.
+# SIGTERM: stop accepting, drain requests and queues, dump the index, let webhook attempts
+# finish, exit 0, all within server.shutdown_deadline_secs (30 s) of the signal; during
+# start-up (model load) it stops there. compose waits 40 s before SIGKILL.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["concord", "serve"]

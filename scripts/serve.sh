@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (model, runtime) and starts Concord on its embedded
 # defaults (SQLite + in-process index + the real model). Extra arguments go to
-# `concord serve`, e.g. `scripts/serve.sh --listen 0.0.0.0:8080`.
+# `concord serve`, e.g. `scripts/serve.sh --listen 127.0.0.1:9090` (a non-loopback address
+# needs keys of your own: the development key is refused there, see config/default.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -39,6 +39,20 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub shutdown_deadline_secs: u64,
+    pub allow_dev_key_off_loopback: bool,
+}
+
+impl ServerConfig {
+    /// Whether `listen` is a loopback address (127.0.0.0/8, `::1`, or `::ffff:127.x`),
+    /// reachable from this machine only.
+    pub fn listens_on_loopback(&self) -> bool {
+        self.listen.ip().to_canonical().is_loopback()
+    }
+
+    /// The whole shutdown budget, from the signal to the exit.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_deadline_secs)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::{
     fs::File,
-    net::TcpListener,
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
@@ -50,15 +50,21 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 impl Server {
-    /// Starts `concord serve` on a free port, logging JSON to `log`.
+    /// Starts `concord serve` on a free port of 127.0.0.1, logging JSON to `log`.
     pub fn spawn(launch: &Launch, log: &Path) -> Result<Self, Error> {
+        Self::spawn_on(launch, log, Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// [`Server::spawn`] listening on `ip` (`0.0.0.0`: every interface); the client
+    /// still talks to it through 127.0.0.1.
+    pub fn spawn_on(launch: &Launch, log: &Path, ip: IpAddr) -> Result<Self, Error> {
         let port = free_port()?;
         let file = File::create(log).map_err(|e| Error::io(log, e))?;
         let err = file.try_clone().map_err(|e| Error::io(log, e))?;
         let child = Command::new(&launch.binary)
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(SocketAddr::new(ip, port).to_string())
             .arg("--data-dir")
             .arg(&launch.data_dir)
             .current_dir(&launch.workdir)

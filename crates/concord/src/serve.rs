@@ -1,7 +1,11 @@
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use clap::Args;
+use concord_core::{Config, config::ServerConfig};
 use concord_embed::Model;
 use concord_pipeline::Pipeline;
 use concord_server::{AppState, Keys, WebhookSettings, app};
@@ -26,25 +30,27 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         &[("server.listen", args.listen), ("data.dir", args.data_dir)],
     )?;
     config::init_tracing(&config);
+    let keys = Keys::new(&config.auth.keys);
+    check_exposure(&config.server, keys.has_dev_key())?;
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("cannot create data dir {}", config.data.dir.display()))?;
-
-    let started = std::time::Instant::now();
-    let model = Model::load(&config.model).context("cannot start the embedding model")?;
-    tracing::info!(
-        model = model.name(),
-        dim = model.dim(),
-        millis = started.elapsed().as_millis(),
-        "model loaded"
-    );
-    let pipeline = Pipeline::start(&config, model).context("cannot open the store and index")?;
-    tracing::info!(millis = started.elapsed().as_millis(), "pipeline ready");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let deadline = Duration::from_secs(config.server.shutdown_deadline_secs);
+    // Before anything slow: as PID 1 in a container, a signal nobody handles is ignored,
+    // and `docker stop` during the model load would wait for the grace period.
+    let stop = runtime.block_on(async { Stop::install() })?;
+
+    let Some(pipeline) = runtime.block_on(start_up(&config, &stop))? else {
+        // Nothing was acknowledged yet; the store is as crash-safe mid-start as anywhere,
+        // so the start-up thread is left where it is (the process exit ends it).
+        tracing::info!("stopped during start-up");
+        runtime.shutdown_background();
+        return Ok(());
+    };
+
     let mut webhooks = WebhookSettings::from_config(&config.webhooks)
         .context("webhooks.secrets: not a valid whsec_ secret")?;
     let dispatcher = runtime
@@ -70,6 +76,7 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         inbound = !webhooks.inbound_secrets.is_empty(),
         "webhook dispatcher started"
     );
+    let budget = config.server.shutdown_deadline();
     runtime.block_on(async {
         // Finish what a previous run acknowledged but did not cluster, in the background.
         let recovering = pipeline.clone();
@@ -85,17 +92,24 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
             tracing::info!(addr = %config.server.listen, "listening");
-            let keys = Keys::new(&config.auth.keys);
             if keys.has_dev_key() {
                 tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
             }
-            axum::serve(
+            let server = axum::serve(
                 listener,
                 app(AppState::with_webhooks(pipeline.clone(), keys, webhooks)),
             )
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("server failed")
+            .with_graceful_shutdown(stop.requested());
+            // The drain waits for requests in flight (a `?wait=true` one waits for its
+            // cluster), but not past the deadline: then it moves on, and the connections
+            // still open (and their handles on the pipeline) end with the runtime.
+            tokio::select! {
+                served = server => served.context("server failed"),
+                () = stop.deadline_passed(budget) => {
+                    tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed while requests were in flight");
+                    Ok(())
+                }
+            }
         }
         .await;
         // Recovery feeds the queues like a client: stop it too, so the pipeline can drain
@@ -107,58 +121,189 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         let _ = recovery.await;
         served
     })?;
+    // One budget from the signal to the exit, shared by every stage in turn.
+    let deadline = stop.requested_at().unwrap_or_else(Instant::now) + budget;
     tracing::info!("draining");
     // The router is gone: let the queues drain and the index dump be written.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let wait = left(deadline);
     std::thread::spawn(move || {
-        let _ = done_tx.send(pipeline.shutdown_within(deadline));
+        let _ = done_tx.send(pipeline.shutdown_within(wait));
     });
-    match done_rx.recv_timeout(deadline) {
+    match done_rx.recv_timeout(left(deadline)) {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("pipeline still shared at shutdown; queued work continues in the store")
         }
         Err(_) => tracing::warn!(
-            secs = deadline.as_secs(),
+            secs = budget.as_secs(),
             "shutdown deadline passed; queued work stays in the store for the next start"
         ),
     }
     // Every change is committed with its outbox rows; let attempts in flight finish
     // (the rest stay pending in the store and go out after the next start).
-    if let Err(error) = runtime.block_on(dispatcher.shutdown(deadline)) {
+    if let Err(error) = runtime.block_on(dispatcher.shutdown(left(deadline))) {
         tracing::warn!(%error, "webhook dispatcher did not stop cleanly");
     }
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    runtime.shutdown_timeout(left(deadline).min(Duration::from_secs(1)));
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Time left until `deadline` (zero once past).
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// The built-in development key is public (it is in the README): refuse to serve it on an
+/// address other machines can reach unless `server.allow_dev_key_off_loopback` says so.
+fn check_exposure(server: &ServerConfig, dev_key: bool) -> anyhow::Result<()> {
+    if !dev_key || server.listens_on_loopback() {
+        return Ok(());
+    }
+    if server.allow_dev_key_off_loopback {
+        tracing::warn!(
+            addr = %server.listen,
+            "the development API key is configured on a non-loopback address (server.allow_dev_key_off_loopback): anyone who can reach it is admin"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} with the development API key (concord-dev-key) configured: \
+         configure your own keys (auth.keys, CONCORD_AUTH__KEYS), listen on loopback, or set \
+         server.allow_dev_key_off_loopback = true (CONCORD_SERVER__ALLOW_DEV_KEY_OFF_LOOPBACK=true)",
+        server.listen
+    )
+}
+
+/// Loads the model and opens the store and index on a thread of their own, while the
+/// runtime listens for a stop; `None` when the stop came first.
+async fn start_up(config: &Config, stop: &Stop) -> anyhow::Result<Option<Pipeline>> {
+    let (done, started) = tokio::sync::oneshot::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("concord-startup".into())
+        .spawn(move || {
+            let started = Instant::now();
+            tracing::info!(dir = %config.model.dir.display(), "loading the model");
+            let result = Model::load(&config.model)
+                .context("cannot start the embedding model")
+                .and_then(|model| {
+                    tracing::info!(
+                        model = model.name(),
+                        dim = model.dim(),
+                        millis = started.elapsed().as_millis(),
+                        "model loaded"
+                    );
+                    Pipeline::start(&config, model).context("cannot open the store and index")
+                });
+            if result.is_ok() {
+                tracing::info!(millis = started.elapsed().as_millis(), "pipeline ready");
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for sigterm");
+            // The receiver is gone only when a stop came first.
+            let _ = done.send(result);
+        })
+        .context("cannot start the start-up thread")?;
+    tokio::select! {
+        biased;
+        () = stop.requested() => Ok(None),
+        result = started => match result {
+            Ok(result) => result.map(Some),
+            Err(_) => anyhow::bail!("start-up failed (its thread panicked)"),
+        },
+    }
+}
+
+/// SIGTERM or SIGINT (ctrl-c), listened for from the first moment of `serve`: the time
+/// the first one arrived, for everyone who waits on it.
+#[derive(Debug, Clone)]
+struct Stop {
+    at: tokio::sync::watch::Receiver<Option<Instant>>,
+}
+
+impl Stop {
+    /// Installs the handlers (so the signals no longer end the process by default) and
+    /// a task that records the first one. Call within the runtime.
+    fn install() -> anyhow::Result<Self> {
+        let (tx, at) = tokio::sync::watch::channel(None);
+        let signals = Signals::install()?;
+        tokio::spawn(async move {
+            let name = signals.recv().await;
+            tracing::info!(signal = name, "shutdown requested");
+            // A second signal changes nothing: the handlers stay installed (tokio never
+            // restores the default) and the first signal's deadline holds.
+            let _ = tx.send(Some(Instant::now()));
+        });
+        Ok(Self { at })
+    }
+
+    /// Completes once a stop was requested.
+    fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut at = self.at.clone();
+        async move {
+            // Dropped sender: the signal task ended without a signal (the runtime is going).
+            if at.wait_for(Option::is_some).await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
-    tracing::info!("shutdown requested");
+
+    fn requested_at(&self) -> Option<Instant> {
+        *self.at.borrow()
+    }
+
+    /// Completes `budget` after the stop was requested.
+    async fn deadline_passed(&self, budget: Duration) {
+        self.requested().await;
+        let at = self.requested_at().unwrap_or_else(Instant::now);
+        tokio::time::sleep_until((at + budget).into()).await;
+    }
+}
+
+#[cfg(unix)]
+#[derive(Debug)]
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot listen for sigterm")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for sigint")?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "sigterm",
+            _ = self.interrupt.recv() => "sigint",
+        }
+    }
+}
+
+#[cfg(not(unix))]
+#[derive(Debug)]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn recv(self) -> &'static str {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "ctrl-c",
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for ctrl-c");
+                std::future::pending().await
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -199,5 +344,68 @@ pub fn split_title(raw: &str) -> (&str, &str) {
     match trimmed.split_once('\n') {
         Some((title, body)) => (title.trim(), body),
         None => (trimmed.trim(), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(listen: &str, allow: bool) -> ServerConfig {
+        ServerConfig {
+            listen: listen.parse().unwrap_or_else(|e| panic!("{listen}: {e}")),
+            shutdown_deadline_secs: 30,
+            allow_dev_key_off_loopback: allow,
+        }
+    }
+
+    #[test]
+    fn the_dev_key_is_served_on_loopback_only_unless_allowed() {
+        for listen in [
+            "127.0.0.1:8080",
+            "127.1.2.3:8080",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(
+                check_exposure(&server(listen, false), true).is_ok(),
+                "{listen}"
+            );
+        }
+        for listen in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.0.0.5:8080",
+            "[::ffff:10.0.0.5]:8080",
+        ] {
+            let refused = check_exposure(&server(listen, false), true)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                refused.contains("server.allow_dev_key_off_loopback"),
+                "{listen}: {refused:?}"
+            );
+            assert!(
+                check_exposure(&server(listen, true), true).is_ok(),
+                "{listen}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_keys_are_served_anywhere() {
+        assert!(check_exposure(&server("0.0.0.0:8080", false), false).is_ok());
+    }
+
+    #[test]
+    fn the_embedded_default_is_refused_on_every_interface() {
+        // what docker-compose.yml would run without its env file's keys
+        let config = Config::embedded_default().unwrap_or_else(|e| panic!("{e}"));
+        assert!(Keys::new(&config.auth.keys).has_dev_key());
+        assert!(config.server.listens_on_loopback());
+        assert!(!config.server.allow_dev_key_off_loopback);
+        let exposed = server("0.0.0.0:8080", config.server.allow_dev_key_off_loopback);
+        assert!(check_exposure(&exposed, true).is_err());
     }
 }

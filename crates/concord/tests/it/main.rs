@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `concord` binary as a process: killed at random points while it
-//! ingests (the crash harness, short form), and stopped with SIGTERM. Needs the
-//! model from `models/install.sh`.
+//! ingests (the crash harness, short form), stopped with SIGTERM (serving and while
+//! it starts), refusing the development key off loopback. Needs the model from
+//! `models/install.sh`.
 
 mod bulk;
 mod crash;
+mod exposure;
 mod fit;
 mod shutdown;
+mod startup;
 
 use std::{
     path::{Path, PathBuf},

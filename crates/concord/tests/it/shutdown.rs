@@ -1,10 +1,17 @@
 //! SIGTERM: stop accepting, drain the queues, dump the index, exit 0; the next
-//! start has nothing to recover.
+//! start has nothing to recover; a request still in flight does not hold the exit
+//! past `server.shutdown_deadline_secs`.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    net::TcpStream,
+    time::{Duration, Instant},
+};
 
 use concord_crashtest::{
-    Accepted, Api, Article, BatchAnswer, BatchItem, IndexPath, Server, corpus, messages, settle,
+    Accepted, Api, Article, BatchAnswer, BatchItem, DEV_KEY, IndexPath, Server, corpus, messages,
+    settle,
 };
 
 /// Submits without waiting for clusters: a batch, then the rest one by one.
@@ -127,4 +134,50 @@ fn sigterm_during_recovery_stops_cleanly_and_loses_nothing() {
     }
     assert_eq!(api.ready().unwrap().indexed_articles, articles.len());
     assert_clean_stop(server);
+}
+
+#[test]
+fn a_request_still_in_flight_cannot_hold_the_stop_past_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = super::launch(
+        &data,
+        &[
+            ("CONCORD_SERVER__SHUTDOWN_DEADLINE_SECS", "2"),
+            // tower-http's "started processing request": the request is in the router
+            ("CONCORD_LOG__FILTER", "info,hnsw_rs=warn,tower_http=debug"),
+        ],
+    );
+    let mut server = Server::spawn(&launch, &dir.path().join("log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+
+    // A client that sends its headers and half its body, then nothing: the handler
+    // waits for the rest, and a graceful drain alone would wait with it forever.
+    let addr = server.api().base().trim_start_matches("http://").to_owned();
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "POST /v1/articles HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {DEV_KEY}\r\n\
+         content-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"external_id\": "
+    )
+    .unwrap();
+    stalled.flush().unwrap();
+    let start = Instant::now();
+    while !server.log().lines().any(|l| {
+        l.contains("started processing request") && l.contains("\"path\":\"/v1/articles\"")
+    }) {
+        assert!(start.elapsed() < super::READY, "the request never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let (status, log) = server.terminate(super::EXIT).unwrap();
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    let said = messages(&log);
+    assert!(
+        said.iter()
+            .any(|m| m == "shutdown deadline passed while requests were in flight"),
+        "the drain did not wait for the stalled request; log:\n{log}"
+    );
+    // (the pipeline's own warning, from another thread, may be written after it)
+    assert!(said.iter().any(|m| m == "stopped"), "log:\n{log}");
 }
