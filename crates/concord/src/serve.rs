@@ -1,5 +1,6 @@
 use std::{
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -7,10 +8,13 @@ use anyhow::Context;
 use clap::Args;
 use concord_core::{Config, config::ServerConfig};
 use concord_embed::Model;
-use concord_pipeline::Pipeline;
+use concord_feeds::SinkOutcome;
+use concord_pipeline::{ArticleSubmission, IngestError, Pipeline};
 use concord_server::{AppState, Keys, WebhookSettings, app};
+use concord_store::UpsertOutcome;
 use concord_webhooks::{Dispatcher, DispatcherConfig};
 use figment::Figment;
+use tokio_util::sync::CancellationToken;
 
 use crate::config;
 
@@ -87,6 +91,20 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
                 Err(error) => tracing::error!(%error, "recovery failed"),
             }
         });
+        // RSS and Atom feeds from [feeds], each on its own task, into the pipeline.
+        let feeds_stop = CancellationToken::new();
+        let feeds = if config.feeds.list.is_empty() {
+            None
+        } else {
+            let poller = concord_feeds::Poller::new(
+                &config.feeds,
+                PipelineSink(pipeline.clone()),
+                Some(pipeline.metrics().clone()),
+            )
+            .context("feeds.list")?;
+            tracing::info!(feeds = config.feeds.list.len(), "feed polling started");
+            Some(tokio::spawn(Arc::new(poller).run(feeds_stop.clone())))
+        };
         let served = async {
             let listener = tokio::net::TcpListener::bind(config.server.listen)
                 .await
@@ -112,6 +130,11 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
             }
         }
         .await;
+        // The feeds too (an item not yet handed over is fetched again next start).
+        feeds_stop.cancel();
+        if let Some(feeds) = feeds {
+            let _ = feeds.await;
+        }
         // Recovery feeds the queues like a client: stop it too, so the pipeline can drain
         // and dump. What it had not re-queued yet is still queued in the store.
         if !recovery.is_finished() {
@@ -344,6 +367,23 @@ pub fn split_title(raw: &str) -> (&str, &str) {
     match trimmed.split_once('\n') {
         Some((title, body)) => (title.trim(), body),
         None => (trimmed.trim(), ""),
+    }
+}
+
+/// Feed items into the pipeline, as the API hands it articles.
+struct PipelineSink(Pipeline);
+
+impl concord_feeds::Sink for PipelineSink {
+    async fn submit(&self, article: ArticleSubmission) -> SinkOutcome {
+        match self.0.submit(article, false).await {
+            Ok(s) if matches!(s.outcome, UpsertOutcome::Unchanged(..)) => SinkOutcome::Unchanged,
+            Ok(_) => SinkOutcome::Queued,
+            // Passing conditions: the item is offered again next round.
+            Err(IngestError::Busy { .. } | IngestError::ShuttingDown | IngestError::Store(_)) => {
+                SinkOutcome::Busy
+            }
+            Err(e) => SinkOutcome::Refused(e.to_string()),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 mod bulk;
 mod crash;
 mod exposure;
+mod feeds;
 mod fit;
 mod shutdown;
 mod startup;
