@@ -1,5 +1,6 @@
 //! Clusters with their members, written as NDJSON (one cluster per line) or CSV (one
-//! member per row, its cluster's summary repeated), from the store's export rows.
+//! member per row, its cluster's summary repeated), from a data directory (the store's
+//! export rows) or from a running service's API.
 //!
 //! NDJSON fields: `cluster` (id), `label` (its label article's title), `size`,
 //! `languages`, `first_seen`, `last_seen` (RFC 3339), `members`: each with `article`
@@ -9,10 +10,10 @@
 use std::{io::Write, path::Path};
 
 use concord_store::{ExportRow, Store, Synchronous};
-use jiff::Timestamp;
-use serde::Serialize;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 
-use crate::BulkError;
+use crate::{BulkError, ingest::Client};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -38,27 +39,68 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "source",
 ];
 
-#[derive(Debug, Serialize)]
-struct ClusterLine {
-    cluster: String,
-    label: Option<String>,
-    size: u64,
-    languages: Vec<String>,
-    first_seen: Option<Timestamp>,
-    last_seen: Option<Timestamp>,
-    members: Vec<MemberLine>,
+/// A cluster as exported: its summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    #[serde(rename = "cluster")]
+    pub id: String,
+    pub label: Option<String>,
+    pub size: u64,
+    pub languages: Vec<String>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+}
+
+/// One member of a cluster as exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    #[serde(alias = "id")]
+    pub article: String,
+    pub external_id: String,
+    pub lang: Option<String>,
+    pub published_at: Timestamp,
+    pub title: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Kept as the single-precision value it was computed as, so both sources print it alike.
+    pub similarity: f32,
 }
 
 #[derive(Debug, Serialize)]
-struct MemberLine {
-    article: String,
-    external_id: String,
-    lang: Option<String>,
-    published_at: Timestamp,
-    title: String,
-    url: Option<String>,
-    source: Option<String>,
-    similarity: f64,
+struct ClusterLine {
+    #[serde(flatten)]
+    cluster: Cluster,
+    members: Vec<Member>,
+}
+
+/// A store row as what an export writes.
+fn split_row(row: ExportRow) -> (Cluster, Member) {
+    let cluster = Cluster {
+        id: row.cluster.id.to_string(),
+        label: row.label,
+        size: row.cluster.size,
+        languages: row
+            .cluster
+            .languages
+            .iter()
+            .map(|l| l.as_str().to_owned())
+            .collect(),
+        first_seen: row.cluster.first_published,
+        last_seen: row.cluster.last_published,
+    };
+    let member = Member {
+        article: row.article.to_string(),
+        external_id: row.external_id,
+        lang: row.lang.map(|l| l.as_str().to_owned()),
+        published_at: row.published_at,
+        title: row.title,
+        url: row.url,
+        source: row.source,
+        similarity: row.similarity as f32,
+    };
+    (cluster, member)
 }
 
 /// How much an export wrote.
@@ -100,49 +142,54 @@ impl<W: Write> Writer<W> {
         })
     }
 
-    pub fn push(&mut self, row: ExportRow) -> Result<(), BulkError> {
-        let cluster = row.cluster.id.to_string();
+    /// One member of `cluster`; members come grouped by cluster.
+    pub fn push(&mut self, cluster: &Cluster, member: Member) -> Result<(), BulkError> {
         self.written.articles += 1;
         if let Out::Csv(w) = &mut self.out {
-            if self.current.as_ref().is_none_or(|c| c.cluster != cluster) {
+            if self
+                .current
+                .as_ref()
+                .is_none_or(|c| c.cluster.id != cluster.id)
+            {
                 self.written.clusters += 1;
-                self.current = Some(summary(&row, cluster.clone()));
+                self.current = Some(ClusterLine {
+                    cluster: cluster.clone(),
+                    members: Vec::new(),
+                });
             }
             let ts = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
             w.write_record([
-                cluster.as_str(),
-                row.label.as_deref().unwrap_or(""),
-                &row.cluster.size.to_string(),
-                &languages(&row).join(";"),
-                &ts(row.cluster.first_published),
-                &ts(row.cluster.last_published),
-                &row.article.to_string(),
-                &row.external_id,
-                row.lang.map(|l| l.as_str()).unwrap_or(""),
-                &row.published_at.to_string(),
-                &format!("{:.4}", row.similarity),
-                &row.title,
-                row.url.as_deref().unwrap_or(""),
-                row.source.as_deref().unwrap_or(""),
+                cluster.id.as_str(),
+                cluster.label.as_deref().unwrap_or(""),
+                &cluster.size.to_string(),
+                &cluster.languages.join(";"),
+                &ts(cluster.first_seen),
+                &ts(cluster.last_seen),
+                &member.article,
+                &member.external_id,
+                member.lang.as_deref().unwrap_or(""),
+                &member.published_at.to_string(),
+                &format!("{:.4}", member.similarity),
+                &member.title,
+                member.url.as_deref().unwrap_or(""),
+                member.source.as_deref().unwrap_or(""),
             ])?;
             return Ok(());
         }
-        if self.current.as_ref().is_some_and(|c| c.cluster != cluster) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.cluster.id != cluster.id)
+        {
             self.flush_cluster()?;
         }
-        let current = self
-            .current
-            .get_or_insert_with(|| summary(&row, cluster.clone()));
-        current.members.push(MemberLine {
-            article: row.article.to_string(),
-            external_id: row.external_id,
-            lang: row.lang.map(|l| l.as_str().to_owned()),
-            published_at: row.published_at,
-            title: row.title,
-            url: row.url,
-            source: row.source,
-            similarity: row.similarity,
-        });
+        self.current
+            .get_or_insert_with(|| ClusterLine {
+                cluster: cluster.clone(),
+                members: Vec::new(),
+            })
+            .members
+            .push(member);
         Ok(())
     }
 
@@ -167,26 +214,6 @@ impl<W: Write> Writer<W> {
     }
 }
 
-fn languages(row: &ExportRow) -> Vec<String> {
-    row.cluster
-        .languages
-        .iter()
-        .map(|l| l.as_str().to_owned())
-        .collect()
-}
-
-fn summary(row: &ExportRow, cluster: String) -> ClusterLine {
-    ClusterLine {
-        cluster,
-        label: row.label.clone(),
-        size: row.cluster.size,
-        languages: languages(row),
-        first_seen: row.cluster.first_published,
-        last_seen: row.cluster.last_published,
-        members: Vec::new(),
-    }
-}
-
 /// Exports the clusters of the store in data directory `dir` with a member published
 /// within `[from, until)`, reading one consistent snapshot on a read-only connection
 /// (the service may keep running; the store is never created or changed).
@@ -198,8 +225,95 @@ pub fn from_data_dir<W: Write>(
 ) -> Result<(), BulkError> {
     let store = Store::existing(dir, Synchronous::Normal)?;
     // One statement: SQLite reads it from one snapshot, whatever the service writes meanwhile.
-    store
-        .connect_read_only()?
-        .export_rows(from, until, |row| writer.push(row))?;
+    store.connect_read_only()?.export_rows(from, until, |row| {
+        let (cluster, member) = split_row(row);
+        writer.push(&cluster, member)
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct PageIn {
+    clusters: Vec<SummaryIn>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SummaryIn {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterIn {
+    id: String,
+    label: Option<String>,
+    size: u64,
+    languages: Vec<String>,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
+    members: Vec<Member>,
+}
+
+/// The number of a cluster id (`c12` → 12), for the data directory's order.
+fn id_number(id: &str) -> u64 {
+    id.trim_start_matches('c').parse().unwrap_or(u64::MAX)
+}
+
+/// Exports the clusters a running service lists with a member published within
+/// `[from, until)`, through its API (`GET /v1/clusters`, page by page, then each
+/// cluster), in cluster id order as from a data directory. Pages are read while the
+/// service keeps clustering: a cluster merged away between the listing and its read
+/// answers with its survivor, which is written once.
+pub async fn from_api<W: Write>(
+    client: &Client,
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    writer: &mut Writer<W>,
+) -> Result<(), BulkError> {
+    let mut query = vec![("limit".to_owned(), "200".to_owned())];
+    if let Some(from) = from {
+        query.push(("from".into(), from.to_string()));
+    }
+    if let Some(until) = until {
+        // The API's `to` includes its instant; `until` does not.
+        let to = until
+            .checked_sub(SignedDuration::from_millis(1))
+            .unwrap_or(until);
+        query.push(("to".into(), to.to_string()));
+    }
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = query.clone();
+        if let Some(c) = cursor.take() {
+            q.push(("cursor".into(), c));
+        }
+        let page: PageIn = client.get_json("v1/clusters", &q).await?;
+        ids.extend(page.clusters.into_iter().map(|c| c.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    ids.sort_by_key(|id| id_number(id));
+    ids.dedup();
+    let mut written = std::collections::HashSet::new();
+    for id in ids {
+        let c: ClusterIn = client.get_json(&format!("v1/clusters/{id}"), &[]).await?;
+        if !written.insert(c.id.clone()) {
+            continue;
+        }
+        let cluster = Cluster {
+            id: c.id,
+            label: c.label,
+            size: c.size,
+            languages: c.languages,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+        };
+        for member in c.members {
+            writer.push(&cluster, member)?;
+        }
+    }
     Ok(())
 }

@@ -239,23 +239,86 @@ impl Client {
             "articles": items.iter().map(|(_, a)| a).collect::<Vec<_>>()
         })
         .to_string();
+        let response = self
+            .send(|| {
+                self.http
+                    .post(self.batch_url.clone())
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let status = response.status();
+        match status {
+            StatusCode::OK | StatusCode::ACCEPTED => {
+                let answer: BatchAnswer = read_json(response, "batch answer").await?;
+                if answer.results.len() != items.len() {
+                    return Err(BulkError::Protocol(format!(
+                        "{} results for {} articles",
+                        answer.results.len(),
+                        items.len()
+                    )));
+                }
+                Ok(answer.results.into_iter().map(fate).collect())
+            }
+            StatusCode::PAYLOAD_TOO_LARGE if items.len() > 1 => {
+                let (a, b) = items.split_at(items.len() / 2);
+                let mut fates = Box::pin(self.submit(a)).await?;
+                fates.extend(Box::pin(self.submit(b)).await?);
+                Ok(fates)
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => Ok(vec![Fate::Refused(Problem {
+                status: status.as_u16(),
+                detail: problem_detail(response).await,
+                field: None,
+            })]),
+            other => Err(refusal(other, response).await),
+        }
+    }
+
+    /// `GET path?query` on the service, its JSON answer (retried like a batch while
+    /// the service is busy or unreachable).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T, BulkError> {
+        let mut url = self
+            .options
+            .url
+            .join(path)
+            .map_err(|e| BulkError::Protocol(format!("bad path {path:?}: {e}")))?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let response = self.send(|| self.http.get(url.clone())).await?;
+        match response.status() {
+            StatusCode::OK => read_json(response, path).await,
+            other => Err(refusal(other, response).await),
+        }
+    }
+
+    /// Sends what `build` makes, with the key, until the service answers something
+    /// other than busy (429, 503) or a server error, or the attempts run out.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, BulkError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent = self
-                .http
-                .post(self.batch_url.clone())
+            let response = match build()
                 .header(header::AUTHORIZATION, &self.auth)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
                 .send()
-                .await;
-            let response = match sent {
+                .await
+            {
                 Ok(response) => response,
                 Err(source) => {
                     if attempt >= self.options.attempts {
                         return Err(BulkError::Transport {
-                            url: self.batch_url.to_string(),
+                            url: self.options.url.to_string(),
                             attempts: attempt,
                             source,
                         });
@@ -266,69 +329,34 @@ impl Client {
                 }
             };
             let status = response.status();
+            let busy = matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            );
+            if !busy && !status.is_server_error() {
+                return Ok(response);
+            }
+            if attempt >= self.options.attempts {
+                return Err(if busy {
+                    BulkError::Busy {
+                        attempts: attempt,
+                        status: status.as_u16(),
+                    }
+                } else {
+                    BulkError::Http {
+                        status: status.as_u16(),
+                        detail: problem_detail(response).await,
+                    }
+                });
+            }
             let retry_after = response
                 .headers()
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            match status {
-                StatusCode::OK | StatusCode::ACCEPTED => {
-                    let text = response.text().await.map_err(|e| {
-                        BulkError::Protocol(format!("cannot read the batch answer: {e}"))
-                    })?;
-                    let answer: BatchAnswer = serde_json::from_str(&text).map_err(|e| {
-                        BulkError::Protocol(format!("batch answer not understood: {e}"))
-                    })?;
-                    if answer.results.len() != items.len() {
-                        return Err(BulkError::Protocol(format!(
-                            "{} results for {} articles",
-                            answer.results.len(),
-                            items.len()
-                        )));
-                    }
-                    return Ok(answer.results.into_iter().map(fate).collect());
-                }
-                StatusCode::PAYLOAD_TOO_LARGE if items.len() > 1 => {
-                    let (a, b) = items.split_at(items.len() / 2);
-                    let mut fates = Box::pin(self.submit(a)).await?;
-                    fates.extend(Box::pin(self.submit(b)).await?);
-                    return Ok(fates);
-                }
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    let detail = problem_detail(response).await;
-                    return Ok(vec![Fate::Refused(Problem {
-                        status: status.as_u16(),
-                        detail,
-                        field: None,
-                    })]);
-                }
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                    if attempt >= self.options.attempts {
-                        return Err(BulkError::Busy {
-                            attempts: attempt,
-                            status: status.as_u16(),
-                        });
-                    }
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-                }
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(BulkError::Unauthorized {
-                        status: status.as_u16(),
-                        detail: problem_detail(response).await,
-                    });
-                }
-                other if other.is_server_error() && attempt < self.options.attempts => {
-                    tracing::warn!(attempt, status = other.as_u16(), "server error; retrying");
-                    tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-                }
-                other => {
-                    return Err(BulkError::Http {
-                        status: other.as_u16(),
-                        detail: problem_detail(response).await,
-                    });
-                }
-            }
+            tracing::warn!(attempt, status = status.as_u16(), "service busy; retrying");
+            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
         }
     }
 
@@ -360,6 +388,34 @@ fn fate(answer: ItemAnswer) -> Fate {
         ItemAnswer::Accepted { .. } => Fate::Queued,
         ItemAnswer::Refused { problem } if matches!(problem.status, 429 | 503) => Fate::Busy,
         ItemAnswer::Refused { problem } => Fate::Refused(problem),
+    }
+}
+
+/// A JSON answer, or why it is not one.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, BulkError> {
+    let text = response
+        .text()
+        .await
+        .map_err(|e| BulkError::Protocol(format!("cannot read the {what}: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| BulkError::Protocol(format!("{what} not understood: {e}")))
+}
+
+/// The error for an answer that is neither success nor busy.
+async fn refusal(status: StatusCode, response: reqwest::Response) -> BulkError {
+    let detail = problem_detail(response).await;
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => BulkError::Unauthorized {
+            status: status.as_u16(),
+            detail,
+        },
+        other => BulkError::Http {
+            status: other.as_u16(),
+            detail,
+        },
     }
 }
 

@@ -211,12 +211,16 @@ pub async fn list_clusters(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberOut {
     pub id: String,
+    /// The caller's id of the article.
+    pub external_id: String,
     pub title: String,
     #[schema(value_type = Option<String>)]
     pub lang: Option<Lang>,
     #[schema(value_type = String, format = DateTime)]
     pub published_at: Timestamp,
     pub similarity: f32,
+    pub url: Option<String>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -289,10 +293,13 @@ pub async fn get_cluster(
                     }
                     members.push(MemberOut {
                         id: a.id.to_string(),
+                        external_id: a.external_id,
                         title: a.title,
                         lang: a.lang,
                         published_at: a.published_at,
                         similarity: m.similarity,
+                        url: a.url,
+                        source: a.source,
                     });
                 }
             }

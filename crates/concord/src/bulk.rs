@@ -138,8 +138,15 @@ enum OutputFormat {
 pub struct ExportArgs {
     /// The data directory to read (the service may keep running); by default the
     /// configured `data.dir`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     data_dir: Option<String>,
+    /// Read from a running service's API instead (e.g. http://127.0.0.1:8080), with the
+    /// key in CONCORD_API_KEY (any role).
+    #[arg(long)]
+    url: Option<String>,
+    /// The API key for --url.
+    #[arg(long, env = "CONCORD_API_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// NDJSON: one cluster per line with its members; CSV: one member per row.
     #[arg(long, value_enum, default_value = "ndjson")]
     format: OutputFormat,
@@ -186,8 +193,37 @@ pub fn export(figment: Figment, args: &ExportArgs) -> anyhow::Result<()> {
         None => Box::new(io::stdout().lock()),
     };
     let mut writer = export::Writer::new(io::BufWriter::new(out), format)?;
-    export::from_data_dir(&config.data.dir, args.from, args.until, &mut writer)
-        .with_context(|| format!("cannot export from {}", config.data.dir.display()))?;
+    match &args.url {
+        Some(url) => {
+            let key = args
+                .key
+                .clone()
+                .context("--url needs an API key in CONCORD_API_KEY (or --key)")?;
+            let parsed: ingest::Url = url
+                .parse()
+                .with_context(|| format!("--url {url:?} is not a URL"))?;
+            let client = ingest::Client::new(ingest::Options {
+                url: parsed,
+                key,
+                batch: 1,
+                attempts: 20,
+                max_wait: Duration::from_secs(30),
+            })?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?
+                .block_on(export::from_api(
+                    &client,
+                    args.from,
+                    args.until,
+                    &mut writer,
+                ))
+                .with_context(|| format!("cannot export from {url}"))?;
+        }
+        None => export::from_data_dir(&config.data.dir, args.from, args.until, &mut writer)
+            .with_context(|| format!("cannot export from {}", config.data.dir.display()))?,
+    }
     let written = writer.finish()?;
     eprintln!(
         "exported {} clusters, {} articles",

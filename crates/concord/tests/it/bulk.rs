@@ -163,6 +163,22 @@ fn ingest_then_export_holds_every_accepted_article_once_and_a_rerun_changes_noth
         rows[0]
     );
     assert_eq!(rows.len(), 1 + 5, "{rows:?}");
+    // The same clusters through the API of the running service.
+    let from_dir = run(&["export", "--data-dir", d]);
+    let from_api = run(&["export", "--url", &url]);
+    assert!(from_api.status.success(), "{}", text(&from_api.stderr));
+    assert_eq!(text(&from_api.stdout), text(&from_dir.stdout));
+    let out = run(&["export", "--url", &url, "--until", "2020-09-09"]);
+    let early: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !early.is_empty()
+            && early
+                .iter()
+                .all(|c| c["first_seen"].as_str().unwrap() < "2020-09-09")
+    );
     let out = run(&["export", "--data-dir", d, "--until", "2020-09-01"]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "");
