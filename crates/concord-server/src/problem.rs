@@ -224,11 +224,35 @@ pub mod responses {
 
     /// queue full: retry after Retry-After seconds
     #[derive(utoipa::IntoResponses)]
-    #[response(status = 429, content_type = "application/problem+json")]
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "seconds to wait before retrying"))
+    )]
     pub struct Busy(pub ProblemBody);
 
     /// shutting down
     #[derive(utoipa::IntoResponses)]
     #[response(status = 503, content_type = "application/problem+json")]
     pub struct ShuttingDown(pub ProblemBody);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec promises Retry-After on every 429 (`responses::Busy`); every 429 is a
+    /// full queue.
+    #[test]
+    fn a_full_queue_is_429_with_retry_after() {
+        let response = Problem::from(IngestError::Busy { queue: "embed" }).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(1u64))
+        );
+        let other = Problem::from(IngestError::ShuttingDown).into_response();
+        assert_eq!(other.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
 }
