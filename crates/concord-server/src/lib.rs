@@ -18,6 +18,7 @@ mod articles;
 mod auth;
 mod clusters;
 mod corrections;
+mod feeds;
 mod input;
 mod openapi;
 mod problem;
@@ -27,6 +28,7 @@ mod webhooks;
 pub use auth::{DEV_KEY_SHA256, Keys};
 
 pub use articles::parse_article;
+pub use feeds::{FeedOut, FeedStatus};
 pub use openapi::{spec, spec_json};
 pub use problem::Problem;
 pub use webhooks::WebhookSettings;
@@ -56,6 +58,7 @@ struct Inner {
     pipeline: Pipeline,
     keys: Keys,
     webhooks: WebhookSettings,
+    feeds: std::sync::OnceLock<feeds::FeedStatus>,
 }
 
 impl AppState {
@@ -70,8 +73,18 @@ impl AppState {
                 pipeline,
                 keys,
                 webhooks,
+                feeds: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Where `GET /v1/feeds` reads the feeds' state (set once; later calls are ignored).
+    pub fn set_feeds(&self, status: feeds::FeedStatus) {
+        let _ = self.inner.feeds.set(status);
+    }
+
+    pub(crate) fn feeds(&self) -> Option<&feeds::FeedStatus> {
+        self.inner.feeds.get()
     }
 
     /// The pipeline and keys back (to rebuild the state with other settings); `None`
@@ -239,6 +252,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/articles/{id}/similar", get(search::similar))
         .route("/v1/search", get(search::search))
         .route("/v1/corrections", get(corrections::list))
+        .route("/v1/feeds", get(feeds::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

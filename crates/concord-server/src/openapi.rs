@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{articles, clusters, corrections, problem, search, webhooks};
+use crate::{articles, clusters, corrections, feeds, problem, search, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use crate::{articles, clusters, corrections, problem, search, webhooks};
         corrections::merge,
         corrections::split,
         corrections::list,
+        feeds::list,
         search::search,
         webhooks::inbound_article,
         webhooks::create_subscription,
@@ -51,6 +52,7 @@ use crate::{articles, clusters, corrections, problem, search, webhooks};
         (name = "search", description = "Nearest articles to a text or an article"),
         (name = "corrections", description = "Analyst corrections (admin keys)"),
         (name = "webhooks", description = "Signed inbound article webhook; outbound subscriptions and their delivery log (admin keys)"),
+        (name = "feeds", description = "The RSS and Atom feeds polled from the configuration"),
         (name = "health", description = "Liveness and readiness (no key)"),
     )
 )]

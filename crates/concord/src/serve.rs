@@ -10,7 +10,7 @@ use concord_core::{Config, config::ServerConfig};
 use concord_embed::Model;
 use concord_feeds::SinkOutcome;
 use concord_pipeline::{ArticleSubmission, IngestError, Pipeline};
-use concord_server::{AppState, Keys, WebhookSettings, app};
+use concord_server::{AppState, FeedOut, FeedStatus, Keys, WebhookSettings, app};
 use concord_store::UpsertOutcome;
 use concord_webhooks::{Dispatcher, DispatcherConfig};
 use figment::Figment;
@@ -93,17 +93,20 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         });
         // RSS and Atom feeds from [feeds], each on its own task, into the pipeline.
         let feeds_stop = CancellationToken::new();
-        let feeds = if config.feeds.list.is_empty() {
-            None
+        let (feeds, feed_status) = if config.feeds.list.is_empty() {
+            (None, None)
         } else {
-            let poller = concord_feeds::Poller::new(
-                &config.feeds,
-                PipelineSink(pipeline.clone()),
-                Some(pipeline.metrics().clone()),
-            )
-            .context("feeds.list")?;
+            let poller = Arc::new(
+                concord_feeds::Poller::new(
+                    &config.feeds,
+                    PipelineSink(pipeline.clone()),
+                    Some(pipeline.metrics().clone()),
+                )
+                .context("feeds.list")?,
+            );
             tracing::info!(feeds = config.feeds.list.len(), "feed polling started");
-            Some(tokio::spawn(Arc::new(poller).run(feeds_stop.clone())))
+            let status = feed_status(&poller);
+            (Some(tokio::spawn(poller.run(feeds_stop.clone()))), Some(status))
         };
         let served = async {
             let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -113,10 +116,11 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
             if keys.has_dev_key() {
                 tracing::warn!("the local development API key is configured: replace auth.keys before exposing this service");
             }
-            let server = axum::serve(
-                listener,
-                app(AppState::with_webhooks(pipeline.clone(), keys, webhooks)),
-            )
+            let state = AppState::with_webhooks(pipeline.clone(), keys, webhooks);
+            if let Some(status) = feed_status {
+                state.set_feeds(status);
+            }
+            let server = axum::serve(listener, app(state))
             .with_graceful_shutdown(stop.requested());
             // The drain waits for requests in flight (a `?wait=true` one waits for its
             // cluster), but not past the deadline: then it moves on, and the connections
@@ -368,6 +372,31 @@ pub fn split_title(raw: &str) -> (&str, &str) {
         Some((title, body)) => (title.trim(), body),
         None => (trimmed.trim(), ""),
     }
+}
+
+/// What `GET /v1/feeds` shows: the poller's state of each feed. Holds only a weak
+/// handle, so the poller (and the pipeline handle in it) goes when its task ends.
+fn feed_status(poller: &Arc<concord_feeds::Poller<PipelineSink>>) -> FeedStatus {
+    let poller = Arc::downgrade(poller);
+    FeedStatus::new(move || {
+        let Some(poller) = poller.upgrade() else {
+            return Vec::new();
+        };
+        poller
+            .states()
+            .into_iter()
+            .map(|(name, s)| FeedOut {
+                name,
+                url: s.url,
+                polled_at: s.polled_at,
+                ok_at: s.ok_at,
+                error: s.error,
+                items_queued: s.items_queued,
+                items_unchanged: s.items_unchanged,
+                items_refused: s.items_refused,
+            })
+            .collect()
+    })
 }
 
 /// Feed items into the pipeline, as the API hands it articles.

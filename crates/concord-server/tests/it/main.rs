@@ -754,3 +754,56 @@ async fn inputs_are_refused_exactly_as_the_spec_says() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "to");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_list_what_the_poller_reports_to_any_key() {
+    let data = tempfile::tempdir().unwrap();
+    let state = state(data.path());
+    let router = app(state.clone());
+    let read = |path: &str| {
+        Request::get(path)
+            .header("authorization", format!("Bearer {READ_KEY}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // No feeds configured: an empty list.
+    let (status, _, out) = send(&router, read("/v1/feeds")).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out, serde_json::json!({"feeds": []}));
+    state.set_feeds(concord_server::FeedStatus::new(|| {
+        let feed = |name: &str, error: Option<&str>| concord_server::FeedOut {
+            name: name.into(),
+            url: format!("https://example.org/{name}.xml"),
+            polled_at: Some("2026-12-06T10:00:00Z".parse().unwrap()),
+            ok_at: None,
+            error: error.map(Into::into),
+            items_queued: 2,
+            items_unchanged: 0,
+            items_refused: 1,
+        };
+        vec![
+            feed("zz-broken", Some("not a feed: no root element")),
+            feed("lemonde", None),
+        ]
+    }));
+    let (status, _, out) = send(&router, read("/v1/feeds")).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = out["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lemonde", "zz-broken"]);
+    assert_eq!(out["feeds"][1]["error"], "not a feed: no root element");
+    assert_eq!(out["feeds"][0]["polled_at"], "2026-12-06T10:00:00Z");
+    let (status, _, _) = send(
+        &router,
+        Request::get("/v1/feeds")
+            .header("authorization", "none")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

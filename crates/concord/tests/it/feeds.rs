@@ -149,6 +149,21 @@ fn feed_items_are_ingested_once_and_a_broken_feed_stops_nothing() {
         1,
         "the unchanged feed was fetched again"
     );
+    // Their state through the API.
+    let feeds: serde_json::Value = api.get("/v1/feeds").unwrap().json("feeds").unwrap();
+    let feeds = feeds["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 2, "{feeds:?}");
+    assert_eq!(feeds[0]["name"], "broken");
+    assert!(
+        feeds[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a feed"),
+        "{feeds:?}"
+    );
+    assert_eq!(feeds[1]["name"], "tech-fr");
+    assert_eq!(feeds[1]["error"], serde_json::Value::Null);
+    assert_eq!(feeds[1]["items_queued"], 2);
 
     // The items are articles like any other, clustered, with their feed's id and language.
     let deadline = Instant::now() + Duration::from_secs(60);
