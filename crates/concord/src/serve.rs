@@ -253,13 +253,20 @@ impl Stop {
     /// a task that records the first one. Call within the runtime.
     fn install() -> anyhow::Result<Self> {
         let (tx, at) = tokio::sync::watch::channel(None);
-        let signals = Signals::install()?;
+        let mut signals = Signals::install()?;
         tokio::spawn(async move {
             let name = signals.recv().await;
             tracing::info!(signal = name, "shutdown requested");
-            // A second signal changes nothing: the handlers stay installed (tokio never
-            // restores the default) and the first signal's deadline holds.
             let _ = tx.send(Some(Instant::now()));
+            // A second signal is someone who will not wait for the drain (ctrl-c twice):
+            // exit now, as a crash would. Everything acknowledged is in the store; the
+            // next start re-queues what was not clustered and repairs the index.
+            let name = signals.recv().await;
+            tracing::warn!(
+                signal = name,
+                "second signal: exiting now; unfinished work stays in the store for the next start"
+            );
+            std::process::exit(if name == "sigint" { 130 } else { 143 });
         });
         Ok(Self { at })
     }
@@ -304,7 +311,7 @@ impl Signals {
         })
     }
 
-    async fn recv(mut self) -> &'static str {
+    async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.terminate.recv() => "sigterm",
             _ = self.interrupt.recv() => "sigint",
@@ -322,7 +329,7 @@ impl Signals {
         Ok(Self)
     }
 
-    async fn recv(self) -> &'static str {
+    async fn recv(&mut self) -> &'static str {
         match tokio::signal::ctrl_c().await {
             Ok(()) => "ctrl-c",
             Err(error) => {

@@ -181,3 +181,80 @@ fn a_request_still_in_flight_cannot_hold_the_stop_past_the_deadline() {
     // (the pipeline's own warning, from another thread, may be written after it)
     assert!(said.iter().any(|m| m == "stopped"), "log:\n{log}");
 }
+
+/// Ctrl-c twice: the second signal does not wait for the drain (held here by a stalled
+/// request and a long deadline); it exits at once with 128 + SIGTERM, as a crash would,
+/// and the next start finds everything acknowledged.
+#[test]
+fn a_second_signal_exits_at_once_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = super::launch(
+        &data,
+        &[
+            ("CONCORD_SERVER__SHUTDOWN_DEADLINE_SECS", "600"),
+            ("CONCORD_LOG__FILTER", "info,hnsw_rs=warn,tower_http=debug"),
+        ],
+    );
+    let mut server = Server::spawn(&launch, &dir.path().join("first.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let articles = corpus(13, 20);
+    let ids = post_all(server.api(), &articles, 10);
+
+    let addr = server.api().base().trim_start_matches("http://").to_owned();
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "POST /v1/articles HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {DEV_KEY}\r\n\
+         content-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"external_id\": "
+    )
+    .unwrap();
+    stalled.flush().unwrap();
+    let start = Instant::now();
+    while !server.log().lines().any(|l| {
+        l.contains("started processing request") && l.contains("\"path\":\"/v1/articles\"")
+    }) {
+        assert!(start.elapsed() < super::READY, "the request never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let first = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(first.success());
+    while !messages(&server.log())
+        .iter()
+        .any(|m| m == "shutdown requested")
+    {
+        assert!(
+            start.elapsed() < super::READY,
+            "the first signal was not heard"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The drain would wait 600 s for the stalled request; the second signal does not.
+    let (status, log) = server.terminate(super::EXIT).unwrap();
+    assert_eq!(status.code(), Some(143), "log:\n{log}");
+    assert!(
+        messages(&log)
+            .iter()
+            .any(|m| m.starts_with("second signal: exiting now")),
+        "log:\n{log}"
+    );
+
+    let mut server = Server::spawn(&launch, &dir.path().join("second.log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+    let api = server.api().clone();
+    for id in ids.values() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let a = api.article(id).unwrap().expect("acknowledged, so stored");
+            if a.state == "clustered" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} never clustered");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_clean_stop(server);
+}
