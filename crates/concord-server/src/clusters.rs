@@ -45,11 +45,11 @@ pub struct ListQuery {
     pub lang: Option<String>,
     /// Only clusters with at least this many members.
     #[serde(default)]
-    #[param(schema_with = schema::unsigned)]
+    #[param(schema_with = schema::min_size)]
     pub min_size: u64,
     /// Only clusters with members in at least this many languages.
     #[serde(default)]
-    #[param(schema_with = schema::unsigned)]
+    #[param(schema_with = schema::min_languages)]
     pub min_languages: u64,
     /// `recent` (newest activity first, the default) or `size` (largest first).
     #[param(schema_with = schema::sort)]

@@ -223,7 +223,7 @@ pub struct CorrectionsQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
-    #[param(schema_with = schema::unsigned)]
+    #[param(schema_with = schema::corrections_cursor)]
     pub cursor: Option<u64>,
 }
 

@@ -268,11 +268,38 @@ pub(crate) mod schema {
     }
 
     /// A whole number from 0 to 2^64 - 1 (the server reads it as a `u64`).
-    pub fn unsigned() -> Object {
+    fn unsigned_builder() -> ObjectBuilder {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(0u64))
             .maximum(Some(u64::MAX))
+    }
+
+    // utoipa drops a parameter's doc comment when its schema is custom, so each of
+    // these carries its own description.
+
+    /// `GET /v1/clusters`'s `min_size`.
+    pub fn min_size() -> Object {
+        unsigned_builder()
+            .description(Some("Only clusters with at least this many members."))
+            .build()
+    }
+
+    /// `GET /v1/clusters`'s `min_languages`.
+    pub fn min_languages() -> Object {
+        unsigned_builder()
+            .description(Some(
+                "Only clusters with members in at least this many languages.",
+            ))
+            .build()
+    }
+
+    /// `GET /v1/corrections`'s `cursor`.
+    pub fn corrections_cursor() -> Object {
+        unsigned_builder()
+            .description(Some(
+                "The `next_cursor` of the previous page (a correction id); absent for the first page.",
+            ))
             .build()
     }
 
