@@ -136,23 +136,11 @@ fn sigterm_during_recovery_stops_cleanly_and_loses_nothing() {
     assert_clean_stop(server);
 }
 
-#[test]
-fn a_request_still_in_flight_cannot_hold_the_stop_past_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let launch = super::launch(
-        &data,
-        &[
-            ("CONCORD_SERVER__SHUTDOWN_DEADLINE_SECS", "2"),
-            // tower-http's "started processing request": the request is in the router
-            ("CONCORD_LOG__FILTER", "info,hnsw_rs=warn,tower_http=debug"),
-        ],
-    );
-    let mut server = Server::spawn(&launch, &dir.path().join("log")).unwrap();
-    server.wait_ready(super::READY).unwrap();
-
-    // A client that sends its headers and half its body, then nothing: the handler
-    // waits for the rest, and a graceful drain alone would wait with it forever.
+/// A client that sends its headers and half its body, then nothing: the handler waits
+/// for the rest, and a graceful drain alone would wait with it forever. Returns once the
+/// request is in the router (tower-http's "started processing request", which needs
+/// `tower_http=debug` in the log filter); the stream must stay alive meanwhile.
+fn stall_a_post(server: &Server) -> TcpStream {
     let addr = server.api().base().trim_start_matches("http://").to_owned();
     let mut stalled = TcpStream::connect(&addr).unwrap();
     write!(
@@ -169,6 +157,25 @@ fn a_request_still_in_flight_cannot_hold_the_stop_past_the_deadline() {
         assert!(start.elapsed() < super::READY, "the request never arrived");
         std::thread::sleep(Duration::from_millis(10));
     }
+    stalled
+}
+
+#[test]
+fn a_request_still_in_flight_cannot_hold_the_stop_past_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = super::launch(
+        &data,
+        &[
+            ("CONCORD_SERVER__SHUTDOWN_DEADLINE_SECS", "2"),
+            // tower-http's "started processing request": the request is in the router
+            ("CONCORD_LOG__FILTER", "info,hnsw_rs=warn,tower_http=debug"),
+        ],
+    );
+    let mut server = Server::spawn(&launch, &dir.path().join("log")).unwrap();
+    server.wait_ready(super::READY).unwrap();
+
+    let _stalled = stall_a_post(&server);
 
     let (status, log) = server.terminate(super::EXIT).unwrap();
     assert!(status.success(), "exit {status}; log:\n{log}");
@@ -201,22 +208,8 @@ fn a_second_signal_exits_at_once_and_nothing_acknowledged_is_lost() {
     let articles = corpus(13, 20);
     let ids = post_all(server.api(), &articles, 10);
 
-    let addr = server.api().base().trim_start_matches("http://").to_owned();
-    let mut stalled = TcpStream::connect(&addr).unwrap();
-    write!(
-        stalled,
-        "POST /v1/articles HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {DEV_KEY}\r\n\
-         content-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"external_id\": "
-    )
-    .unwrap();
-    stalled.flush().unwrap();
+    let _stalled = stall_a_post(&server);
     let start = Instant::now();
-    while !server.log().lines().any(|l| {
-        l.contains("started processing request") && l.contains("\"path\":\"/v1/articles\"")
-    }) {
-        assert!(start.elapsed() < super::READY, "the request never arrived");
-        std::thread::sleep(Duration::from_millis(10));
-    }
     let first = std::process::Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
         .status()
