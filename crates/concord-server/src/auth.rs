@@ -47,6 +47,33 @@ impl Keys {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub name: String,
+    pub role: Role,
+}
+
+/// The key presented, as the service knows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MeOut {
+    /// The key's configured name (the `actor` of its corrections).
+    pub name: String,
+    /// `read` < `ingest` < `admin`: what the key may do.
+    #[schema(value_type = String, pattern = "^(read|ingest|admin)$")]
+    pub role: Role,
+}
+
+/// `GET /v1/me`: the name and role of the key presented, so a client (the console) can
+/// offer only what the key may do. The routes enforce roles whatever a client shows.
+#[utoipa::path(
+    get, path = "/v1/me", tag = "auth",
+    responses(
+        (status = 200, description = "the key's name and role", body = MeOut),
+        crate::problem::responses::Unauthorized
+    )
+)]
+pub async fn me(axum::Extension(caller): axum::Extension<Caller>) -> axum::Json<MeOut> {
+    axum::Json(MeOut {
+        name: caller.name,
+        role: caller.role,
+    })
 }
 
 /// The role a request needs by default: reads are `read`, writes `ingest`.
@@ -104,7 +131,10 @@ async fn check(state: &AppState, mut request: Request, next: Next, needed: Role)
         .into_response();
     }
     tracing::Span::current().record("key", name.as_str());
-    let caller = Caller { name: name.clone() };
+    let caller = Caller {
+        name: name.clone(),
+        role: *role,
+    };
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

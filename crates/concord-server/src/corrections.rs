@@ -225,6 +225,30 @@ pub struct CorrectionsQuery {
     /// The `next_cursor` of the previous page.
     #[param(schema_with = schema::corrections_cursor)]
     pub cursor: Option<u64>,
+    /// Only corrections that name this cluster (as the merge's survivor or one merged
+    /// into it, a split's source or new cluster, a move's source or target). One page
+    /// looks at no more than 2,000 corrections: it may hold fewer than `limit` while
+    /// `next_cursor` is set, so follow the cursor to the end to see them all.
+    #[param(schema_with = schema::cluster_id)]
+    pub cluster: Option<String>,
+}
+
+/// Most corrections one filtered page looks at.
+const FILTER_SCAN: usize = 2_000;
+
+/// Whether a rendered correction names cluster `id` (`c3`) in a cluster field.
+fn names_cluster(data: &serde_json::Value, id: &str) -> bool {
+    use serde_json::Value;
+    let Value::Object(map) = data else {
+        return false;
+    };
+    map.iter()
+        .filter(|(k, _)| !k.starts_with("article"))
+        .any(|(_, v)| match v {
+            Value::String(s) => s == id,
+            Value::Array(items) => items.iter().any(|i| i.as_str() == Some(id)),
+            _ => false,
+        })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -283,23 +307,60 @@ pub async fn list(
     Params(q): Params<CorrectionsQuery>,
 ) -> Result<Json<CorrectionPage>, Problem> {
     let limit = page_size(q.limit, 50, "limit")?;
+    let cluster = q
+        .cluster
+        .as_deref()
+        .map(|raw| ClusterId::parse_as(raw, "cluster").map(|c| c.to_string()))
+        .transpose()?;
     state
         .read(move |db| {
-            let mut rows = db.corrections(q.cursor, limit + 1)?;
-            let more = rows.len() > limit;
-            rows.truncate(limit);
-            let next_cursor = more.then(|| rows.last().map(|(id, _)| *id)).flatten();
+            let record = |(id, c): (u64, concord_store::Correction)| CorrectionRecordOut {
+                id,
+                data: render(&c.data),
+                kind: c.kind,
+                actor: c.actor,
+                at: c.at,
+            };
+            let Some(cluster) = cluster else {
+                let mut rows = db.corrections(q.cursor, limit + 1)?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let next_cursor = more.then(|| rows.last().map(|(id, _)| *id)).flatten();
+                return Ok(Json(CorrectionPage {
+                    corrections: rows.into_iter().map(record).collect(),
+                    next_cursor,
+                }));
+            };
+            // Keyset scan, newest first, keeping those that name the cluster.
+            let mut corrections = Vec::new();
+            let mut before = q.cursor;
+            let mut scanned = 0;
+            let next_cursor = loop {
+                let batch = (FILTER_SCAN - scanned).min(200);
+                let rows = db.corrections(before, batch)?;
+                let exhausted = rows.len() < batch;
+                for (id, c) in rows {
+                    scanned += 1;
+                    before = Some(id);
+                    let out = record((id, c));
+                    if names_cluster(&out.data, &cluster) {
+                        corrections.push(out);
+                        if corrections.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                if corrections.len() == limit || scanned >= FILTER_SCAN {
+                    // More may follow unless the store ran out at this very row.
+                    let more = !db.corrections(before, 1)?.is_empty();
+                    break more.then_some(before).flatten();
+                }
+                if exhausted {
+                    break None;
+                }
+            };
             Ok(Json(CorrectionPage {
-                corrections: rows
-                    .into_iter()
-                    .map(|(id, c)| CorrectionRecordOut {
-                        id,
-                        data: render(&c.data),
-                        kind: c.kind,
-                        actor: c.actor,
-                        at: c.at,
-                    })
-                    .collect(),
+                corrections,
                 next_cursor,
             }))
         })

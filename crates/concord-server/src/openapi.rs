@@ -19,6 +19,7 @@ use crate::{articles, clusters, corrections, feeds, problem, search, webhooks};
     paths(
         crate::healthz,
         crate::readyz,
+        crate::auth::me,
         articles::submit_article,
         articles::submit_batch,
         articles::get_article,
@@ -47,6 +48,7 @@ use crate::{articles, clusters, corrections, feeds, problem, search, webhooks};
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = [])),
     tags(
+        (name = "auth", description = "The key presented: its name and role"),
         (name = "articles", description = "Submit, read and delete articles"),
         (name = "clusters", description = "Browse and read event clusters"),
         (name = "search", description = "Nearest articles to a text or an article"),

@@ -160,6 +160,70 @@ async fn analysts_merge_split_and_move_and_each_correction_is_recorded() {
     .await;
     assert_eq!(rest["corrections"][0]["kind"], "merge");
     assert_eq!(rest["next_cursor"], Value::Null);
+
+    // One cluster's corrections (the console's cluster page), newest first.
+    let kinds_of = |page: &Value| -> Vec<String> {
+        page["corrections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (cluster, expected) in [
+        (&new_c, vec!["move", "split"]),
+        (&flood_c, vec!["merge"]),
+        (&data_c, vec!["move", "split", "merge"]),
+    ] {
+        let (status, _, page) = send(
+            &router,
+            get_req(&format!("/v1/corrections?cluster={cluster}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(kinds_of(&page), expected, "{cluster}: {page}");
+        assert_eq!(page["next_cursor"], Value::Null);
+    }
+    // Paged one by one, the cursor walks the same three.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, _, page) = send(
+            &router,
+            get_req(&format!("/v1/corrections?cluster={data_c}&limit=1{cursor}")),
+        )
+        .await;
+        seen.extend(kinds_of(&page));
+        match page["next_cursor"].as_u64() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["move", "split", "merge"]);
+    let (status, _, bad) = send(&router, get_req("/v1/corrections?cluster=a1")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["field"], "cluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_can_ask_its_own_name_and_role() {
+    let data = tempfile::tempdir().unwrap();
+    let router = app(state(data.path()));
+    let (status, _, me) = send(&router, get_req("/v1/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me, json!({ "name": "local-dev", "role": "admin" }));
+    let mut read = get_req("/v1/me");
+    read.headers_mut().insert(
+        "authorization",
+        format!("Bearer {READ_KEY}").parse().unwrap(),
+    );
+    let (_, _, me) = send(&router, read).await;
+    assert_eq!(me["role"], "read");
+    let mut none = get_req("/v1/me");
+    none.headers_mut()
+        .insert("authorization", "none".parse().unwrap());
+    let (status, _, _) = send(&router, none).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
