@@ -9,6 +9,8 @@ export CONCORD_CACHE_DIR="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CONCORD_CACHE_DIR/target}"
 
 models/install.sh
+# Headless Chromium and ChromeDriver for the console's browser test (Debian's packages).
+scripts/install-browser.sh
 
 echo "== fmt"
 cargo fmt --all -- --check

@@ -253,6 +253,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/search", get(search::search))
         .route("/v1/corrections", get(corrections::list))
         .route("/v1/feeds", get(feeds::list))
+        .route("/v1/me", get(auth::me))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -306,6 +307,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(docs)
+        // The analyst console: static files only, a client of /v1 like any other.
+        .merge(concord_console::router())
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

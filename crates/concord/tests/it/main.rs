@@ -5,6 +5,7 @@
 //! `models/install.sh`.
 
 mod bulk;
+mod console;
 mod crash;
 mod exposure;
 mod feeds;
