@@ -248,12 +248,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
     let api = server.api().clone();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let clustered: u64 = api
-            .all_clusters()
-            .unwrap()
-            .iter()
-            .map(|c| c.size)
-            .sum();
+        let clustered: u64 = api.all_clusters().unwrap().iter().map(|c| c.size).sum();
         if clustered == 5 {
             break;
         }
