@@ -162,6 +162,25 @@ async fn wait_gone(c: &Client, css: &str) {
     }
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn click_in(parent: &Element, css: &str) {
+    parent
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn count(c: &Client, css: &str) -> usize {
     c.find_all(Locator::Css(css)).await.unwrap().len()
 }
@@ -170,12 +189,7 @@ async fn sign_in(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/#/clusters")).await.unwrap();
     let input = wait_for(c, "input#key").await;
     input.send_keys(key).await.unwrap();
-    c.find(Locator::Css("main.signin button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "main.signin button[type=submit]").await;
     wait_for(c, "header.top .who").await;
 }
 
@@ -299,12 +313,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         screenshot(&c, "console-clusters.png").await;
 
         // The cluster: members by language and the timeline.
-        row.find(Locator::Css("a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_in(&row, "a").await;
         wait_for(&c, &format!("article.cluster[data-cluster='{event}']")).await;
         for lang in ["en", "fr", "ar"] {
             wait_for(
@@ -330,12 +339,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         q.send_keys("La Chine lance une initiative mondiale sur la sécurité des données")
             .await
             .unwrap();
-        c.find(Locator::Css("form[role=search] button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form[role=search] button[type=submit]").await;
         let first = wait_for(&c, "ol.hits li[data-article] a").await;
         first.click().await.unwrap();
         wait_for(&c, &format!("article.cluster[data-cluster='{event}']")).await;
@@ -347,21 +351,10 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         )
         .await;
         select.click().await.unwrap();
-        c.find(Locator::Css(".toolbar > button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, ".toolbar > button").await;
         let dialog = wait_for(&c, ".confirm[role=alertdialog]").await;
         assert!(dialog.text().await.unwrap().contains("Split 1 article"));
-        dialog
-            .find(Locator::Css("button.danger"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_in(&dialog, "button.danger").await;
         let notice = wait_for(&c, ".notice[role=status]").await;
         assert!(
             notice.text().await.unwrap().contains("split"),
@@ -375,21 +368,10 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         // ... and merge it back.
         let ids = wait_for(&c, ".toolbar input[name=clusters]").await;
         ids.send_keys(&split_to).await.unwrap();
-        c.find(Locator::Css(".toolbar form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, ".toolbar form button[type=submit]").await;
         let dialog = wait_for(&c, ".confirm[role=alertdialog]").await;
         assert!(dialog.text().await.unwrap().contains(&split_to));
-        dialog
-            .find(Locator::Css("button.danger"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_in(&dialog, "button.danger").await;
         wait_for(&c, "section.language[data-lang='ar'] tr[data-article]").await;
         assert_eq!(
             tokio::task::block_in_place(|| cluster_of(&api, "seed-002")),
@@ -422,12 +404,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         c.set_window_size(1280, 1000).await.unwrap();
 
         // A read key: the same pages, no admin action anywhere.
-        c.find(Locator::Css("button.signout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "button.signout").await;
         sign_in(&c, &base, READ_KEY).await;
         let who = c.find(Locator::Css("header.top .who")).await.unwrap();
         assert_eq!(
