@@ -189,7 +189,7 @@ async fn sign_in(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/#/clusters")).await.unwrap();
     let input = wait_for(c, "input#key").await;
     input.send_keys(key).await.unwrap();
-    click(&c, "main.signin button[type=submit]").await;
+    click(c, "main.signin button[type=submit]").await;
     wait_for(c, "header.top .who").await;
 }
 
