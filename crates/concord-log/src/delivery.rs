@@ -145,7 +145,8 @@ impl Delivery {
     }
 
     /// Not now: deliver this notice again after `delay` (to any worker). Counts as a
-    /// delivery towards `max_deliver`; use it for transient failures, not for pacing.
+    /// delivery towards `max_deliver`; use it for transient failures, not for pacing. On
+    /// the cluster feed nothing else is delivered meanwhile (publish order is kept).
     pub async fn nak(self, delay: Duration) -> Result<(), LogError> {
         self.answer(AckKind::Nak(Some(delay)), "nak").await
     }

@@ -23,7 +23,14 @@
 //! the article (or vector), published, and crashed before the publish was acknowledged
 //! publishes again after restart, and JetStream drops the copy inside
 //! [`LogConfig::duplicate_window`] ([`Published::duplicate`]). Past the window a copy is
-//! delivered again and the consumers' idempotence makes it harmless.
+//! delivered again and the consumers' idempotence makes it harmless. So is a copy of a
+//! stored notice that was already acked when the server restarted: the work queue removed
+//! it, and nats-server rebuilds its window from the messages it still holds.
+//!
+//! Durability: the server acknowledges a publish once the notice is written to its store
+//! files (not fsynced): a killed server loses nothing it acknowledged (tested with
+//! SIGKILL); a machine losing power may lose the last moments, unless the streams are
+//! replicated (`replicas = 3` on a three-node NATS cluster).
 //!
 //! Redelivery: a notice not acked within its consumer's `ack_wait` (the worker died,
 //! hung, or lost its connection) goes out again, to any worker of that consumer.

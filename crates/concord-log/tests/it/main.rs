@@ -430,3 +430,27 @@ async fn stream_messages(server: &NatsServer, stream: &str) -> u64 {
     let mut stream = js.get_stream(stream).await.unwrap();
     stream.info().await.unwrap().state.messages
 }
+
+#[tokio::test]
+async fn a_nak_on_the_cluster_feed_keeps_publish_order() {
+    let server = NatsServer::start();
+    let log = connect(&server, config()).await;
+    for id in 1..=2 {
+        log.publish_embedded(ArticleId(id), &hash(id))
+            .await
+            .unwrap();
+    }
+    let mut feed = log.cluster_feed().await.unwrap();
+    let first = next(&mut feed, WAIT).await;
+    assert_eq!(first.notice().article_id, ArticleId(1));
+    first.nak(Duration::from_millis(400)).await.unwrap();
+    let again = next(&mut feed, WAIT).await;
+    assert_eq!(
+        (again.notice().article_id, again.attempt()),
+        (ArticleId(1), 2)
+    );
+    again.ack().await.unwrap();
+    let second = next(&mut feed, WAIT).await;
+    assert_eq!(second.notice().article_id, ArticleId(2));
+    second.ack().await.unwrap();
+}
