@@ -135,7 +135,8 @@ impl Drop for NatsServer {
 
 fn find_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CONCORD_NATS_SERVER") {
-        return Some(PathBuf::from(path));
+        // Set but wrong is missing too: no silent fallback to another binary.
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
