@@ -17,6 +17,15 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The article log's tests (crates/concord-log) start their own nats-server with JetStream
+# on a loopback port in a temporary directory, and fail without it: Debian's package when
+# missing (no service is used).
+if ! command -v nats-server > /dev/null && [[ ! -x /usr/sbin/nats-server ]]; then
+  echo "== installing nats-server (Debian's package: the article log's tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nats-server > /dev/null
+fi
 echo "== tests"
 cargo test --workspace --locked
 # The real server against its own OpenAPI document: pinned schemathesis, 25 examples per
