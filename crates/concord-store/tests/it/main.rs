@@ -6,15 +6,95 @@ use concord_store::{
 };
 use jiff::Timestamp;
 
-/// A scratch data directory, removed when the returned guard drops.
-fn temp_dir(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("concord-store-{name}-"))
-        .tempdir()
-        .unwrap();
-    let path = dir.path().to_path_buf();
-    (dir, path)
+/// Which engine a test runs on; see [`on_both_backends`].
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
+
+/// Where a test's store lives: a scratch data directory (removed on drop), or a fresh
+/// database on this test binary's throwaway PostgreSQL server.
+enum Place {
+    Dir(tempfile::TempDir),
+    Url(String),
+}
+
+impl Backend {
+    fn place(self, name: &str) -> Place {
+        match self {
+            Self::Sqlite => Place::Dir(
+                tempfile::Builder::new()
+                    .prefix(&format!("concord-store-{name}-"))
+                    .tempdir()
+                    .unwrap(),
+            ),
+            Self::Postgres => {
+                Place::Url(concord_testpg::database(name).unwrap_or_else(|e| panic!("{e}")))
+            }
+        }
+    }
+}
+
+impl Place {
+    /// Opens (creating and migrating) the store here.
+    fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            Self::Dir(dir) => Store::open(dir.path(), Synchronous::Normal),
+            Self::Url(url) => Store::open_postgres(url, 4),
+        }
+    }
+
+    /// Marks the schema as written by a future binary, behind the store's back.
+    fn set_schema_version(&self, version: i64) {
+        match self {
+            Self::Dir(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("concord.sqlite3")).unwrap();
+                conn.pragma_update(None, "user_version", version).unwrap();
+            }
+            Self::Url(url) => {
+                let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                client
+                    .execute("UPDATE schema_version SET version = $1", &[&version])
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Runs each named test, a `fn(Backend)`, once per engine: `sqlite::name` and
+/// `postgres::name`. A test left out of the list is dead code, which the lints refuse.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    upsert_is_idempotent_by_external_id_and_content,
+    acknowledged_articles_survive_reopening,
+    vectors_round_trip_and_stale_vectors_are_refused,
+    a_failed_transaction_writes_nothing,
+    merged_clusters_resolve_to_their_survivor,
+    a_database_from_a_newer_binary_is_refused,
+    export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_dates,
+    concurrent_upserts_of_one_external_id_store_it_once,
+);
 
 fn article(external_id: &str, title: &str) -> NewArticle {
     let published_at: Timestamp = "2020-09-08T10:00:00Z".parse().unwrap();
@@ -37,10 +117,9 @@ fn vector(seed: f32) -> UnitVector {
     UnitVector::normalize((0..8).map(|i| seed + i as f32).collect()).unwrap()
 }
 
-#[test]
-fn upsert_is_idempotent_by_external_id_and_content() {
-    let (_guard, dir) = temp_dir("upsert");
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+fn upsert_is_idempotent_by_external_id_and_content(b: Backend) {
+    let place = b.place("upsert");
+    let store = place.open().unwrap();
     let mut db = store.connect().unwrap();
     let now = Timestamp::now();
     let first = db
@@ -64,17 +143,16 @@ fn upsert_is_idempotent_by_external_id_and_content() {
     assert_eq!(record.state, ArticleState::Queued);
 }
 
-#[test]
-fn acknowledged_articles_survive_reopening() {
-    let (_guard, dir) = temp_dir("durable");
+fn acknowledged_articles_survive_reopening(b: Backend) {
+    let place = b.place("durable");
     let id = {
-        let store = Store::open(&dir, Synchronous::Normal).unwrap();
+        let store = place.open().unwrap();
         let mut db = store.connect().unwrap();
         db.upsert_article(&article("d-1", "Durable"), Timestamp::now())
             .unwrap()
             .id()
     };
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+    let store = place.open().unwrap();
     let db = store.connect().unwrap();
     let pending = db.pending_articles().unwrap();
     assert_eq!(pending.len(), 1);
@@ -82,10 +160,9 @@ fn acknowledged_articles_survive_reopening() {
     assert_eq!(pending[0].state, ArticleState::Queued);
 }
 
-#[test]
-fn vectors_round_trip_and_stale_vectors_are_refused() {
-    let (_guard, dir) = temp_dir("vector");
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+fn vectors_round_trip_and_stale_vectors_are_refused(b: Backend) {
+    let place = b.place("vector");
+    let store = place.open().unwrap();
     let mut db = store.connect().unwrap();
     let a = article("v-1", "Vecteur");
     let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
@@ -104,10 +181,9 @@ fn vectors_round_trip_and_stale_vectors_are_refused() {
     assert!(pending[0].vector.is_some());
 }
 
-#[test]
-fn a_failed_transaction_writes_nothing() {
-    let (_guard, dir) = temp_dir("atomic");
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+fn a_failed_transaction_writes_nothing(b: Backend) {
+    let place = b.place("atomic");
+    let store = place.open().unwrap();
     let mut db = store.connect().unwrap();
     let id = db
         .upsert_article(&article("t-1", "Atomique"), Timestamp::now())
@@ -129,10 +205,9 @@ fn a_failed_transaction_writes_nothing() {
     assert!(db.cluster(ClusterId(1)).unwrap().is_none());
 }
 
-#[test]
-fn merged_clusters_resolve_to_their_survivor() {
-    let (_guard, dir) = temp_dir("merge");
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+fn merged_clusters_resolve_to_their_survivor(b: Backend) {
+    let place = b.place("merge");
+    let store = place.open().unwrap();
     let mut db = store.connect().unwrap();
     let now = Timestamp::now();
     let (a, b, c) = db
@@ -166,28 +241,57 @@ fn merged_clusters_resolve_to_their_survivor() {
     assert_eq!(events[0].other_cluster, Some(b));
 }
 
-#[test]
-fn a_database_from_a_newer_binary_is_refused() {
-    let (_guard, dir) = temp_dir("future");
-    Store::open(&dir, Synchronous::Normal).unwrap();
-    let conn = rusqlite_conn(&dir);
-    conn.pragma_update(None, "user_version", 999).unwrap();
-    drop(conn);
-    let err = Store::open(&dir, Synchronous::Normal).unwrap_err();
+fn a_database_from_a_newer_binary_is_refused(b: Backend) {
+    let place = b.place("future");
+    place.open().unwrap();
+    place.set_schema_version(999);
+    let err = place.open().unwrap_err();
     assert!(
         matches!(err, StoreError::FutureSchema { found: 999, .. }),
         "{err:?}"
     );
 }
 
-fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("concord.sqlite3")).unwrap()
+fn concurrent_upserts_of_one_external_id_store_it_once(b: Backend) {
+    let place = b.place("concurrent_upserts");
+    let store = place.open().unwrap();
+    let now = Timestamp::now();
+    let outcomes: Vec<Vec<UpsertOutcome>> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                s.spawn(move || {
+                    let mut db = store.connect().unwrap();
+                    (0..20)
+                        .map(|i| {
+                            db.upsert_article(&article(&format!("c-{i}"), "Même"), now)
+                                .unwrap()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for i in 0..20 {
+        let of_i: Vec<UpsertOutcome> = outcomes.iter().map(|o| o[i]).collect();
+        let inserted = of_i
+            .iter()
+            .filter(|o| matches!(o, UpsertOutcome::Inserted(_)))
+            .count();
+        assert_eq!(inserted, 1, "c-{i}: {of_i:?}");
+        assert!(
+            of_i.iter().all(|o| o.id() == of_i[0].id()),
+            "c-{i}: {of_i:?}"
+        );
+    }
+    let db = store.connect_read_only().unwrap();
+    assert_eq!(db.pending_articles().unwrap().len(), 20);
 }
 
-#[test]
-fn export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_dates() {
-    let (_guard, dir) = temp_dir("export");
-    let store = Store::open(&dir, Synchronous::Normal).unwrap();
+fn export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_dates(b: Backend) {
+    let place = b.place("export");
+    let store = place.open().unwrap();
     let mut db = store.connect().unwrap();
     let now = Timestamp::now();
     let at = |s: &str| -> Timestamp { s.parse().unwrap() };
