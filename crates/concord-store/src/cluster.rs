@@ -508,9 +508,11 @@ impl Db {
             (true, Dialect::Sqlite) => {
                 sql.push_str(" AND c.id IN (SELECT value FROM json_each(?9))");
             }
+            // Bound as text, then read as JSON (a JSONB parameter would need its own
+            // binary form).
             (true, Dialect::Postgres) => sql.push_str(
                 " AND c.id IN (SELECT CAST(value AS BIGINT)
-                               FROM jsonb_array_elements_text(CAST(?9 AS JSONB)))",
+                               FROM jsonb_array_elements_text(CAST(CAST(?9 AS TEXT) AS JSONB)))",
             ),
             (false, _) => sql.push_str(" AND CAST(?9 AS TEXT) IS NULL"),
         }

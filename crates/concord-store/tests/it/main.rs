@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_store::{
-    ArticleState, ClusterEventKind, ClusterStatus, MembershipRecord, NewArticle, Store, StoreError,
-    Synchronous, UpsertOutcome, content_hash,
+    ArticleState, ClusterEventKind, ClusterOrder, ClusterQuery, ClusterRecord, ClusterStatus,
+    Correction, MembershipRecord, NewArticle, Store, StoreError, Synchronous, UpsertOutcome,
+    content_hash,
 };
 use jiff::Timestamp;
 
@@ -94,6 +95,9 @@ on_both_backends!(
     a_database_from_a_newer_binary_is_refused,
     export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_dates,
     concurrent_upserts_of_one_external_id_store_it_once,
+    a_clustering_decision_reads_back_the_same_on_every_reader,
+    cluster_listings_filter_order_and_page,
+    corrections_page_newest_first_and_by_kind,
 );
 
 fn article(external_id: &str, title: &str) -> NewArticle {
@@ -383,4 +387,270 @@ fn export_rows_stream_each_active_member_once_grouped_by_cluster_within_the_date
     });
     assert!(matches!(stopped, Err(StoreError::NotFound(_))));
     assert_eq!(seen, 1);
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
+    let place = b.place("decision");
+    let store = place.open().unwrap();
+    let mut db = store.connect().unwrap();
+    let now = at("2024-05-01T12:00:00Z");
+    let articles: Vec<NewArticle> = (0..3)
+        .map(|i| article(&format!("d-{i}"), &format!("Titre {i}")))
+        .collect();
+    let ids: Vec<ArticleId> = articles
+        .iter()
+        .map(|a| db.upsert_article(a, now).unwrap().id())
+        .collect();
+    let (c1, c2) = db
+        .transaction(|tx| {
+            let c1 = tx.create_cluster(now)?;
+            let c2 = tx.create_cluster(now)?;
+            for (i, (a, id)) in articles.iter().zip(&ids).enumerate() {
+                assert!(tx.set_vectors(
+                    *id,
+                    &a.content_hash,
+                    "m",
+                    &vector(i as f32),
+                    &vector(9.0)
+                )?);
+                tx.set_article_state(*id, ArticleState::Clustered)?;
+                tx.set_membership(&MembershipRecord {
+                    article: *id,
+                    cluster: if i < 2 { c1 } else { c2 },
+                    similarity: 0.25,
+                    joined_at: now,
+                    pinned: i == 1,
+                })?;
+                tx.set_why(*id, &serde_json::json!({"candidates": i}))?;
+            }
+            let mut rec = tx.cluster(c1)?.unwrap();
+            rec.size = 2;
+            rec.languages = vec![Lang::parse("fr").unwrap(), Lang::parse("en").unwrap()];
+            rec.label_article = Some(ids[0]);
+            tx.update_cluster(&rec)?;
+            tx.add_event(
+                c1,
+                ClusterEventKind::ArticleJoined,
+                Some(ids[1]),
+                None,
+                now,
+                &serde_json::json!({"similarity": 0.25}),
+            )?;
+            Ok((c1, c2))
+        })
+        .unwrap();
+    db.set_meta("centering", "{\"n\": 3}").unwrap();
+    db.set_meta("centering", "{\"n\": 4}").unwrap();
+
+    let reader = store.connect_read_only().unwrap();
+    assert_eq!(
+        reader.meta("centering").unwrap().as_deref(),
+        Some("{\"n\": 4}")
+    );
+    assert_eq!(reader.meta("nothing").unwrap(), None);
+    let mut clustered = Vec::new();
+    reader
+        .clustered_articles(|a| {
+            clustered.push((a.id, a.title, a.vector.cosine(&vector(9.0)) < 0.999_999));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(clustered.len(), 3);
+    assert_eq!(clustered[1], (ids[1], "Titre 1".to_owned(), true));
+    let mut whys = Vec::new();
+    reader
+        .whys(|id, key, why| {
+            whys.push((id, key.to_owned(), why));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        whys[2],
+        (
+            ids[2],
+            "d-2".to_owned(),
+            serde_json::json!({"candidates": 2})
+        )
+    );
+    assert_eq!(
+        reader.why(ids[0]).unwrap(),
+        Some(serde_json::json!({"candidates": 0}))
+    );
+    let mut titles = Vec::new();
+    reader.titles(|t| titles.push(t.to_owned())).unwrap();
+    assert_eq!(titles, ["Titre 0", "Titre 1", "Titre 2"]);
+    assert_eq!(
+        reader.article_counts().unwrap(),
+        vec![(ArticleState::Clustered, 3)]
+    );
+    let members = reader.members(c1).unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members[1].pinned && !members[0].pinned);
+    assert!((members[0].similarity - 0.25).abs() < 1e-9);
+    let record = reader.cluster(c1).unwrap().unwrap();
+    assert_eq!(record.size, 2);
+    assert_eq!(record.label_article, Some(ids[0]));
+    assert_eq!(record.languages.len(), 2);
+    let events = reader.events(c1, 0, 10).unwrap();
+    assert_eq!(events[0].article, Some(ids[1]));
+    assert_eq!(events[0].data["similarity"], 0.25);
+    drop(reader);
+
+    db.transaction(|tx| {
+        assert_eq!(tx.move_members(c1, c2)?, 2);
+        tx.remove_membership(ids[2])?;
+        tx.set_article_state(ids[2], ArticleState::Deleted)
+    })
+    .unwrap();
+    let all: Vec<(ArticleId, ClusterId)> = db
+        .all_memberships()
+        .unwrap()
+        .iter()
+        .map(|m| (m.article, m.cluster))
+        .collect();
+    assert_eq!(all, vec![(ids[0], c2), (ids[1], c2)]);
+    assert_eq!(db.membership(ids[2]).unwrap(), None);
+    assert_eq!(db.active_clusters().unwrap().len(), 2);
+    // Deleted with new content: queued again under the same id.
+    let mut changed = articles[2].clone();
+    changed.title = "Titre 2 bis".into();
+    changed.content_hash = "other".into();
+    assert_eq!(
+        db.upsert_article(&changed, now).unwrap(),
+        UpsertOutcome::Updated(ids[2])
+    );
+}
+
+fn cluster_listings_filter_order_and_page(b: Backend) {
+    let place = b.place("listing");
+    let store = place.open().unwrap();
+    let mut db = store.connect().unwrap();
+    let now = at("2024-05-01T12:00:00Z");
+    let label = db
+        .upsert_article(&article("l-1", "Étiquette"), now)
+        .unwrap()
+        .id();
+    let fr = Lang::parse("fr").unwrap();
+    let en = Lang::parse("en").unwrap();
+    let de = Lang::parse("de").unwrap();
+    // (size, languages, last published day)
+    let shapes = [
+        (5, vec![fr, en], "2024-04-10"),
+        (2, vec![en], "2024-04-20"),
+        (9, vec![de, en, fr], "2024-04-15"),
+        (1, vec![], "2024-04-25"),
+    ];
+    let ids: Vec<ClusterId> = db
+        .transaction(|tx| {
+            let mut ids = Vec::new();
+            for (size, languages, day) in &shapes {
+                let id = tx.create_cluster(now)?;
+                let last = at(&format!("{day}T00:00:00Z"));
+                tx.update_cluster(&ClusterRecord {
+                    id,
+                    status: ClusterStatus::Active,
+                    merged_into: None,
+                    created_at: now,
+                    updated_at: now,
+                    first_published: Some(last - jiff::SignedDuration::from_hours(48)),
+                    last_published: Some(last),
+                    size: *size,
+                    languages: languages.clone(),
+                    label_article: Some(label),
+                })?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+        .unwrap();
+    let query = |order| ClusterQuery {
+        from: None,
+        to: None,
+        lang: None,
+        min_size: 0,
+        min_languages: 0,
+        order,
+        after: None,
+        limit: 10,
+        within: None,
+    };
+    let list = |q: &ClusterQuery| -> Vec<ClusterId> {
+        db.list_clusters(q)
+            .unwrap()
+            .iter()
+            .map(|(c, _, _)| c.id)
+            .collect()
+    };
+    assert_eq!(
+        list(&query(ClusterOrder::Recent)),
+        [ids[3], ids[1], ids[2], ids[0]]
+    );
+    assert_eq!(
+        list(&query(ClusterOrder::Size)),
+        [ids[2], ids[0], ids[1], ids[3]]
+    );
+    let rows = db.list_clusters(&query(ClusterOrder::Size)).unwrap();
+    assert_eq!(rows[0].1.as_deref(), Some("Étiquette"));
+    assert_eq!(rows[0].2, 9);
+    let mut q = query(ClusterOrder::Size);
+    q.lang = Some(en);
+    q.min_languages = 2;
+    assert_eq!(list(&q), [ids[2], ids[0]]);
+    let mut q = query(ClusterOrder::Recent);
+    q.from = Some(at("2024-04-14T00:00:00Z"));
+    q.to = Some(at("2024-04-19T00:00:00Z"));
+    q.min_size = 2;
+    assert_eq!(list(&q), [ids[1], ids[2]]);
+    let mut q = query(ClusterOrder::Size);
+    q.limit = 2;
+    let first = db.list_clusters(&q).unwrap();
+    let last = first.last().unwrap();
+    q.after = Some((last.2, last.0.id.0));
+    assert_eq!(list(&q), [ids[1], ids[3]]);
+    let mut q = query(ClusterOrder::Recent);
+    q.within = Some(vec![ids[0], ids[3], ClusterId(999)]);
+    assert_eq!(list(&q), [ids[3], ids[0]]);
+}
+
+fn corrections_page_newest_first_and_by_kind(b: Backend) {
+    let place = b.place("corrections");
+    let store = place.open().unwrap();
+    let mut db = store.connect().unwrap();
+    let now = at("2024-05-01T12:00:00Z");
+    let ids = db
+        .transaction(|tx| {
+            ["merge", "split", "move", "split"]
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| {
+                    tx.add_correction(&Correction {
+                        kind: (*kind).into(),
+                        actor: "ops".into(),
+                        at: now,
+                        data: serde_json::json!({"n": i}),
+                    })
+                })
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .unwrap();
+    let page = db.corrections(None, 3).unwrap();
+    let got: Vec<u64> = page.iter().map(|(id, _)| *id).collect();
+    assert_eq!(got, [ids[3], ids[2], ids[1]]);
+    assert_eq!(page[0].1.actor, "ops");
+    assert_eq!(page[0].1.at, now);
+    let rest = db.corrections(Some(ids[1]), 3).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].1.kind, "merge");
+    let splits = db.corrections_of_kind("split").unwrap();
+    assert_eq!(
+        splits,
+        vec![
+            ("split".to_owned(), serde_json::json!({"n": 1})),
+            ("split".to_owned(), serde_json::json!({"n": 3})),
+        ]
+    );
 }
