@@ -12,6 +12,15 @@ models/install.sh
 # Headless Chromium and ChromeDriver for the console's browser test (Debian's packages).
 scripts/install-browser.sh
 
+# The store's tests also run on PostgreSQL, against a throwaway server each test binary
+# starts on loopback in a temporary directory (crates/concord-testpg): they need the
+# server's binaries, and fail without them. Debian's package when missing.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "== installing postgresql (Debian's package: the store's PostgreSQL tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+fi
+
 echo "== fmt"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check

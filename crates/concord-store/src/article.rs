@@ -1,11 +1,11 @@
 use concord_core::{ArticleId, Lang, UnitVector};
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use crate::{
     Db, StoreError,
     db::{Tx, from_millis, millis},
+    sql::{Row, values},
 };
 
 /// Where an article is on its way through Concord.
@@ -167,33 +167,30 @@ pub(crate) fn parse_lang(
     .transpose()
 }
 
-fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ArticleRecord, StoreError>> {
+fn article_from_row(row: &Row<'_>) -> Result<ArticleRecord, StoreError> {
     let id: i64 = row.get(0)?;
     let lang: Option<String> = row.get(4)?;
     let published: i64 = row.get(7)?;
     let received: i64 = row.get(8)?;
     let updated: i64 = row.get(9)?;
     let state: String = row.get(14)?;
-    let record = (|| {
-        Ok(ArticleRecord {
-            id: ArticleId(id as u64),
-            external_id: row.get(1)?,
-            source: row.get(2)?,
-            url: row.get(3)?,
-            lang: parse_lang("articles", lang)?,
-            lang_source: row.get(5)?,
-            model_supports_lang: row.get(6)?,
-            published_at: from_millis("articles", published)?,
-            received_at: from_millis("articles", received)?,
-            updated_at: from_millis("articles", updated)?,
-            title: row.get(10)?,
-            content_hash: row.get(11)?,
-            prepared_text: row.get(12)?,
-            truncated: row.get(13)?,
-            state: ArticleState::parse(&state)?,
-        })
-    })();
-    Ok(record)
+    Ok(ArticleRecord {
+        id: ArticleId(id as u64),
+        external_id: row.get(1)?,
+        source: row.get(2)?,
+        url: row.get(3)?,
+        lang: parse_lang("articles", lang)?,
+        lang_source: row.get(5)?,
+        model_supports_lang: row.get(6)?,
+        published_at: from_millis("articles", published)?,
+        received_at: from_millis("articles", received)?,
+        updated_at: from_millis("articles", updated)?,
+        title: row.get(10)?,
+        content_hash: row.get(11)?,
+        prepared_text: row.get(12)?,
+        truncated: row.get(13)?,
+        state: ArticleState::parse(&state)?,
+    })
 }
 
 pub(crate) fn vector_to_blob(v: &UnitVector) -> Vec<u8> {
@@ -228,26 +225,20 @@ impl Db {
     }
 
     pub fn article(&self, id: ArticleId) -> Result<Option<ArticleRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"),
-                [id.0 as i64],
-                article_from_row,
-            )
-            .optional()?
-            .transpose()
+        self.c().query_opt(
+            &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"),
+            values![id.0 as i64],
+            article_from_row,
+        )
     }
 
     /// The record of the clustering decision that placed the article (JSON), if any.
     pub fn why(&self, id: ArticleId) -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT why FROM articles WHERE id = ?1",
-                [id.0 as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let text: Option<Option<String>> = self.c().query_opt(
+            "SELECT why FROM articles WHERE id = ?1",
+            values![id.0 as i64],
+            |r| r.get(0),
+        )?;
         text.flatten()
             .map(|t| {
                 serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
@@ -263,86 +254,69 @@ impl Db {
         &self,
         mut f: impl FnMut(ArticleId, &str, serde_json::Value) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_each(
             "SELECT id, external_id, why FROM articles WHERE why IS NOT NULL ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id = ArticleId(row.get::<_, i64>(0)? as u64);
-            let external: String = row.get(1)?;
-            let text: String = row.get(2)?;
-            let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                table: "articles",
-                reason: format!("why of article {id}: {e}"),
-            })?;
-            f(id, &external, value)?;
-        }
-        Ok(())
+            values![],
+            |row| {
+                let id = ArticleId(row.get::<i64>(0)? as u64);
+                let external: String = row.get(1)?;
+                let text: String = row.get(2)?;
+                let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    table: "articles",
+                    reason: format!("why of article {id}: {e}"),
+                })?;
+                f(id, &external, value)
+            },
+        )
     }
 
     pub fn article_by_external_id(
         &self,
         external_id: &str,
     ) -> Result<Option<ArticleRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE external_id = ?1"),
-                [external_id],
-                article_from_row,
-            )
-            .optional()?
-            .transpose()
+        self.c().query_opt(
+            &format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE external_id = ?1"),
+            values![external_id],
+            article_from_row,
+        )
     }
 
     /// Articles not yet clustered, oldest first: what a restart must finish.
     pub fn pending_articles(&self) -> Result<Vec<PendingArticle>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_vec(
             "SELECT id, state, published_at, lang, title, prepared_text, vector FROM articles
              WHERE state IN ('queued', 'embedded') ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<Vec<u8>>>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, state, published, lang, title, prepared_text, vector) = row?;
-            let state = ArticleState::parse(&state)?;
-            out.push(PendingArticle {
-                id: ArticleId(id as u64),
-                state,
-                published_at: from_millis("articles", published)?,
-                lang: parse_lang("articles", lang)?,
-                title,
-                prepared_text,
-                vector: match (state, vector) {
-                    (ArticleState::Embedded, Some(b)) => Some(vector_from_blob(&b)?),
-                    _ => None,
-                },
-            });
-        }
-        Ok(out)
+            values![],
+            |r| {
+                let state = ArticleState::parse(&r.get::<String>(1)?)?;
+                let vector: Option<Vec<u8>> = r.get(6)?;
+                Ok(PendingArticle {
+                    id: ArticleId(r.get::<i64>(0)? as u64),
+                    state,
+                    published_at: from_millis("articles", r.get(2)?)?,
+                    lang: parse_lang("articles", r.get(3)?)?,
+                    title: r.get(4)?,
+                    prepared_text: r.get(5)?,
+                    vector: match (state, vector) {
+                        (ArticleState::Embedded, Some(b)) => Some(vector_from_blob(&b)?),
+                        _ => None,
+                    },
+                })
+            },
+        )
     }
 
     /// Every stored title (deleted articles' too: an outlet's affix stays
     /// learned), in id (arrival) order.
     pub fn titles(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT title FROM articles ORDER BY id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let title: String = r.get(0)?;
-            f(&title);
-        }
-        Ok(())
+        self.c().query_each(
+            "SELECT title FROM articles ORDER BY id",
+            values![],
+            |r| -> Result<(), StoreError> {
+                f(&r.get::<String>(0)?);
+                Ok(())
+            },
+        )
     }
 
     /// Every clustered article with both its vectors, in id (arrival) order:
@@ -351,46 +325,37 @@ impl Db {
         &self,
         mut f: impl FnMut(ClusteredArticle) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_each(
             "SELECT id, published_at, lang, title, vector, cvector, prepared_text FROM articles
              WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let published: i64 = r.get(1)?;
-            let lang: Option<String> = r.get(2)?;
-            let vector: Vec<u8> = r.get(4)?;
-            let cvector: Option<Vec<u8>> = r.get(5)?;
-            let vector = vector_from_blob(&vector)?;
-            let centred = match cvector {
-                Some(b) => vector_from_blob(&b)?,
-                None => vector.clone(),
-            };
-            f(ClusteredArticle {
-                id: ArticleId(id as u64),
-                published_at: from_millis("articles", published)?,
-                lang: parse_lang("articles", lang)?,
-                title: r.get(3)?,
-                prepared_text: r.get(6)?,
-                vector,
-                centred,
-            })?;
-        }
-        Ok(())
+            values![],
+            |r| {
+                let vector = vector_from_blob(&r.get::<Vec<u8>>(4)?)?;
+                let centred = match r.get::<Option<Vec<u8>>>(5)? {
+                    Some(b) => vector_from_blob(&b)?,
+                    None => vector.clone(),
+                };
+                f(ClusteredArticle {
+                    id: ArticleId(r.get::<i64>(0)? as u64),
+                    published_at: from_millis("articles", r.get(1)?)?,
+                    lang: parse_lang("articles", r.get(2)?)?,
+                    title: r.get(3)?,
+                    prepared_text: r.get(6)?,
+                    vector,
+                    centred,
+                })
+            },
+        )
     }
 
     /// The model's vector and the clusterer's centred vector of one article.
     pub fn vectors(&self, id: ArticleId) -> Result<Option<(UnitVector, UnitVector)>, StoreError> {
         type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
-        let row: Option<Blobs> = self
-            .conn
-            .query_row(
-                "SELECT vector, cvector FROM articles WHERE id = ?1",
-                [id.0 as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let row: Option<Blobs> = self.c().query_opt(
+            "SELECT vector, cvector FROM articles WHERE id = ?1",
+            values![id.0 as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         match row {
             Some((Some(v), c)) => {
                 let v = vector_from_blob(&v)?;
@@ -406,16 +371,16 @@ impl Db {
 
     /// Counts of articles by state.
     pub fn article_counts(&self) -> Result<Vec<(ArticleState, u64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT state, count(*) FROM articles GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (state, n) = row?;
-            out.push((ArticleState::parse(&state)?, n as u64));
-        }
-        Ok(out)
+        self.c().query_vec(
+            "SELECT state, count(*) FROM articles GROUP BY state",
+            values![],
+            |r| {
+                Ok((
+                    ArticleState::parse(&r.get::<String>(0)?)?,
+                    r.get::<i64>(1)? as u64,
+                ))
+            },
+        )
     }
 }
 
@@ -425,67 +390,88 @@ impl Tx<'_> {
         a: &NewArticle,
         now: Timestamp,
     ) -> Result<UpsertOutcome, StoreError> {
-        let existing: Option<(i64, String, String)> = self
-            .tx
-            .query_row(
-                "SELECT id, content_hash, state FROM articles WHERE external_id = ?1",
-                [&a.external_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        // Twice at most: on PostgreSQL another writer may insert the same external id
+        // between the look-up and the insert; the second look-up finds (and locks) it.
+        for _ in 0..2 {
+            if let Some(outcome) = self.try_upsert_article(a, now)? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::NotFound(format!(
+            "article {:?} (inserted and gone meanwhile)",
+            a.external_id
+        )))
+    }
+
+    /// `None`: another transaction inserted the external id after the look-up.
+    fn try_upsert_article(
+        &self,
+        a: &NewArticle,
+        now: Timestamp,
+    ) -> Result<Option<UpsertOutcome>, StoreError> {
+        let conn = self.conn;
+        let existing: Option<(i64, String, String)> = conn.query_opt(
+            &format!(
+                "SELECT id, content_hash, state FROM articles WHERE external_id = ?1{}",
+                conn.dialect().for_update()
+            ),
+            values![&a.external_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let lang = a.lang.map(Lang::as_str);
         match existing {
-            Some((id, hash, state)) if hash == a.content_hash && state != "deleted" => Ok(
+            Some((id, hash, state)) if hash == a.content_hash && state != "deleted" => Ok(Some(
                 UpsertOutcome::Unchanged(ArticleId(id as u64), ArticleState::parse(&state)?),
-            ),
+            )),
             Some((id, _, _)) => {
-                self.tx.execute(
+                conn.execute(
                     "UPDATE articles SET source = ?2, url = ?3, lang = ?4, lang_source = ?5,
                         model_supports_lang = ?6, published_at = ?7, updated_at = ?8, title = ?9,
                         content_hash = ?10, prepared_text = ?11, truncated = ?12,
                         state = 'queued'
                      WHERE id = ?1",
-                    params![
+                    values![
                         id,
-                        a.source,
-                        a.url,
+                        &a.source,
+                        &a.url,
                         lang,
                         a.lang_source,
                         a.model_supports_lang,
                         millis(a.published_at),
                         millis(now),
-                        a.title,
-                        a.content_hash,
-                        a.prepared_text,
+                        &a.title,
+                        &a.content_hash,
+                        &a.prepared_text,
                         a.truncated
                     ],
                 )?;
-                Ok(UpsertOutcome::Updated(ArticleId(id as u64)))
+                Ok(Some(UpsertOutcome::Updated(ArticleId(id as u64))))
             }
             None => {
-                self.tx.execute(
+                let id: Option<i64> = conn.query_opt(
                     "INSERT INTO articles (external_id, source, url, lang, lang_source,
                         model_supports_lang, published_at, received_at, updated_at, title,
                         content_hash, prepared_text, truncated, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, 'queued')",
-                    params![
-                        a.external_id,
-                        a.source,
-                        a.url,
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, 'queued')
+                     ON CONFLICT (external_id) DO NOTHING
+                     RETURNING id",
+                    values![
+                        &a.external_id,
+                        &a.source,
+                        &a.url,
                         lang,
                         a.lang_source,
                         a.model_supports_lang,
                         millis(a.published_at),
                         millis(now),
-                        a.title,
-                        a.content_hash,
-                        a.prepared_text,
+                        &a.title,
+                        &a.content_hash,
+                        &a.prepared_text,
                         a.truncated
                     ],
+                    |r| r.get(0),
                 )?;
-                Ok(UpsertOutcome::Inserted(ArticleId(
-                    self.tx.last_insert_rowid() as u64,
-                )))
+                Ok(id.map(|id| UpsertOutcome::Inserted(ArticleId(id as u64))))
             }
         }
     }
@@ -500,12 +486,12 @@ impl Tx<'_> {
         vector: &UnitVector,
         centred: &UnitVector,
     ) -> Result<bool, StoreError> {
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE articles SET vector = ?1, cvector = ?2, model = ?3, state = 'embedded'
              WHERE id = ?4 AND content_hash = ?5 AND state IN ('queued', 'embedded', 'clustered')",
-            params![
-                vector_to_blob(vector),
-                vector_to_blob(centred),
+            values![
+                &vector_to_blob(vector),
+                &vector_to_blob(centred),
                 model,
                 id.0 as i64,
                 expected_hash
@@ -516,17 +502,17 @@ impl Tx<'_> {
 
     /// Records why the clusterer placed the article (JSON).
     pub fn set_why(&self, id: ArticleId, why: &serde_json::Value) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "UPDATE articles SET why = ?2 WHERE id = ?1",
-            params![id.0 as i64, why.to_string()],
+            values![id.0 as i64, &why.to_string()],
         )?;
         Ok(())
     }
 
     pub fn set_article_state(&self, id: ArticleId, state: ArticleState) -> Result<(), StoreError> {
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE articles SET state = ?2 WHERE id = ?1",
-            params![id.0 as i64, state.as_str()],
+            values![id.0 as i64, state.as_str()],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(id.to_string()));

@@ -1,11 +1,10 @@
-use concord_core::{ArticleId, ClusterId, Lang};
-use jiff::Timestamp;
-use rusqlite::{OptionalExtension, Row, params};
-
 use crate::{
     Db, StoreError,
     db::{Tx, from_millis, millis},
+    sql::{Conn, Dialect, Row, values},
 };
+use concord_core::{ArticleId, ClusterId, Lang};
+use jiff::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,7 +129,7 @@ pub struct Correction {
 const CLUSTER_COLUMNS: &str = "id, status, merged_into, created_at, updated_at, first_published, \
      last_published, size, languages, label_article";
 
-fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ClusterRecord, StoreError>> {
+fn cluster_from_row(row: &Row<'_>) -> Result<ClusterRecord, StoreError> {
     let id: i64 = row.get(0)?;
     let status: String = row.get(1)?;
     let merged_into: Option<i64> = row.get(2)?;
@@ -141,66 +140,57 @@ fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ClusterRecord, Sto
     let size: i64 = row.get(7)?;
     let languages: String = row.get(8)?;
     let label: Option<i64> = row.get(9)?;
-    Ok((|| {
-        let languages = languages
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                Lang::parse(s).map_err(|e| StoreError::Corrupt {
-                    table: "clusters",
-                    reason: e.to_string(),
-                })
+    let languages = languages
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Lang::parse(s).map_err(|e| StoreError::Corrupt {
+                table: "clusters",
+                reason: e.to_string(),
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ClusterRecord {
-            id: ClusterId(id as u64),
-            status: ClusterStatus::parse(&status)?,
-            merged_into: merged_into.map(|m| ClusterId(m as u64)),
-            created_at: from_millis("clusters", created)?,
-            updated_at: from_millis("clusters", updated)?,
-            first_published: first.map(|t| from_millis("clusters", t)).transpose()?,
-            last_published: last.map(|t| from_millis("clusters", t)).transpose()?,
-            size: size as u64,
-            languages,
-            label_article: label.map(|l| ArticleId(l as u64)),
         })
-    })())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ClusterRecord {
+        id: ClusterId(id as u64),
+        status: ClusterStatus::parse(&status)?,
+        merged_into: merged_into.map(|m| ClusterId(m as u64)),
+        created_at: from_millis("clusters", created)?,
+        updated_at: from_millis("clusters", updated)?,
+        first_published: first.map(|t| from_millis("clusters", t)).transpose()?,
+        last_published: last.map(|t| from_millis("clusters", t)).transpose()?,
+        size: size as u64,
+        languages,
+        label_article: label.map(|l| ArticleId(l as u64)),
+    })
 }
 
-fn membership_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MembershipRecord, StoreError>> {
+fn membership_from_row(row: &Row<'_>) -> Result<MembershipRecord, StoreError> {
     let article: i64 = row.get(0)?;
     let cluster: i64 = row.get(1)?;
     let similarity: f64 = row.get(2)?;
     let joined: i64 = row.get(3)?;
     let pinned: bool = row.get(4)?;
-    Ok(
-        from_millis("memberships", joined).map(|joined_at| MembershipRecord {
-            article: ArticleId(article as u64),
-            cluster: ClusterId(cluster as u64),
-            similarity: similarity as f32,
-            joined_at,
-            pinned,
-        }),
-    )
+    Ok(MembershipRecord {
+        article: ArticleId(article as u64),
+        cluster: ClusterId(cluster as u64),
+        similarity: similarity as f32,
+        joined_at: from_millis("memberships", joined)?,
+        pinned,
+    })
 }
 
 /// One cluster row, on a connection or inside a transaction.
-fn cluster_by_id(
-    conn: &rusqlite::Connection,
-    id: ClusterId,
-) -> Result<Option<ClusterRecord>, StoreError> {
-    conn.query_row(
+fn cluster_by_id(conn: Conn<'_>, id: ClusterId) -> Result<Option<ClusterRecord>, StoreError> {
+    conn.query_opt(
         &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"),
-        [id.0 as i64],
+        values![id.0 as i64],
         cluster_from_row,
     )
-    .optional()?
-    .transpose()
 }
 
 impl Db {
     pub fn cluster(&self, id: ClusterId) -> Result<Option<ClusterRecord>, StoreError> {
-        cluster_by_id(&self.conn, id)
+        cluster_by_id(self.c(), id)
     }
 
     /// Follows `merged_into` to the surviving cluster; `None` if `id` never existed.
@@ -223,55 +213,40 @@ impl Db {
     }
 
     pub fn members(&self, cluster: ClusterId) -> Result<Vec<MembershipRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_vec(
             "SELECT article_id, cluster_id, similarity, joined_at, pinned FROM memberships
              WHERE cluster_id = ?1 ORDER BY article_id",
-        )?;
-        let rows = stmt.query_map([cluster.0 as i64], membership_from_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+            values![cluster.0 as i64],
+            membership_from_row,
+        )
     }
 
     pub fn membership(&self, article: ArticleId) -> Result<Option<MembershipRecord>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT article_id, cluster_id, similarity, joined_at, pinned FROM memberships
-                 WHERE article_id = ?1",
-                [article.0 as i64],
-                membership_from_row,
-            )
-            .optional()?
-            .transpose()
+        self.c().query_opt(
+            "SELECT article_id, cluster_id, similarity, joined_at, pinned FROM memberships
+             WHERE article_id = ?1",
+            values![article.0 as i64],
+            membership_from_row,
+        )
     }
 
     /// Every membership, in article order (for rebuilding the clusterer's state).
     pub fn all_memberships(&self) -> Result<Vec<MembershipRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_vec(
             "SELECT article_id, cluster_id, similarity, joined_at, pinned FROM memberships
              ORDER BY article_id",
-        )?;
-        let rows = stmt.query_map([], membership_from_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+            values![],
+            membership_from_row,
+        )
     }
 
     /// Active clusters (for rebuilding the clusterer's state).
     pub fn active_clusters(&self) -> Result<Vec<ClusterRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE status = 'active' ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], cluster_from_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+        self.c().query_vec(
+            &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE status = 'active' ORDER BY id"),
+            values![],
+            cluster_from_row,
+        )
     }
 
     pub fn events(
@@ -280,41 +255,26 @@ impl Db {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.c().query_vec(
             "SELECT seq, cluster_id, kind, article_id, other_cluster, at, data FROM cluster_events
              WHERE cluster_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![cluster.0 as i64, after_seq as i64, limit as i64],
+            values![cluster.0 as i64, after_seq as i64, limit as i64],
             |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
+                let data: String = r.get(6)?;
+                Ok(EventRecord {
+                    seq: r.get::<i64>(0)? as u64,
+                    cluster: ClusterId(r.get::<i64>(1)? as u64),
+                    kind: ClusterEventKind::parse(&r.get::<String>(2)?)?,
+                    article: r.get::<Option<i64>>(3)?.map(|a| ArticleId(a as u64)),
+                    other_cluster: r.get::<Option<i64>>(4)?.map(|c| ClusterId(c as u64)),
+                    at: from_millis("cluster_events", r.get(5)?)?,
+                    data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                        table: "cluster_events",
+                        reason: e.to_string(),
+                    })?,
+                })
             },
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, cluster, kind, article, other, at, data) = row?;
-            out.push(EventRecord {
-                seq: seq as u64,
-                cluster: ClusterId(cluster as u64),
-                kind: ClusterEventKind::parse(&kind)?,
-                article: article.map(|a| ArticleId(a as u64)),
-                other_cluster: other.map(|c| ClusterId(c as u64)),
-                at: from_millis("cluster_events", at)?,
-                data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
-                    table: "cluster_events",
-                    reason: e.to_string(),
-                })?,
-            });
-        }
-        Ok(out)
+        )
     }
 }
 
@@ -326,37 +286,27 @@ impl Db {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Correction)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, kind, actor, at, data FROM corrections WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
         let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
-        let rows = stmt.query_map(params![before, limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, kind, actor, at, data) = row?;
-            let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
-                table: "corrections",
-                reason: e.to_string(),
-            })?;
-            out.push((
-                id as u64,
-                Correction {
-                    kind,
-                    actor,
-                    at: from_millis("corrections", at)?,
-                    data,
-                },
-            ));
-        }
-        Ok(out)
+        self.c().query_vec(
+            "SELECT id, kind, actor, at, data FROM corrections WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            values![before, limit as i64],
+            |r| {
+                let data: String = r.get(4)?;
+                let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                    table: "corrections",
+                    reason: e.to_string(),
+                })?;
+                Ok((
+                    r.get::<i64>(0)? as u64,
+                    Correction {
+                        kind: r.get(1)?,
+                        actor: r.get(2)?,
+                        at: from_millis("corrections", r.get(3)?)?,
+                        data,
+                    },
+                ))
+            },
+        )
     }
 
     /// Corrections of one kind, oldest first, as `(kind, data)`.
@@ -364,34 +314,31 @@ impl Db {
         &self,
         kind: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, data FROM corrections WHERE kind = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([kind], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (kind, data) = row?;
-            let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
-                table: "corrections",
-                reason: e.to_string(),
-            })?;
-            out.push((kind, data));
-        }
-        Ok(out)
+        self.c().query_vec(
+            "SELECT kind, data FROM corrections WHERE kind = ?1 ORDER BY id",
+            values![kind],
+            |r| {
+                let data: String = r.get(1)?;
+                let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                    table: "corrections",
+                    reason: e.to_string(),
+                })?;
+                Ok((r.get(0)?, data))
+            },
+        )
     }
 }
 
 impl Tx<'_> {
     /// A new, empty, active cluster; its id is never reused.
     pub fn create_cluster(&self, now: Timestamp) -> Result<ClusterId, StoreError> {
-        self.tx.execute(
+        let id: i64 = self.conn.query_one(
             "INSERT INTO clusters (status, created_at, updated_at, size, languages)
-             VALUES ('active', ?1, ?1, 0, '')",
-            [millis(now)],
+             VALUES ('active', ?1, ?1, 0, '') RETURNING id",
+            values![millis(now)],
+            |r| r.get(0),
         )?;
-        Ok(ClusterId(self.tx.last_insert_rowid() as u64))
+        Ok(ClusterId(id as u64))
     }
 
     /// Writes a cluster's summary (everything but its id and creation time).
@@ -402,12 +349,12 @@ impl Tx<'_> {
             .map(|l| l.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE clusters SET status = ?2, merged_into = ?3, updated_at = ?4,
                 first_published = ?5, last_published = ?6, size = ?7, languages = ?8,
                 label_article = ?9
              WHERE id = ?1",
-            params![
+            values![
                 c.id.0 as i64,
                 c.status.as_str(),
                 c.merged_into.map(|m| m.0 as i64),
@@ -415,7 +362,7 @@ impl Tx<'_> {
                 c.first_published.map(millis),
                 c.last_published.map(millis),
                 c.size as i64,
-                languages,
+                &languages,
                 c.label_article.map(|a| a.0 as i64)
             ],
         )?;
@@ -427,13 +374,13 @@ impl Tx<'_> {
 
     /// Puts `article` in `cluster` (replacing any membership it had).
     pub fn set_membership(&self, m: &MembershipRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "INSERT INTO memberships (article_id, cluster_id, similarity, joined_at, pinned)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (article_id) DO UPDATE SET cluster_id = excluded.cluster_id,
                 similarity = excluded.similarity, joined_at = excluded.joined_at,
                 pinned = excluded.pinned",
-            params![
+            values![
                 m.article.0 as i64,
                 m.cluster.0 as i64,
                 f64::from(m.similarity),
@@ -445,19 +392,20 @@ impl Tx<'_> {
     }
 
     pub fn remove_membership(&self, article: ArticleId) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "DELETE FROM memberships WHERE article_id = ?1",
-            [article.0 as i64],
+            values![article.0 as i64],
         )?;
         Ok(())
     }
 
     /// Re-points every membership of `from` to `into` (a merge).
     pub fn move_members(&self, from: ClusterId, into: ClusterId) -> Result<usize, StoreError> {
-        Ok(self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE memberships SET cluster_id = ?2 WHERE cluster_id = ?1",
-            params![from.0 as i64, into.0 as i64],
-        )?)
+            values![from.0 as i64, into.0 as i64],
+        )?;
+        Ok(n as usize)
     }
 
     pub fn add_event(
@@ -469,32 +417,34 @@ impl Tx<'_> {
         at: Timestamp,
         data: &serde_json::Value,
     ) -> Result<u64, StoreError> {
-        self.tx.execute(
+        let seq: i64 = self.conn.query_one(
             "INSERT INTO cluster_events (cluster_id, kind, article_id, other_cluster, at, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+            values![
                 cluster.0 as i64,
                 kind.as_str(),
                 article.map(|a| a.0 as i64),
                 other_cluster.map(|c| c.0 as i64),
                 millis(at),
-                data.to_string()
+                &data.to_string()
             ],
+            |r| r.get(0),
         )?;
-        Ok(self.tx.last_insert_rowid() as u64)
+        Ok(seq as u64)
     }
 
     pub fn add_correction(&self, c: &Correction) -> Result<u64, StoreError> {
-        self.tx.execute(
-            "INSERT INTO corrections (kind, actor, at, data) VALUES (?1, ?2, ?3, ?4)",
-            params![c.kind, c.actor, millis(c.at), c.data.to_string()],
+        let id: i64 = self.conn.query_one(
+            "INSERT INTO corrections (kind, actor, at, data) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            values![&c.kind, &c.actor, millis(c.at), &c.data.to_string()],
+            |r| r.get(0),
         )?;
-        Ok(self.tx.last_insert_rowid() as u64)
+        Ok(id as u64)
     }
 
     /// Reads inside the transaction (sees its own writes).
     pub fn cluster(&self, id: ClusterId) -> Result<Option<ClusterRecord>, StoreError> {
-        cluster_by_id(self.tx, id)
+        cluster_by_id(self.conn, id)
     }
 }
 
@@ -536,33 +486,43 @@ impl Db {
             ClusterOrder::Recent => "c.last_published",
             ClusterOrder::Size => "c.size",
         };
+        // Every parameter appears in every form of the statement (rusqlite binds by
+        // count, PostgreSQL must know each one's type): unused ones are cast NULL checks.
         let mut sql = format!(
             "SELECT c.id, c.status, c.merged_into, c.created_at, c.updated_at, c.first_published,
                     c.last_published, c.size, c.languages, c.label_article, a.title, {key}
              FROM clusters c LEFT JOIN articles a ON a.id = c.label_article
              WHERE c.status = 'active' AND c.size >= ?1
-               AND (?2 IS NULL OR c.last_published >= ?2)
-               AND (?3 IS NULL OR c.first_published <= ?3)
-               AND (?4 IS NULL OR ',' || c.languages || ',' LIKE '%,' || ?4 || ',%')
-               AND (length(c.languages) - length(replace(c.languages, ',', '')) + (c.languages != '')) >= ?5"
+               AND (CAST(?2 AS BIGINT) IS NULL OR c.last_published >= ?2)
+               AND (CAST(?3 AS BIGINT) IS NULL OR c.first_published <= ?3)
+               AND (CAST(?4 AS TEXT) IS NULL OR ',' || c.languages || ',' LIKE '%,' || ?4 || ',%')
+               AND (length(c.languages) - length(replace(c.languages, ',', ''))
+                    + CAST(c.languages <> '' AS INTEGER)) >= ?5"
         );
         if q.after.is_some() {
             sql.push_str(&format!(" AND ({key} < ?6 OR ({key} = ?6 AND c.id < ?7))"));
         } else {
-            sql.push_str(" AND ?6 IS NULL AND ?7 IS NULL");
+            sql.push_str(" AND CAST(?6 AS BIGINT) IS NULL AND CAST(?7 AS BIGINT) IS NULL");
         }
-        if q.within.is_some() {
-            sql.push_str(" AND c.id IN (SELECT value FROM json_each(?9))");
-        } else {
-            sql.push_str(" AND ?9 IS NULL");
+        match (q.within.is_some(), self.c().dialect()) {
+            (true, Dialect::Sqlite) => {
+                sql.push_str(" AND c.id IN (SELECT value FROM json_each(?9))");
+            }
+            // Bound as text, then read as JSON (a JSONB parameter would need its own
+            // binary form).
+            (true, Dialect::Postgres) => sql.push_str(
+                " AND c.id IN (SELECT CAST(value AS BIGINT)
+                               FROM jsonb_array_elements_text(CAST(CAST(?9 AS TEXT) AS JSONB)))",
+            ),
+            (false, _) => sql.push_str(" AND CAST(?9 AS TEXT) IS NULL"),
         }
         sql.push_str(&format!(" ORDER BY {key} DESC, c.id DESC LIMIT ?8"));
         let within = q.within.as_ref().map(|ids| {
             serde_json::Value::from(ids.iter().map(|c| c.0).collect::<Vec<_>>()).to_string()
         });
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(
-            params![
+        self.c().query_vec(
+            &sql,
+            values![
                 q.min_size as i64,
                 q.from.map(millis),
                 q.to.map(millis),
@@ -571,7 +531,7 @@ impl Db {
                 q.after.map(|a| a.0),
                 q.after.map(|a| a.1 as i64),
                 q.limit as i64,
-                within
+                &within
             ],
             |row| {
                 let record = cluster_from_row(row)?;
@@ -579,13 +539,7 @@ impl Db {
                 let sort: Option<i64> = row.get(11)?;
                 Ok((record, title, sort.unwrap_or(0)))
             },
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record, title, sort) = row?;
-            out.push((record?, title, sort));
-        }
-        Ok(out)
+        )
     }
 }
 
@@ -618,49 +572,45 @@ impl Db {
         until: Option<Timestamp>,
         mut f: impl FnMut(ExportRow) -> Result<(), E>,
     ) -> Result<u64, E> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.id, c.status, c.merged_into, c.created_at, c.updated_at,
-                        c.first_published, c.last_published, c.size, c.languages,
-                        c.label_article, l.title,
-                        a.id, a.external_id, a.lang, a.published_at, a.title, a.url, a.source,
-                        m.similarity
-                 FROM clusters c
-                 JOIN memberships m ON m.cluster_id = c.id
-                 JOIN articles a ON a.id = m.article_id
-                 LEFT JOIN articles l ON l.id = c.label_article
-                 WHERE c.status = 'active'
-                   AND (?1 IS NULL OR c.last_published >= ?1)
-                   AND (?2 IS NULL OR c.first_published < ?2)
-                 ORDER BY c.id, a.published_at, a.id",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt
-            .query(params![from.map(millis), until.map(millis)])
-            .map_err(StoreError::from)?;
         let mut n = 0;
-        while let Some(row) = rows.next().map_err(StoreError::from)? {
-            let read = || -> Result<ExportRow, StoreError> {
-                let cluster = cluster_from_row(row)??;
-                let lang: Option<String> = row.get(13)?;
-                let published: i64 = row.get(14)?;
-                Ok(ExportRow {
-                    cluster,
-                    label: row.get(10)?,
-                    article: ArticleId(row.get::<_, i64>(11)? as u64),
-                    external_id: row.get(12)?,
-                    lang: crate::article::parse_lang("articles", lang)?,
-                    published_at: from_millis("articles", published)?,
-                    title: row.get(15)?,
-                    url: row.get(16)?,
-                    source: row.get(17)?,
-                    similarity: row.get(18)?,
-                })
-            };
-            f(read()?)?;
-            n += 1;
-        }
+        self.c().query_each(
+            "SELECT c.id, c.status, c.merged_into, c.created_at, c.updated_at,
+                    c.first_published, c.last_published, c.size, c.languages,
+                    c.label_article, l.title,
+                    a.id, a.external_id, a.lang, a.published_at, a.title, a.url, a.source,
+                    m.similarity
+             FROM clusters c
+             JOIN memberships m ON m.cluster_id = c.id
+             JOIN articles a ON a.id = m.article_id
+             LEFT JOIN articles l ON l.id = c.label_article
+             WHERE c.status = 'active'
+               AND (CAST(?1 AS BIGINT) IS NULL OR c.last_published >= ?1)
+               AND (CAST(?2 AS BIGINT) IS NULL OR c.first_published < ?2)
+             ORDER BY c.id, a.published_at, a.id",
+            values![from.map(millis), until.map(millis)],
+            |row| -> Result<(), E> {
+                let read = || -> Result<ExportRow, StoreError> {
+                    let cluster = cluster_from_row(row)?;
+                    let lang: Option<String> = row.get(13)?;
+                    let published: i64 = row.get(14)?;
+                    Ok(ExportRow {
+                        cluster,
+                        label: row.get(10)?,
+                        article: ArticleId(row.get::<i64>(11)? as u64),
+                        external_id: row.get(12)?,
+                        lang: crate::article::parse_lang("articles", lang)?,
+                        published_at: from_millis("articles", published)?,
+                        title: row.get(15)?,
+                        url: row.get(16)?,
+                        source: row.get(17)?,
+                        similarity: row.get(18)?,
+                    })
+                };
+                f(read()?)?;
+                n += 1;
+                Ok(())
+            },
+        )?;
         Ok(n)
     }
 }

@@ -3,6 +3,10 @@
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("postgres connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -16,4 +20,6 @@ pub enum StoreError {
     NotFound(String),
     #[error("backup target {0} already holds a database; choose an empty directory")]
     BackupExists(std::path::PathBuf),
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
 }

@@ -1,5 +1,8 @@
-//! Versioned migrations, tracked in SQLite's `user_version`. Append only:
-//! a released migration is never edited.
+//! Versioned migrations, one list per engine, tracked in SQLite's `user_version` and in
+//! PostgreSQL's `schema_version` table. Append only: a released migration is never
+//! edited. Version N means the same schema on both: each PostgreSQL migration says what
+//! its SQLite twin says, in PostgreSQL's types (`BIGINT` for every integer and time in
+//! milliseconds, `BOOLEAN`, `DOUBLE PRECISION`, `BYTEA`, identity columns for ids).
 
 use rusqlite::Connection;
 
@@ -140,8 +143,177 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// PostgreSQL's twin of each migration above, in the same order.
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    // 1: articles, clusters, memberships, events, corrections.
+    r#"
+    CREATE TABLE articles (
+        id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        external_id     TEXT NOT NULL UNIQUE,
+        source          TEXT,
+        url             TEXT,
+        lang            TEXT,
+        lang_source     TEXT NOT NULL,
+        model_supports_lang BOOLEAN NOT NULL,
+        published_at    BIGINT NOT NULL,
+        received_at     BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL,
+        title           TEXT NOT NULL,
+        content_hash    TEXT NOT NULL,
+        prepared_text   TEXT NOT NULL,
+        truncated       BOOLEAN NOT NULL,
+        model           TEXT,
+        vector          BYTEA,
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'embedded', 'clustered', 'deleted'))
+    );
+    CREATE INDEX articles_state ON articles (state) WHERE state IN ('queued', 'embedded');
+    CREATE INDEX articles_published ON articles (published_at);
+
+    CREATE TABLE clusters (
+        id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        status          TEXT NOT NULL CHECK (status IN ('active', 'merged', 'empty')),
+        merged_into     BIGINT REFERENCES clusters (id),
+        created_at      BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL,
+        first_published BIGINT,
+        last_published  BIGINT,
+        size            BIGINT NOT NULL,
+        languages       TEXT NOT NULL,
+        label_article   BIGINT REFERENCES articles (id)
+    );
+    CREATE INDEX clusters_recent ON clusters (last_published) WHERE status = 'active';
+
+    CREATE TABLE memberships (
+        article_id      BIGINT PRIMARY KEY REFERENCES articles (id),
+        cluster_id      BIGINT NOT NULL REFERENCES clusters (id),
+        similarity      DOUBLE PRECISION NOT NULL,
+        joined_at       BIGINT NOT NULL,
+        pinned          BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX memberships_cluster ON memberships (cluster_id);
+
+    CREATE TABLE cluster_events (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        cluster_id      BIGINT NOT NULL REFERENCES clusters (id),
+        kind            TEXT NOT NULL,
+        article_id      BIGINT,
+        other_cluster   BIGINT,
+        at              BIGINT NOT NULL,
+        data            TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX cluster_events_cluster ON cluster_events (cluster_id, seq);
+
+    CREATE TABLE corrections (
+        id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        actor           TEXT NOT NULL,
+        at              BIGINT NOT NULL,
+        data            TEXT NOT NULL
+    );
+
+    CREATE TABLE meta (
+        key             TEXT PRIMARY KEY,
+        value           TEXT NOT NULL
+    );
+    "#,
+    // 2: the clusterer's frozen, centred vector beside the model's own.
+    r#"
+    ALTER TABLE articles ADD COLUMN cvector BYTEA;
+    "#,
+    // 3: webhooks. Identity sequences never hand a number out twice, pruned or not
+    // (SQLite's AUTOINCREMENT).
+    r#"
+    CREATE TABLE subscriptions (
+        id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        url             TEXT NOT NULL,
+        event_types     TEXT NOT NULL,
+        secret          TEXT NOT NULL,
+        description     TEXT,
+        enabled         BOOLEAN NOT NULL,
+        disabled_reason TEXT,
+        created_at      BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL
+    );
+
+    CREATE TABLE outbox (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_type      TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        created_at      BIGINT NOT NULL,
+        fanned_out      BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX outbox_unfanned ON outbox (seq) WHERE NOT fanned_out;
+    CREATE INDEX outbox_created ON outbox (created_at);
+
+    CREATE TABLE deliveries (
+        id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        subscription_id BIGINT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        outbox_seq      BIGINT NOT NULL REFERENCES outbox (seq) ON DELETE CASCADE,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts        BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        last_attempt_at BIGINT,
+        last_status     BIGINT,
+        last_error      TEXT,
+        created_at      BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id DESC);
+    CREATE INDEX deliveries_outbox ON deliveries (outbox_seq);
+
+    CREATE TABLE inbound_webhooks (
+        webhook_id      TEXT PRIMARY KEY,
+        received_at     BIGINT NOT NULL,
+        article_id      BIGINT NOT NULL REFERENCES articles (id)
+    );
+    CREATE INDEX inbound_webhooks_received ON inbound_webhooks (received_at);
+    "#,
+    // 4: why the clusterer placed each article (JSON).
+    r#"
+    ALTER TABLE articles ADD COLUMN why TEXT;
+    "#,
+];
+
 /// The schema version this binary writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+const _: () = assert!(MIGRATIONS.len() == POSTGRES_MIGRATIONS.len());
+
+/// The transaction-level advisory lock concurrent openers of one PostgreSQL database
+/// take, so the schema is migrated once (any constant of Concord's own will do).
+const MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_6401;
+
+pub fn migrate_postgres(client: &mut postgres::Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let found: i64 = match tx.query_opt("SELECT version FROM schema_version", &[])? {
+        Some(row) => row.try_get(0)?,
+        None => {
+            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])?;
+            0
+        }
+    };
+    if found > CURRENT {
+        return Err(StoreError::FutureSchema {
+            found,
+            known: CURRENT,
+        });
+    }
+    for (i, sql) in POSTGRES_MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = i as i64 + 1;
+        tx.batch_execute(sql)?;
+        tx.execute("UPDATE schema_version SET version = $1", &[&version])?;
+        tracing::info!(version, "applied store migration (postgres)");
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

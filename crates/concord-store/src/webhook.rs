@@ -10,12 +10,12 @@ use std::{fmt, str::FromStr};
 
 use concord_core::{ArticleId, ClusterId, DeliveryId, Lang, SubscriptionId, config::SecretString};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ClusterRecord, ClusterStatus, Db, StoreError,
     db::{Tx, from_millis, millis},
+    sql::{Conn, Dialect, Row, values},
 };
 
 /// What a subscriber can ask to be told about.
@@ -408,99 +408,86 @@ fn split_types(table: &'static str, s: &str) -> Result<Vec<EventType>, StoreErro
 const SUBSCRIPTION_COLUMNS: &str = "id, url, event_types, secret, description, enabled, \
      disabled_reason, created_at, updated_at";
 
-fn subscription_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Subscription, StoreError>> {
+fn subscription_from_row(row: &Row<'_>) -> Result<Subscription, StoreError> {
     let id: i64 = row.get(0)?;
-    let url: String = row.get(1)?;
     let types: String = row.get(2)?;
     let secret: String = row.get(3)?;
-    let description: Option<String> = row.get(4)?;
-    let enabled: bool = row.get(5)?;
-    let disabled_reason: Option<String> = row.get(6)?;
-    let created: i64 = row.get(7)?;
-    let updated: i64 = row.get(8)?;
-    Ok((|| {
-        Ok(Subscription {
-            id: SubscriptionId(id as u64),
-            url,
-            event_types: split_types("subscriptions", &types)?,
-            secret: SecretString::new(secret),
-            description,
-            enabled,
-            disabled_reason,
-            created_at: from_millis("subscriptions", created)?,
-            updated_at: from_millis("subscriptions", updated)?,
-        })
-    })())
+    Ok(Subscription {
+        id: SubscriptionId(id as u64),
+        url: row.get(1)?,
+        event_types: split_types("subscriptions", &types)?,
+        secret: SecretString::new(secret),
+        description: row.get(4)?,
+        enabled: row.get(5)?,
+        disabled_reason: row.get(6)?,
+        created_at: from_millis("subscriptions", row.get(7)?)?,
+        updated_at: from_millis("subscriptions", row.get(8)?)?,
+    })
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.subscription_id, d.outbox_seq, o.event_type, d.status, \
      d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, \
      d.created_at, d.updated_at";
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
-    let id: i64 = row.get(0)?;
-    let subscription: i64 = row.get(1)?;
-    let seq: i64 = row.get(2)?;
+fn delivery_from_row(row: &Row<'_>) -> Result<Delivery, StoreError> {
+    const T: &str = "deliveries";
     let event_type: String = row.get(3)?;
     let status: String = row.get(4)?;
     let attempts: i64 = row.get(5)?;
-    let next: i64 = row.get(6)?;
     let last_attempt: Option<i64> = row.get(7)?;
     let last_status: Option<i64> = row.get(8)?;
-    let last_error: Option<String> = row.get(9)?;
-    let created: i64 = row.get(10)?;
-    let updated: i64 = row.get(11)?;
-    Ok((|| {
-        const T: &str = "deliveries";
-        Ok(Delivery {
-            id: DeliveryId(id as u64),
-            subscription: SubscriptionId(subscription as u64),
-            outbox_seq: seq as u64,
-            event_type: EventType::parse(&event_type).map_err(|e| corrupt(T, e.to_string()))?,
-            status: DeliveryStatus::parse(&status)
-                .ok_or_else(|| corrupt(T, format!("unknown status {status:?}")))?,
-            attempts: u32::try_from(attempts).map_err(|e| corrupt(T, e.to_string()))?,
-            next_attempt_at: from_millis(T, next)?,
-            last_attempt_at: last_attempt.map(|t| from_millis(T, t)).transpose()?,
-            last_status: last_status
-                .map(u16::try_from)
-                .transpose()
-                .map_err(|e| corrupt(T, e.to_string()))?,
-            last_error,
-            created_at: from_millis(T, created)?,
-            updated_at: from_millis(T, updated)?,
-        })
-    })())
+    Ok(Delivery {
+        id: DeliveryId(row.get::<i64>(0)? as u64),
+        subscription: SubscriptionId(row.get::<i64>(1)? as u64),
+        outbox_seq: row.get::<i64>(2)? as u64,
+        event_type: EventType::parse(&event_type).map_err(|e| corrupt(T, e.to_string()))?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| corrupt(T, format!("unknown status {status:?}")))?,
+        attempts: u32::try_from(attempts).map_err(|e| corrupt(T, e.to_string()))?,
+        next_attempt_at: from_millis(T, row.get(6)?)?,
+        last_attempt_at: last_attempt.map(|t| from_millis(T, t)).transpose()?,
+        last_status: last_status
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|e| corrupt(T, e.to_string()))?,
+        last_error: row.get(9)?,
+        created_at: from_millis(T, row.get(10)?)?,
+        updated_at: from_millis(T, row.get(11)?)?,
+    })
 }
 
+/// One subscription; `lock` holds its row until the transaction ends (PostgreSQL) when
+/// what is written next depends on what was read.
 fn subscription_by_id(
-    conn: &Connection,
+    conn: Conn<'_>,
     id: SubscriptionId,
+    lock: bool,
 ) -> Result<Option<Subscription>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?1"),
-        [id.0 as i64],
+    let lock = if lock {
+        conn.dialect().for_update()
+    } else {
+        ""
+    };
+    conn.query_opt(
+        &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?1{lock}"),
+        values![id.0 as i64],
         subscription_from_row,
     )
-    .optional()?
-    .transpose()
 }
 
-fn delivery_by_id(conn: &Connection, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
-    conn.query_row(
+fn delivery_by_id(conn: Conn<'_>, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+    conn.query_opt(
         &format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.seq = d.outbox_seq
              WHERE d.id = ?1"
         ),
-        [id.0 as i64],
+        values![id.0 as i64],
         delivery_from_row,
     )
-    .optional()?
-    .transpose()
 }
 
 fn record_inbound(
-    conn: &Connection,
+    conn: Conn<'_>,
     webhook_id: &str,
     article: ArticleId,
     at: Timestamp,
@@ -508,7 +495,7 @@ fn record_inbound(
     let inserted = conn.execute(
         "INSERT INTO inbound_webhooks (webhook_id, received_at, article_id) VALUES (?1, ?2, ?3)
          ON CONFLICT (webhook_id) DO NOTHING",
-        params![webhook_id, millis(at), article.0 as i64],
+        values![webhook_id, millis(at), article.0 as i64],
     )?;
     if inserted == 1 {
         return Ok(None);
@@ -516,26 +503,26 @@ fn record_inbound(
     inbound_article(conn, webhook_id)
 }
 
-fn inbound_article(conn: &Connection, webhook_id: &str) -> Result<Option<ArticleId>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT article_id FROM inbound_webhooks WHERE webhook_id = ?1",
-            [webhook_id],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
-        .map(|a| ArticleId(a as u64)))
+fn inbound_article(conn: Conn<'_>, webhook_id: &str) -> Result<Option<ArticleId>, StoreError> {
+    let id: Option<i64> = conn.query_opt(
+        "SELECT article_id FROM inbound_webhooks WHERE webhook_id = ?1",
+        values![webhook_id],
+        |r| r.get(0),
+    )?;
+    Ok(id.map(|a| ArticleId(a as u64)))
 }
 
 impl Tx<'_> {
     /// Writes `event` to the outbox, in the caller's transaction; returns its sequence
     /// number. The dispatcher fans it out after the commit.
     pub fn emit(&self, event: &OutboxEvent, at: Timestamp) -> Result<u64, StoreError> {
-        self.tx.execute(
-            "INSERT INTO outbox (event_type, payload, created_at) VALUES (?1, ?2, ?3)",
-            params![event.event_type().as_str(), event.payload(at), millis(at)],
+        let seq: i64 = self.conn.query_one(
+            "INSERT INTO outbox (event_type, payload, created_at) VALUES (?1, ?2, ?3)
+             RETURNING seq",
+            values![event.event_type().as_str(), &event.payload(at), millis(at)],
+            |r| r.get(0),
         )?;
-        Ok(self.tx.last_insert_rowid() as u64)
+        Ok(seq as u64)
     }
 
     pub fn create_subscription(
@@ -543,20 +530,24 @@ impl Tx<'_> {
         s: &NewSubscription,
         now: Timestamp,
     ) -> Result<Subscription, StoreError> {
-        self.tx.execute(
+        let id: i64 = self.conn.query_one(
             "INSERT INTO subscriptions (url, event_types, secret, description, enabled,
                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
-            params![
-                s.url,
-                join_types(&s.event_types),
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             RETURNING id",
+            values![
+                &s.url,
+                &join_types(&s.event_types),
                 s.secret.expose(),
-                s.description,
+                &s.description,
+                true,
                 millis(now)
             ],
+            |r| r.get(0),
         )?;
-        let id = SubscriptionId(self.tx.last_insert_rowid() as u64);
-        subscription_by_id(self.tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        let id = SubscriptionId(id as u64);
+        subscription_by_id(self.conn, id, false)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     pub fn update_subscription(
@@ -565,8 +556,8 @@ impl Tx<'_> {
         u: &SubscriptionUpdate,
         now: Timestamp,
     ) -> Result<Subscription, StoreError> {
-        let current =
-            subscription_by_id(self.tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let current = subscription_by_id(self.conn, id, true)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let url = u.url.as_ref().unwrap_or(&current.url);
         let types = u.event_types.as_ref().unwrap_or(&current.event_types);
         let description = u.description.as_ref().unwrap_or(&current.description);
@@ -574,16 +565,16 @@ impl Tx<'_> {
         let reason = if enabled {
             None
         } else {
-            current.disabled_reason.as_ref()
+            current.disabled_reason.as_deref()
         };
-        self.tx.execute(
+        self.conn.execute(
             "UPDATE subscriptions SET url = ?2, event_types = ?3, description = ?4,
                 enabled = ?5, disabled_reason = ?6, updated_at = ?7
              WHERE id = ?1",
-            params![
+            values![
                 id.0 as i64,
                 url,
-                join_types(types),
+                &join_types(types),
                 description,
                 enabled,
                 reason,
@@ -593,15 +584,16 @@ impl Tx<'_> {
         if current.enabled && !enabled {
             self.fail_pending(id, "subscription disabled", now)?;
         }
-        subscription_by_id(self.tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        subscription_by_id(self.conn, id, false)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// Deletes a subscription and its delivery log; `false` if there was none.
     pub fn delete_subscription(&self, id: SubscriptionId) -> Result<bool, StoreError> {
-        Ok(self
-            .tx
-            .execute("DELETE FROM subscriptions WHERE id = ?1", [id.0 as i64])?
-            == 1)
+        Ok(self.conn.execute(
+            "DELETE FROM subscriptions WHERE id = ?1",
+            values![id.0 as i64],
+        )? == 1)
     }
 
     fn fail_pending(
@@ -609,106 +601,127 @@ impl Tx<'_> {
         id: SubscriptionId,
         error: &str,
         now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        Ok(self.tx.execute(
+    ) -> Result<u64, StoreError> {
+        self.conn.execute(
             "UPDATE deliveries SET status = 'failed', last_error = ?2, updated_at = ?3
              WHERE subscription_id = ?1 AND status = 'pending'",
-            params![id.0 as i64, error, millis(now)],
-        )?)
+            values![id.0 as i64, error, millis(now)],
+        )
     }
 
     /// One pending delivery, due now, per enabled subscription that wants the event,
     /// for every outbox row not yet fanned out; those rows are then marked fanned out.
     /// Returns how many deliveries were created.
     pub fn fan_out(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let created = self.tx.execute(
-            "INSERT INTO deliveries (subscription_id, outbox_seq, status, attempts,
-                next_attempt_at, created_at, updated_at)
-             SELECT s.id, o.seq, 'pending', 0, ?1, ?1, ?1
-             FROM outbox o JOIN subscriptions s
-               ON s.enabled = 1
-              AND instr(',' || s.event_types || ',', ',' || o.event_type || ',') > 0
-             WHERE o.fanned_out = 0
-             ORDER BY o.seq, s.id",
-            [millis(now)],
-        )?;
-        self.tx
-            .execute("UPDATE outbox SET fanned_out = 1 WHERE fanned_out = 0", [])?;
-        Ok(created as u64)
+        let wanted = self
+            .conn
+            .dialect()
+            .list_contains("s.event_types", "o.event_type");
+        match self.conn.dialect() {
+            // One writer at a time: what the insert read is what the update marks.
+            Dialect::Sqlite => {
+                let created = self.conn.execute(
+                    &format!(
+                        "INSERT INTO deliveries (subscription_id, outbox_seq, status, attempts,
+                            next_attempt_at, created_at, updated_at)
+                         SELECT s.id, o.seq, 'pending', 0, ?1, ?1, ?1
+                         FROM outbox o JOIN subscriptions s ON s.enabled AND {wanted}
+                         WHERE o.fanned_out = 0
+                         ORDER BY o.seq, s.id"
+                    ),
+                    values![millis(now)],
+                )?;
+                self.conn.execute(
+                    "UPDATE outbox SET fanned_out = 1 WHERE fanned_out = 0",
+                    values![],
+                )?;
+                Ok(created)
+            }
+            // Writers side by side: rows are claimed and fanned out in one statement, so
+            // a row committed meanwhile is neither marked without its deliveries nor
+            // fanned out twice by two dispatchers (the second waits for the first's
+            // row locks, then finds them fanned out).
+            Dialect::Postgres => self.conn.execute(
+                &format!(
+                    "WITH o AS (UPDATE outbox SET fanned_out = TRUE WHERE NOT fanned_out
+                                RETURNING seq, event_type)
+                     INSERT INTO deliveries (subscription_id, outbox_seq, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+                     SELECT s.id, o.seq, 'pending', 0, ?1, ?1, ?1
+                     FROM o JOIN subscriptions s ON s.enabled AND {wanted}
+                     ORDER BY o.seq, s.id"
+                ),
+                values![millis(now)],
+            ),
+        }
     }
 
     /// Deletes outbox rows created before `before` (with their delivery log) once they
     /// are fanned out and none of their deliveries is pending, and inbound webhook ids
     /// received before it.
     pub fn prune_webhooks(&self, before: Timestamp) -> Result<Pruned, StoreError> {
-        let outbox = self.tx.execute(
-            "DELETE FROM outbox WHERE created_at < ?1 AND fanned_out = 1
+        let outbox = self.conn.execute(
+            "DELETE FROM outbox WHERE created_at < ?1 AND fanned_out
                AND NOT EXISTS (SELECT 1 FROM deliveries d
                                WHERE d.outbox_seq = outbox.seq AND d.status = 'pending')",
-            [millis(before)],
+            values![millis(before)],
         )?;
-        let inbound = self.tx.execute(
+        let inbound = self.conn.execute(
             "DELETE FROM inbound_webhooks WHERE received_at < ?1",
-            [millis(before)],
+            values![millis(before)],
         )?;
-        Ok(Pruned {
-            outbox: outbox as u64,
-            inbound: inbound as u64,
-        })
+        Ok(Pruned { outbox, inbound })
     }
 
     /// Up to `limit` pending deliveries of enabled subscriptions due at `now`, oldest
     /// due first. Each is leased until `lease_until` (its `next_attempt_at`), so it is
     /// not claimed twice, and is tried again then should its outcome never be recorded.
+    /// On PostgreSQL, dispatchers claiming at the same time skip each other's rows
+    /// (`FOR UPDATE SKIP LOCKED`) instead of waiting for them.
     pub fn claim_due(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let mut stmt = self.tx.prepare(
-            "SELECT d.id, d.subscription_id, d.outbox_seq, d.attempts, s.url, s.secret,
-                    o.event_type, o.payload
-             FROM deliveries d
-             JOIN subscriptions s ON s.id = d.subscription_id
-             JOIN outbox o ON o.seq = d.outbox_seq
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND s.enabled = 1
-             ORDER BY d.next_attempt_at, d.id
-             LIMIT ?2",
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+        };
+        let out = self.conn.query_vec(
+            &format!(
+                "SELECT d.id, d.subscription_id, d.outbox_seq, d.attempts, s.url, s.secret,
+                        o.event_type, o.payload
+                 FROM deliveries d
+                 JOIN subscriptions s ON s.id = d.subscription_id
+                 JOIN outbox o ON o.seq = d.outbox_seq
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND s.enabled
+                 ORDER BY d.next_attempt_at, d.id
+                 LIMIT ?2{lock}"
+            ),
+            values![millis(now), limit as i64],
+            |r| {
+                let attempts: i64 = r.get(3)?;
+                let event_type: String = r.get(6)?;
+                Ok(DueDelivery {
+                    id: DeliveryId(r.get::<i64>(0)? as u64),
+                    subscription: SubscriptionId(r.get::<i64>(1)? as u64),
+                    outbox_seq: r.get::<i64>(2)? as u64,
+                    attempts: u32::try_from(attempts)
+                        .map_err(|e| corrupt("deliveries", e.to_string()))?,
+                    url: r.get(4)?,
+                    secret: SecretString::new(r.get::<String>(5)?),
+                    event_type: EventType::parse(&event_type)
+                        .map_err(|e| corrupt("outbox", e.to_string()))?,
+                    payload: r.get(7)?,
+                })
+            },
         )?;
-        let rows = stmt.query_map(params![millis(now), limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, sub, seq, attempts, url, secret, event_type, payload) = row?;
-            out.push(DueDelivery {
-                id: DeliveryId(id as u64),
-                subscription: SubscriptionId(sub as u64),
-                outbox_seq: seq as u64,
-                attempts: u32::try_from(attempts)
-                    .map_err(|e| corrupt("deliveries", e.to_string()))?,
-                url,
-                secret: SecretString::new(secret),
-                event_type: EventType::parse(&event_type)
-                    .map_err(|e| corrupt("outbox", e.to_string()))?,
-                payload,
-            });
-        }
-        let mut lease = self
-            .tx
-            .prepare("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
         for d in &out {
-            lease.execute(params![d.id.0 as i64, millis(lease_until)])?;
+            self.conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1",
+                values![d.id.0 as i64, millis(lease_until)],
+            )?;
         }
         Ok(out)
     }
@@ -742,33 +755,30 @@ impl Tx<'_> {
                 (DeliveryStatus::Failed, None, *status, Some(reason.as_str()))
             }
         };
-        let subscription: Option<i64> = self
-            .tx
-            .query_row(
-                "UPDATE deliveries SET status = ?2, attempts = attempts + 1,
-                    next_attempt_at = coalesce(?3, next_attempt_at), last_attempt_at = ?4,
-                    last_status = ?5, last_error = ?6, updated_at = ?4
-                 WHERE id = ?1
-                 RETURNING subscription_id",
-                params![
-                    id.0 as i64,
-                    status.as_str(),
-                    next.map(millis),
-                    millis(at),
-                    code,
-                    error
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let subscription: Option<i64> = self.conn.query_opt(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1,
+                next_attempt_at = coalesce(?3, next_attempt_at), last_attempt_at = ?4,
+                last_status = ?5, last_error = ?6, updated_at = ?4
+             WHERE id = ?1
+             RETURNING subscription_id",
+            values![
+                id.0 as i64,
+                status.as_str(),
+                next.map(millis),
+                millis(at),
+                code.map(i64::from),
+                error
+            ],
+            |r| r.get(0),
+        )?;
         if let (Some(sub), AttemptOutcome::DisableSubscription { reason, .. }) =
             (subscription, outcome)
         {
             let sub = SubscriptionId(sub as u64);
-            self.tx.execute(
-                "UPDATE subscriptions SET enabled = 0, disabled_reason = ?2, updated_at = ?3
+            self.conn.execute(
+                "UPDATE subscriptions SET enabled = ?2, disabled_reason = ?3, updated_at = ?4
                  WHERE id = ?1",
-                params![sub.0 as i64, reason, millis(at)],
+                values![sub.0 as i64, false, reason, millis(at)],
             )?;
             self.fail_pending(sub, &format!("subscription disabled: {reason}"), at)?;
         }
@@ -777,16 +787,16 @@ impl Tx<'_> {
 
     /// Sends a delivery again: pending, due `now`, with a fresh count of attempts.
     pub fn replay_delivery(&self, id: DeliveryId, now: Timestamp) -> Result<Delivery, StoreError> {
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?2,
                 updated_at = ?2
              WHERE id = ?1",
-            params![id.0 as i64, millis(now)],
+            values![id.0 as i64, millis(now)],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        delivery_by_id(self.tx, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        delivery_by_id(self.conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// New pending deliveries, due `now`, to `subscription` of every fanned-out outbox
@@ -799,23 +809,29 @@ impl Tx<'_> {
         to: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        if subscription_by_id(self.tx, subscription)?.is_none() {
+        // Locked (PostgreSQL): two replays at once would both find no pending delivery.
+        if subscription_by_id(self.conn, subscription, true)?.is_none() {
             return Err(StoreError::NotFound(subscription.to_string()));
         }
-        let created = self.tx.execute(
-            "INSERT INTO deliveries (subscription_id, outbox_seq, status, attempts,
-                next_attempt_at, created_at, updated_at)
-             SELECT s.id, o.seq, 'pending', 0, ?4, ?4, ?4
-             FROM outbox o JOIN subscriptions s ON s.id = ?1
-             WHERE o.created_at >= ?2 AND o.created_at < ?3 AND o.fanned_out = 1
-               AND instr(',' || s.event_types || ',', ',' || o.event_type || ',') > 0
-               AND NOT EXISTS (SELECT 1 FROM deliveries d
-                               WHERE d.subscription_id = s.id AND d.outbox_seq = o.seq
-                                 AND d.status = 'pending')
-             ORDER BY o.seq",
-            params![subscription.0 as i64, millis(from), millis(to), millis(now)],
-        )?;
-        Ok(created as u64)
+        let wanted = self
+            .conn
+            .dialect()
+            .list_contains("s.event_types", "o.event_type");
+        self.conn.execute(
+            &format!(
+                "INSERT INTO deliveries (subscription_id, outbox_seq, status, attempts,
+                    next_attempt_at, created_at, updated_at)
+                 SELECT s.id, o.seq, 'pending', 0, ?4, ?4, ?4
+                 FROM outbox o JOIN subscriptions s ON s.id = ?1
+                 WHERE o.created_at >= ?2 AND o.created_at < ?3 AND o.fanned_out
+                   AND {wanted}
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                   WHERE d.subscription_id = s.id AND d.outbox_seq = o.seq
+                                     AND d.status = 'pending')
+                 ORDER BY o.seq"
+            ),
+            values![subscription.0 as i64, millis(from), millis(to), millis(now)],
+        )
     }
 
     /// Remembers that inbound webhook `webhook_id` created `article`. If the id was
@@ -826,11 +842,11 @@ impl Tx<'_> {
         article: ArticleId,
         at: Timestamp,
     ) -> Result<Option<ArticleId>, StoreError> {
-        record_inbound(self.tx, webhook_id, article, at)
+        record_inbound(self.conn, webhook_id, article, at)
     }
 
     pub fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        subscription_by_id(self.tx, id)
+        subscription_by_id(self.conn, id, false)
     }
 }
 
@@ -844,20 +860,16 @@ impl Db {
     }
 
     pub fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        subscription_by_id(&self.conn, id)
+        subscription_by_id(self.c(), id, false)
     }
 
     /// Every subscription, oldest first.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], subscription_from_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+        self.c().query_vec(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id"),
+            values![],
+            subscription_from_row,
+        )
     }
 
     pub fn update_subscription(
@@ -892,11 +904,11 @@ impl Db {
 
     /// When the earliest pending delivery of an enabled subscription is due.
     pub fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let ms: Option<i64> = self.conn.query_row(
+        let ms: Option<i64> = self.c().query_one(
             "SELECT min(d.next_attempt_at) FROM deliveries d
              JOIN subscriptions s ON s.id = d.subscription_id
-             WHERE d.status = 'pending' AND s.enabled = 1",
-            [],
+             WHERE d.status = 'pending' AND s.enabled",
+            values![],
             |r| r.get(0),
         )?;
         ms.map(|ms| from_millis("deliveries", ms)).transpose()
@@ -912,31 +924,26 @@ impl Db {
     }
 
     pub fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        delivery_by_id(&self.conn, id)
+        delivery_by_id(self.c(), id)
     }
 
     /// One page of a subscription's deliveries, newest first.
     pub fn deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.seq = d.outbox_seq
-             WHERE d.subscription_id = ?1 AND (?2 IS NULL OR d.status = ?2)
-               AND (?3 IS NULL OR d.id < ?3)
-             ORDER BY d.id DESC LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(
-            params![
+        self.c().query_vec(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.seq = d.outbox_seq
+                 WHERE d.subscription_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR d.status = ?2)
+                   AND (CAST(?3 AS BIGINT) IS NULL OR d.id < ?3)
+                 ORDER BY d.id DESC LIMIT ?4"
+            ),
+            values![
                 q.subscription.0 as i64,
                 q.status.map(DeliveryStatus::as_str),
                 q.before.map(|b| b.0 as i64),
                 q.limit as i64
             ],
             delivery_from_row,
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+        )
     }
 
     pub fn replay_delivery(
@@ -964,12 +971,12 @@ impl Db {
         article: ArticleId,
         at: Timestamp,
     ) -> Result<Option<ArticleId>, StoreError> {
-        record_inbound(&self.conn, webhook_id, article, at)
+        record_inbound(self.c(), webhook_id, article, at)
     }
 
     /// The article an inbound webhook id created, if it was seen (and not yet pruned).
     pub fn inbound_article(&self, webhook_id: &str) -> Result<Option<ArticleId>, StoreError> {
-        inbound_article(&self.conn, webhook_id)
+        inbound_article(self.c(), webhook_id)
     }
 }
 
@@ -977,17 +984,10 @@ impl Db {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::{NewArticle, Store, Synchronous, content_hash};
-
-    fn open() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::Builder::new()
-            .prefix("concord-store-webhook-")
-            .tempdir()
-            .unwrap();
-        let store = Store::open(dir.path(), Synchronous::Normal).unwrap();
-        let db = store.connect().unwrap();
-        (dir, db)
-    }
+    use crate::{
+        NewArticle, content_hash,
+        testing::{Backend, on_both_backends},
+    };
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -1096,9 +1096,8 @@ mod tests {
         assert_eq!(v["data"]["into"]["id"], "c1");
     }
 
-    #[test]
-    fn subscriptions_are_created_read_updated_and_deleted() {
-        let (_dir, mut db) = open();
+    fn subscriptions_are_created_read_updated_and_deleted(b: Backend) {
+        let (_scratch, mut db) = b.db("subscriptions_are_created_read");
         let now = t("2024-05-01T12:00:00Z");
         let s = subscribe(
             &mut db,
@@ -1151,9 +1150,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn fan_out_makes_one_delivery_per_enabled_subscription_that_wants_the_event() {
-        let (_dir, mut db) = open();
+    fn fan_out_makes_one_delivery_per_enabled_subscription_that_wants_the_event(b: Backend) {
+        let (_scratch, mut db) = b.db("fan_out_makes_one_delivery_per");
         let now = t("2024-05-01T12:00:00Z");
         let updates = subscribe(&mut db, &[EventType::ClusterUpdated], now);
         let clustered = subscribe(&mut db, &[EventType::ArticleClustered], now);
@@ -1199,9 +1197,8 @@ mod tests {
         assert!(page(&db, off.id).is_empty());
     }
 
-    #[test]
-    fn claims_lease_deliveries_and_attempts_are_recorded() {
-        let (_dir, mut db) = open();
+    fn claims_lease_deliveries_and_attempts_are_recorded(b: Backend) {
+        let (_scratch, mut db) = b.db("claims_lease_deliveries_and_at");
         let now = t("2024-05-01T12:00:00Z");
         let s = subscribe(&mut db, &[EventType::ClusterUpdated], now);
         let seq = emit(&mut db, &updated(3), now);
@@ -1258,9 +1255,8 @@ mod tests {
             .unwrap();
     }
 
-    #[test]
-    fn gone_disables_the_subscription_and_fails_its_pending_deliveries() {
-        let (_dir, mut db) = open();
+    fn gone_disables_the_subscription_and_fails_its_pending_deliveries(b: Backend) {
+        let (_scratch, mut db) = b.db("gone_disables_the_subscription");
         let now = t("2024-05-01T12:00:00Z");
         let s = subscribe(&mut db, &[EventType::ClusterUpdated], now);
         emit(&mut db, &updated(3), now);
@@ -1313,9 +1309,8 @@ mod tests {
         assert!(s.enabled && s.disabled_reason.is_none());
     }
 
-    #[test]
-    fn deliveries_page_newest_first_with_a_status_filter() {
-        let (_dir, mut db) = open();
+    fn deliveries_page_newest_first_with_a_status_filter(b: Backend) {
+        let (_scratch, mut db) = b.db("deliveries_page_newest_first_w");
         let now = t("2024-05-01T12:00:00Z");
         let s = subscribe(&mut db, &[EventType::ClusterUpdated], now);
         for c in 0..5 {
@@ -1361,9 +1356,8 @@ mod tests {
         assert_eq!(pending, vec![ids[3], ids[4]]);
     }
 
-    #[test]
-    fn deliveries_replay_one_or_a_time_range() {
-        let (_dir, mut db) = open();
+    fn deliveries_replay_one_or_a_time_range(b: Backend) {
+        let (_scratch, mut db) = b.db("deliveries_replay_one_or_a_tim");
         let t0 = t("2024-05-01T12:00:00Z");
         let s = subscribe(&mut db, &[EventType::ClusterUpdated], t0);
         for i in 0..3 {
@@ -1422,9 +1416,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn pruning_keeps_pending_and_recent_events_and_never_reuses_numbers() {
-        let (_dir, mut db) = open();
+    fn pruning_keeps_pending_and_recent_events_and_never_reuses_numbers(b: Backend) {
+        let (_scratch, mut db) = b.db("pruning_keeps_pending_and_rece");
         let t0 = t("2024-05-01T12:00:00Z");
         let s = subscribe(&mut db, &[EventType::ClusterUpdated], t0);
         let old_done = emit(&mut db, &updated(1), t0);
@@ -1465,9 +1458,8 @@ mod tests {
         assert!(next > unfanned, "{next} reused");
     }
 
-    #[test]
-    fn inbound_webhook_ids_are_remembered_once() {
-        let (_dir, mut db) = open();
+    fn inbound_webhook_ids_are_remembered_once(b: Backend) {
+        let (_scratch, mut db) = b.db("inbound_webhook_ids_are_rememb");
         let now = t("2024-05-01T12:00:00Z");
         let mut article = |external: &str| {
             let a = NewArticle {
@@ -1501,4 +1493,133 @@ mod tests {
         assert_eq!(db.prune_webhooks(ms(now, 1)).unwrap().inbound, 2);
         assert_eq!(db.inbound_article("msg_1").unwrap(), None);
     }
+
+    fn concurrent_claims_never_hand_one_delivery_out_twice(b: Backend) {
+        let (scratch, mut db) = b.db("concurrent_claims");
+        let now = t("2024-05-01T12:00:00Z");
+        subscribe(&mut db, &[EventType::ClusterUpdated], now);
+        for c in 0..40 {
+            emit(&mut db, &updated(c), now);
+        }
+        db.fan_out(now).unwrap();
+        let mut claimed: Vec<u64> = std::thread::scope(|s| {
+            let claimers: Vec<_> = (0..4)
+                .map(|_| {
+                    let store = scratch.store.clone();
+                    s.spawn(move || {
+                        let mut db = store.connect().unwrap();
+                        let mut mine = Vec::new();
+                        loop {
+                            let got = db.claim_due(now, ms(now, 60_000), 3).unwrap();
+                            if got.is_empty() {
+                                return mine;
+                            }
+                            mine.extend(got.iter().map(|d| d.id.0));
+                        }
+                    })
+                })
+                .collect();
+            claimers
+                .into_iter()
+                .flat_map(|c| c.join().unwrap())
+                .collect()
+        });
+        claimed.sort_unstable();
+        let all = claimed.len();
+        claimed.dedup();
+        assert_eq!((all, claimed.len()), (40, 40));
+    }
+
+    fn fan_out_beside_writers_makes_each_delivery_once(b: Backend) {
+        let (scratch, mut db) = b.db("fan_out_beside_writers");
+        let now = t("2024-05-01T12:00:00Z");
+        let s = subscribe(&mut db, &[EventType::ClusterUpdated], now);
+        std::thread::scope(|scope| {
+            let store = scratch.store.clone();
+            let writer = scope.spawn(move || {
+                let mut db = store.connect().unwrap();
+                for c in 0..50 {
+                    emit(&mut db, &updated(c), now);
+                }
+            });
+            for _ in 0..2 {
+                let store = scratch.store.clone();
+                scope.spawn(move || {
+                    let mut db = store.connect().unwrap();
+                    for _ in 0..25 {
+                        db.fan_out(now).unwrap();
+                    }
+                });
+            }
+            writer.join().unwrap();
+        });
+        db.fan_out(now).unwrap();
+        let mut seqs: Vec<u64> = db
+            .deliveries(&DeliveryQuery {
+                subscription: s.id,
+                status: None,
+                before: None,
+                limit: 1000,
+            })
+            .unwrap()
+            .iter()
+            .map(|d| d.outbox_seq)
+            .collect();
+        seqs.sort_unstable();
+        let all = seqs.len();
+        seqs.dedup();
+        assert_eq!((all, seqs.len()), (50, 50));
+    }
+
+    /// Two dispatchers at once on PostgreSQL: the second claims what the first's open
+    /// claim does not hold, without waiting for it (`FOR UPDATE SKIP LOCKED`).
+    #[test]
+    fn a_postgres_claim_skips_the_deliveries_another_claim_holds() {
+        let (scratch, mut db) = Backend::Postgres.db("claim_skips_locked");
+        let now = t("2024-05-01T12:00:00Z");
+        subscribe(&mut db, &[EventType::ClusterUpdated], now);
+        for c in 0..3 {
+            emit(&mut db, &updated(c), now);
+        }
+        db.fan_out(now).unwrap();
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (held_tx, held_rx) = held;
+        let (release_tx, release_rx) = release;
+        std::thread::scope(|s| {
+            let store = scratch.store.clone();
+            let first = s.spawn(move || {
+                let mut db = store.connect().unwrap();
+                db.transaction(|tx| {
+                    let mine = tx.claim_due(now, ms(now, 60_000), 1)?;
+                    held_tx.send(mine[0].id).unwrap();
+                    // Held open until the other claim is done (bounded, should it block).
+                    let _ = release_rx.recv_timeout(std::time::Duration::from_secs(10));
+                    Ok(mine)
+                })
+                .unwrap()
+            });
+            let held_id = held_rx.recv().unwrap();
+            let started = std::time::Instant::now();
+            let other = db.claim_due(now, ms(now, 60_000), 10).unwrap();
+            let waited = started.elapsed();
+            release_tx.send(()).unwrap();
+            first.join().unwrap();
+            assert_eq!(other.len(), 2, "{other:?}");
+            assert!(other.iter().all(|d| d.id != held_id));
+            assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+        });
+    }
+
+    on_both_backends!(
+        concurrent_claims_never_hand_one_delivery_out_twice,
+        fan_out_beside_writers_makes_each_delivery_once,
+        subscriptions_are_created_read_updated_and_deleted,
+        fan_out_makes_one_delivery_per_enabled_subscription_that_wants_the_event,
+        claims_lease_deliveries_and_attempts_are_recorded,
+        gone_disables_the_subscription_and_fails_its_pending_deliveries,
+        deliveries_page_newest_first_with_a_status_filter,
+        deliveries_replay_one_or_a_time_range,
+        pruning_keeps_pending_and_recent_events_and_never_reuses_numbers,
+        inbound_webhook_ids_are_remembered_once,
+    );
 }

@@ -29,7 +29,7 @@ pub fn run(figment: Figment, args: &BackupArgs) -> anyhow::Result<()> {
     let bytes = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
     println!(
         "backed up {} to {} ({bytes} bytes, {} ms)",
-        store.path().display(),
+        store.path().unwrap_or(&config.data.dir).display(),
         target.display(),
         started.elapsed().as_millis()
     );
