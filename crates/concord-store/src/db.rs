@@ -306,7 +306,7 @@ impl Drop for RollbackUnlessDone<'_> {
             return;
         }
         if let Ok(mut session) = self.cell.try_borrow_mut()
-            && let Err(e) = session.client.batch_execute("ROLLBACK")
+            && let Err(e) = session.client().batch_execute("ROLLBACK")
         {
             tracing::warn!(error = %e, "postgres rollback failed");
         }

@@ -76,11 +76,11 @@ impl r2d2::ManageConnection for PgManager {
     }
 
     fn is_valid(&self, conn: &mut PgSession) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+        conn.client().simple_query("").map(|_| ())
     }
 
     fn has_broken(&self, conn: &mut PgSession) -> bool {
-        conn.client.is_closed()
+        conn.client().is_closed()
     }
 }
 
@@ -90,14 +90,34 @@ pub(crate) type PgConnection = r2d2::PooledConnection<PgManager>;
 /// A PostgreSQL connection with the statements it has prepared (kept with the
 /// connection in the pool, so a request that borrows it prepares nothing again).
 pub(crate) struct PgSession {
-    pub(crate) client: postgres::Client,
+    /// Always `Some` but in `drop`, which hands it to a thread of its own.
+    client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
+}
+
+impl Drop for PgSession {
+    /// Closing a `postgres::Client` blocks on a runtime of its own, which panics on a
+    /// thread that drives an async runtime (the last store handle may be dropped by a
+    /// task, at shutdown say). A thread of its own closes it, wherever the drop happens.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let closing = std::thread::Builder::new()
+                .name("pg-close".to_owned())
+                .spawn(move || drop(client));
+            if let Err(error) = closing {
+                tracing::warn!(%error, "cannot start a thread to close a PostgreSQL connection");
+            }
+        }
+    }
 }
 
 impl fmt::Debug for PgSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgSession")
-            .field("closed", &self.client.is_closed())
+            .field(
+                "closed",
+                &self.client.as_ref().is_none_or(|c| c.is_closed()),
+            )
             .field("statements", &self.statements.len())
             .finish()
     }
@@ -106,8 +126,15 @@ impl fmt::Debug for PgSession {
 impl PgSession {
     pub(crate) fn new(client: postgres::Client) -> Self {
         Self {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn client(&mut self) -> &mut postgres::Client {
+        match &mut self.client {
+            Some(client) => client,
+            None => unreachable!("the client is taken only by drop"),
         }
     }
 
@@ -115,7 +142,7 @@ impl PgSession {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let statement = self.client.prepare(&postgres_placeholders(sql))?;
+        let statement = self.client().prepare(&postgres_placeholders(sql))?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -167,7 +194,7 @@ impl Conn<'_> {
             Self::Postgres(cell) => {
                 let mut session = borrow(cell)?;
                 let stmt = session.prepare(sql)?;
-                Ok(session.client.execute(&stmt, &pg_params(params))?)
+                Ok(session.client().execute(&stmt, &pg_params(params))?)
             }
         }
     }
@@ -261,7 +288,7 @@ impl Conn<'_> {
             Self::Postgres(cell) => {
                 let mut session = borrow(cell)?;
                 let stmt = session.prepare(sql)?;
-                let mut rows = session.client.query_raw(&stmt, pg_params(params))?;
+                let mut rows = session.client().query_raw(&stmt, pg_params(params))?;
                 while let Some(row) = rows.next()? {
                     f(&Row::Postgres(&row))?;
                     if first_only {
@@ -277,7 +304,7 @@ impl Conn<'_> {
     pub(crate) fn batch(self, sql: &str) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Self::Postgres(cell) => Ok(borrow(cell)?.client.batch_execute(sql)?),
+            Self::Postgres(cell) => Ok(borrow(cell)?.client().batch_execute(sql)?),
         }
     }
 }
