@@ -223,8 +223,23 @@ pub fn from_data_dir<W: Write>(
     until: Option<Timestamp>,
     writer: &mut Writer<W>,
 ) -> Result<(), BulkError> {
-    let store = Store::existing(dir, Synchronous::Normal)?;
-    // One statement: SQLite reads it from one snapshot, whatever the service writes meanwhile.
+    from_store(
+        &Store::existing(dir, Synchronous::Normal)?,
+        from,
+        until,
+        writer,
+    )
+}
+
+/// [`from_data_dir`] from a store already opened (a PostgreSQL one, say).
+pub fn from_store<W: Write>(
+    store: &Store,
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    writer: &mut Writer<W>,
+) -> Result<(), BulkError> {
+    // One statement: SQLite and PostgreSQL both read it from one snapshot, whatever the
+    // service writes meanwhile.
     store.connect_read_only()?.export_rows(from, until, |row| {
         let (cluster, member) = split_row(row);
         writer.push(&cluster, member)

@@ -216,6 +216,50 @@ pub struct RuleParams {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub synchronous: Synchronous,
+    pub backend: StoreBackend,
+    pub postgres_url: PostgresUrl,
+    pub postgres_max_connections: u32,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// `concord.sqlite3` in the data directory: the embedded default.
+    Sqlite,
+    /// A PostgreSQL database at `store.postgres_url`.
+    Postgres,
+}
+
+/// A PostgreSQL connection string. It may carry a password, so it is never printed:
+/// `Debug` shows only whether one is set.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The connection string, for the one call that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_empty() {
+            "PostgresUrl(unset)"
+        } else {
+            "PostgresUrl(<redacted>)"
+        })
+    }
 }
 
 /// How hard a commit waits for the disk.
@@ -443,6 +487,15 @@ impl Config {
         if self.embed.queue_capacity == 0 {
             return invalid("embed.queue_capacity", "must be at least 1");
         }
+        if self.store.backend == StoreBackend::Postgres && self.store.postgres_url.is_empty() {
+            return invalid(
+                "store.postgres_url",
+                "must be set when store.backend is \"postgres\" (CONCORD_STORE__POSTGRES_URL)",
+            );
+        }
+        if self.store.postgres_max_connections == 0 {
+            return invalid("store.postgres_max_connections", "must be at least 1");
+        }
         if self.embed.max_batch == 0 {
             return invalid("embed.max_batch", "must be at least 1");
         }
@@ -619,6 +672,28 @@ mod tests {
                 "{toml}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn postgres_needs_a_url_and_never_prints_it() {
+        let without =
+            Config::default_figment().merge(Serialized::default("store.backend", "postgres"));
+        match Config::from_figment(&without) {
+            Err(ConfigError::Invalid { field, .. }) => assert_eq!(field, "store.postgres_url"),
+            other => panic!("{other:?}"),
+        }
+        let url = "postgres://concord:s3cret@db.internal:5432/concord";
+        let with = without.merge(Serialized::default("store.postgres_url", url));
+        let config = Config::from_figment(&with).unwrap();
+        assert_eq!(config.store.backend, StoreBackend::Postgres);
+        assert_eq!(config.store.postgres_url.expose(), url);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("PostgresUrl(<redacted>)"));
+        assert_eq!(
+            Config::embedded_default().unwrap().store.backend,
+            StoreBackend::Sqlite
+        );
     }
 
     #[test]

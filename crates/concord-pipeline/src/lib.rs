@@ -13,5 +13,5 @@ mod pipeline;
 mod worker;
 
 pub use error::IngestError;
-pub use pipeline::{ArticleSubmission, Pipeline, Submitted};
+pub use pipeline::{ArticleSubmission, Pipeline, Submitted, open_store};
 pub use worker::{ClusterReply, SearchHit};

@@ -6,7 +6,7 @@ use std::{
 };
 
 use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
-use concord_core::{ArticleId, ClusterId, Config, Lang};
+use concord_core::{ArticleId, ClusterId, Config, Lang, config::StoreBackend};
 use concord_embed::{BatchObserver, EmbedHandle, EmbedWorker, Model, TokenizerBudget};
 use concord_index::{IndexParams, VectorIndex};
 use concord_metrics::Metrics;
@@ -98,12 +98,23 @@ fn store_sync(config: &Config) -> concord_store::Synchronous {
     }
 }
 
+/// The store `config` names: SQLite in the data directory, or PostgreSQL.
+pub fn open_store(config: &Config) -> Result<Store, concord_store::StoreError> {
+    match config.store.backend {
+        StoreBackend::Sqlite => Store::open(&config.data.dir, store_sync(config)),
+        StoreBackend::Postgres => Store::open_postgres(
+            config.store.postgres_url.expose(),
+            config.store.postgres_max_connections,
+        ),
+    }
+}
+
 impl Pipeline {
     /// Opens the store, loads (or rebuilds) the index, rebuilds cluster state,
     /// and starts the embed and cluster workers. Call [`Pipeline::recover`]
     /// next to finish what a previous run left unfinished.
     pub fn start(config: &Config, model: Model) -> Result<Self, IngestError> {
-        let store = Store::open(&config.data.dir, store_sync(config))?;
+        let store = open_store(config)?;
         let dim = model.dim();
         let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
         let preparer = Preparer::new(config.model.languages.clone(), budget);

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
+use concord_core::config::StoreBackend;
 use figment::Figment;
 
 use crate::config;
@@ -20,6 +21,12 @@ pub struct BackupArgs {
 
 pub fn run(figment: Figment, args: &BackupArgs) -> anyhow::Result<()> {
     let config = config::load(figment, &[("data.dir", args.data_dir.clone())])?;
+    if config.store.backend == StoreBackend::Postgres {
+        bail!(
+            "store.backend is postgres: back the database up with PostgreSQL's own tools \
+             (pg_dump, or the provider's snapshots); concord backup copies the SQLite store"
+        );
+    }
     let store = concord_store::Store::open(&config.data.dir, concord_store::Synchronous::Normal)
         .with_context(|| format!("cannot open the store in {}", config.data.dir.display()))?;
     let started = std::time::Instant::now();

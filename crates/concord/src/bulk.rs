@@ -10,6 +10,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use concord_bulk::{export, ingest, source};
+use concord_core::config::StoreBackend;
 use figment::Figment;
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::{Timestamp, civil::Date, tz::TimeZone};
@@ -221,8 +222,18 @@ pub fn export(figment: Figment, args: &ExportArgs) -> anyhow::Result<()> {
                 ))
                 .with_context(|| format!("cannot export from {url}"))?;
         }
-        None => export::from_data_dir(&config.data.dir, args.from, args.until, &mut writer)
-            .with_context(|| format!("cannot export from {}", config.data.dir.display()))?,
+        None => match config.store.backend {
+            StoreBackend::Sqlite => {
+                export::from_data_dir(&config.data.dir, args.from, args.until, &mut writer)
+                    .with_context(|| format!("cannot export from {}", config.data.dir.display()))?
+            }
+            StoreBackend::Postgres => {
+                let store = concord_pipeline::open_store(&config)
+                    .context("cannot open the PostgreSQL store (store.postgres_url)")?;
+                export::from_store(&store, args.from, args.until, &mut writer)
+                    .context("cannot export from the PostgreSQL store")?
+            }
+        },
     }
     let written = writer.finish()?;
     eprintln!(

@@ -59,10 +59,16 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
         .context("webhooks.secrets: not a valid whsec_ secret")?;
     let dispatcher = runtime
         .block_on(async {
-            let dispatcher = Dispatcher::start(
-                pipeline.store(),
+            // Off the async workers: opening its connection may block (PostgreSQL's client
+            // runs a runtime of its own and refuses to start inside this one).
+            let (store, dispatch_config) = (
+                pipeline.store().clone(),
                 DispatcherConfig::from_config(&config.webhooks),
-            )?;
+            );
+            let dispatcher =
+                tokio::task::spawn_blocking(move || Dispatcher::start(&store, dispatch_config))
+                    .await
+                    .context("the webhook dispatcher's start-up panicked")??;
             // The cluster thread pokes after every commit; pass it on to the dispatcher.
             let (changes, wake) = (pipeline.outbox_notify(), dispatcher.notify_handle());
             tokio::spawn(async move {
@@ -71,7 +77,7 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
                     wake.notify_one();
                 }
             });
-            Ok::<_, concord_webhooks::DispatchError>(dispatcher)
+            Ok::<_, anyhow::Error>(dispatcher)
         })
         .context("cannot start the webhook dispatcher")?;
     webhooks.wake = Some(dispatcher.notify_handle());

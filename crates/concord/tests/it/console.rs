@@ -82,7 +82,7 @@ impl Drop for Driver {
 
 /// The seeds as the API's article shape: title = the first line, body = the whole
 /// text (page furniture and all), language, date and outlet from `labels.jsonl`.
-fn seeds_jsonl() -> String {
+pub(crate) fn seeds_jsonl() -> String {
     let dir = super::workspace_root().join("../shared/data/seeds");
     let labels = std::fs::read_to_string(dir.join("labels.jsonl")).unwrap();
     labels
@@ -203,7 +203,7 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 /// The cluster holding `external_id`, through the API.
-fn cluster_of(api: &Api, external_id: &str) -> String {
+pub(crate) fn cluster_of(api: &Api, external_id: &str) -> String {
     let page: Value = api
         .get("/v1/clusters?limit=200")
         .unwrap()

@@ -10,6 +10,7 @@ mod crash;
 mod exposure;
 mod feeds;
 mod fit;
+mod postgres;
 mod shutdown;
 mod startup;
 
