@@ -260,18 +260,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         String::from_utf8_lossy(&out.stderr)
     );
     let api = server.api().clone();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let clustered: u64 = api.all_clusters().unwrap().iter().map(|c| c.size).sum();
-        if clustered == 5 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{clustered} of 5 seeds clustered"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    super::wait_clustered(&api, 5);
     let event = cluster_of(&api, "seed-000");
     assert_eq!(cluster_of(&api, "seed-002"), event, "the seeds split");
     let ar_article = {

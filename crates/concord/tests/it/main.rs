@@ -47,3 +47,19 @@ fn launch(data_dir: &Path, env: &[(&str, &str)]) -> Launch {
 const READY: Duration = Duration::from_secs(120);
 /// Longer than `server.shutdown_deadline_secs`: the service must give up first.
 const EXIT: Duration = Duration::from_secs(90);
+
+/// Waits (up to two minutes) until the service's clusters hold `n` articles in all.
+fn wait_clustered(api: &concord_crashtest::Api, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let clustered: u64 = api.all_clusters().unwrap().iter().map(|c| c.size).sum();
+        if clustered == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{clustered} of {n} articles clustered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -4,10 +4,7 @@
 //! cluster and 004 apart as on SQLite; the data directory holds no SQLite file (only the
 //! index dump); `concord export` reads the same database; SIGTERM stops it cleanly.
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
 use concord_crashtest::Server;
 use serde_json::{Value, json};
@@ -46,18 +43,7 @@ fn on_postgresql_what_was_acknowledged_survives_a_kill_and_the_seeds_group_as_on
     let mut server = Server::spawn(&launch, &dir.path().join("second.log")).unwrap();
     server.wait_ready(super::READY).unwrap();
     let api = server.api().clone();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let clustered: u64 = api.all_clusters().unwrap().iter().map(|c| c.size).sum();
-        if clustered == 5 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{clustered} of 5 seeds clustered"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    super::wait_clustered(&api, 5);
     let event = cluster_of(&api, "seed-000");
     for seed in ["seed-001", "seed-002", "seed-003"] {
         assert_eq!(cluster_of(&api, seed), event, "{seed}");
