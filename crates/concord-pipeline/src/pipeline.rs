@@ -32,6 +32,26 @@ pub struct ArticleSubmission {
     pub body: String,
 }
 
+impl ArticleSubmission {
+    /// The same article without U+0000 (NUL) in any text field: never meaningful in
+    /// text, and PostgreSQL's `text` cannot hold it. Every entry point applies this, so
+    /// both store engines keep the same article.
+    pub fn without_nul(mut self) -> Self {
+        fn strip(s: &mut String) {
+            if s.contains('\0') {
+                s.retain(|c| c != '\0');
+            }
+        }
+        strip(&mut self.external_id);
+        strip(&mut self.title);
+        strip(&mut self.body);
+        for field in [&mut self.source, &mut self.url].into_iter().flatten() {
+            strip(field);
+        }
+        self
+    }
+}
+
 /// What ingest did with a submission. When this is returned the article is durable.
 #[derive(Debug)]
 pub struct Submitted {
@@ -277,6 +297,7 @@ impl Pipeline {
         admission: Admission,
         want_reply: bool,
     ) -> Result<Submitted, IngestError> {
+        let a = a.without_nul();
         let headline = self.headline(&a.title);
         let prepared = self.prepare(&headline, &a.body, a.lang)?;
         // Room in both queues first, so an acknowledged article is never stuck behind a refusal.

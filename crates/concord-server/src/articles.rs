@@ -24,13 +24,14 @@ use crate::{
 /// Longest external id accepted.
 const MAX_EXTERNAL_ID: usize = 256;
 
-/// An article as a feed submits it.
+/// An article as a feed submits it. NUL characters (U+0000) are removed from every string
+/// field before anything else (the answer's `external_id` shows the id as stored).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleIn {
     /// The caller's id: resubmitting it with the same content is a no-op, with new content an
     /// update. Surrounding white space is trimmed; what is left must be 1 to 256 characters.
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 256, pattern = r"[^\s\x00]")]
     pub external_id: String,
     /// Must hold a letter: a title that is only punctuation, digits or page furniture (and
     /// no body to make up for it) is a 422.
@@ -133,7 +134,7 @@ fn check_published_at(t: Timestamp, now: Timestamp) -> Result<(), Problem> {
 }
 
 pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission, Problem> {
-    let external_id = a.external_id.trim().to_owned();
+    let external_id: String = a.external_id.replace('\0', "").trim().to_owned();
     if external_id.is_empty() {
         return Err(Problem::invalid("external_id", "must not be empty"));
     }
@@ -153,7 +154,8 @@ pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission
         published_at: a.published_at,
         title: a.title,
         body: a.body,
-    })
+    }
+    .without_nul())
 }
 
 /// `POST /v1/articles`: durable before the answer; 202 queued, 200 unchanged or (with `?wait=true`) clustered.
