@@ -37,6 +37,10 @@ if ! command -v nats-server > /dev/null && [[ ! -x /usr/sbin/nats-server ]]; the
 fi
 echo "== tests"
 cargo test --workspace --locked
+# The server's route tests again with PostgreSQL as the store (a fresh database each, on the
+# throwaway server of crates/concord-testpg): every route over the second engine (~15 s).
+echo "== server tests on PostgreSQL"
+CONCORD_TEST_STORE=postgres cargo test -p concord-server --locked --test it
 # The real server against its own OpenAPI document: pinned schemathesis, 25 examples per
 # operation, fixed seed; any finding fails (about 30 s once its venv is cached).
 echo "== schemathesis"
