@@ -280,6 +280,17 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
             .to_owned()
     };
 
+    let created: Value = api
+        .post(
+            "/v1/webhooks/subscriptions",
+            &json!({ "url": "https://hooks.example.com/concord", "description": "newsroom",
+                    "event_types": ["cluster.updated", "cluster.merged", "cluster.split"] }),
+        )
+        .unwrap()
+        .expect_ok("subscription")
+        .unwrap();
+    let subscription = created["id"].as_str().unwrap().to_owned();
+
     let driver = Driver::start(&dir.path().join("chromedriver.log"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -374,6 +385,21 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+
+        // Webhooks (admin): the subscription made through the API, then its delivery log;
+        // feeds: none configured, and the page says where they would come from.
+        c.goto(&format!("{base}/#/webhooks")).await.unwrap();
+        let sub = wait_for(&c, &format!("a[href='#/webhooks/{subscription}']")).await;
+        sub.click().await.unwrap();
+        wait_for(&c, "nav.tabs a[aria-current=page]").await;
+        let heading = wait_for(&c, "main h1").await.text().await.unwrap();
+        assert_eq!(heading, format!("Deliveries of {subscription}"));
+        wait_for(&c, "main table.list tbody tr").await;
+        c.goto(&format!("{base}/#/feeds")).await.unwrap();
+        let none = wait_for(&c, "main p code").await.text().await.unwrap();
+        assert_eq!(none, "[feeds] list");
+        c.goto(&format!("{base}/#/clusters/{event}")).await.unwrap();
+        wait_for(&c, "section.language[data-lang='ar'] tr[data-article]").await;
 
         // Readable at 360 px: nothing wider than the screen.
         c.set_window_size(360, 800).await.unwrap();
