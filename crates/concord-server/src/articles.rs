@@ -134,28 +134,30 @@ fn check_published_at(t: Timestamp, now: Timestamp) -> Result<(), Problem> {
 }
 
 pub(crate) fn validate(a: ArticleIn, now: Timestamp) -> Result<ArticleSubmission, Problem> {
-    let external_id: String = a.external_id.replace('\0', "").trim().to_owned();
-    if external_id.is_empty() {
+    // The pipeline's one NUL rule first, so the checks below see the id as it is stored.
+    let mut submission = ArticleSubmission {
+        external_id: a.external_id,
+        source: a.source,
+        url: a.url,
+        lang: None,
+        published_at: a.published_at,
+        title: a.title,
+        body: a.body,
+    }
+    .without_nul();
+    submission.external_id = submission.external_id.trim().to_owned();
+    if submission.external_id.is_empty() {
         return Err(Problem::invalid("external_id", "must not be empty"));
     }
-    if external_id.chars().count() > MAX_EXTERNAL_ID {
+    if submission.external_id.chars().count() > MAX_EXTERNAL_ID {
         return Err(Problem::invalid(
             "external_id",
             format!("must be at most {MAX_EXTERNAL_ID} characters"),
         ));
     }
-    let lang = parse_lang(a.lang.as_deref(), "lang")?;
-    check_published_at(a.published_at, now)?;
-    Ok(ArticleSubmission {
-        external_id,
-        source: a.source,
-        url: a.url,
-        lang,
-        published_at: a.published_at,
-        title: a.title,
-        body: a.body,
-    }
-    .without_nul())
+    submission.lang = parse_lang(a.lang.as_deref(), "lang")?;
+    check_published_at(submission.published_at, now)?;
+    Ok(submission)
 }
 
 /// `POST /v1/articles`: durable before the answer; 202 queued, 200 unchanged or (with `?wait=true`) clustered.
