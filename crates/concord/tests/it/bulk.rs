@@ -5,7 +5,7 @@
 use std::{
     collections::BTreeMap,
     path::Path,
-    process::{Command, Output},
+    process::Output,
     time::{Duration, Instant},
 };
 
@@ -13,13 +13,7 @@ use concord_crashtest::{DEV_KEY, Server};
 use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(super::binary())
-        .args(args)
-        .current_dir(super::workspace_root())
-        .env("CONCORD_API_KEY", DEV_KEY)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    super::cli(args, &[("CONCORD_API_KEY", DEV_KEY)])
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -248,12 +248,10 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
     // The seeds in through the bulk tool, as a team would load them.
     let file = dir.path().join("seeds.jsonl");
     std::fs::write(&file, seeds_jsonl()).unwrap();
-    let out = Command::new(super::binary())
-        .args(["ingest", file.to_str().unwrap(), "--url", &base])
-        .current_dir(super::workspace_root())
-        .env("CONCORD_API_KEY", ADMIN_KEY)
-        .output()
-        .unwrap();
+    let out = super::cli(
+        &["ingest", file.to_str().unwrap(), "--url", &base],
+        &[("CONCORD_API_KEY", ADMIN_KEY)],
+    );
     assert!(
         out.status.success(),
         "{}",

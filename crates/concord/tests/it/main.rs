@@ -63,3 +63,15 @@ fn wait_clustered(api: &concord_crashtest::Api, n: u64) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Runs `concord ARGS` (a CLI command, not the service) from the workspace root with
+/// `env` set and RUST_LOG unset, and returns its output.
+fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}

@@ -4,8 +4,6 @@
 //! cluster and 004 apart as on SQLite; the data directory holds no SQLite file (only the
 //! index dump); `concord export` reads the same database; SIGTERM stops it cleanly.
 
-use std::process::Command;
-
 use concord_crashtest::Server;
 use serde_json::{Value, json};
 
@@ -51,13 +49,7 @@ fn on_postgresql_what_was_acknowledged_survives_a_kill_and_the_seeds_group_as_on
     assert_ne!(cluster_of(&api, "seed-004"), event);
 
     // Export reads the database the configuration names.
-    let out = Command::new(super::binary())
-        .args(["export", "--data-dir", data.to_str().unwrap()])
-        .current_dir(super::workspace_root())
-        .envs(env)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = super::cli(&["export", "--data-dir", data.to_str().unwrap()], &env);
     assert!(
         out.status.success(),
         "{}",
