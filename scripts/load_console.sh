@@ -40,9 +40,8 @@ auth=(-H "Authorization: Bearer $CONCORD_API_KEY")
 until curl -sf "${auth[@]}" "$URL/readyz" | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if r["indexed_articles"] >= 10939 and r["embed_queue_depth"] == 0 else 1)'; do
   sleep 1
 done
-big=$(curl -sf "${auth[@]}" "$URL/v1/clusters?sort=size&limit=1" | python3 -c 'import json,sys; c=json.load(sys.stdin)["clusters"][0]; print(c["id"]); print(c["size"], file=sys.stderr)')
-clusters=$(curl -sf "${auth[@]}" "$URL/v1/clusters?limit=1" > /dev/null && curl -sf "${auth[@]}" "$URL/metrics" | grep -m1 '^concord_clusters ' || true)
-echo "store: 10,939 articles; largest cluster $big; $clusters"
+read -r big size < <(curl -sf "${auth[@]}" "$URL/v1/clusters?sort=size&limit=1" | python3 -c 'import json,sys; c=json.load(sys.stdin)["clusters"][0]; print(c["id"], c["size"])')
+echo "store: 10,939 articles; largest cluster $big ($size articles)"
 q=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("vacunación contra el covid"))')
 routes=(
   "page /"
