@@ -306,6 +306,24 @@ impl Db {
         )
     }
 
+    /// Up to `limit` articles in `state` (`queued` or `embedded`) last written before
+    /// `before`, oldest first, with their content hash: what the distributed mode's sweep
+    /// announces again when a notice was lost (a publish that failed after the commit,
+    /// deliveries run out).
+    pub fn unfinished_before(
+        &self,
+        state: ArticleState,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(ArticleId, String)>, StoreError> {
+        self.c().query_vec(
+            "SELECT id, content_hash FROM articles
+             WHERE state = ?1 AND updated_at < ?2 ORDER BY id LIMIT ?3",
+            values![state.as_str(), millis(before), limit as i64],
+            |r| Ok((ArticleId(r.get::<i64>(0)? as u64), r.get(1)?)),
+        )
+    }
+
     /// Every stored title (deleted articles' too: an outlet's affix stays
     /// learned), in id (arrival) order.
     pub fn titles(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
@@ -496,6 +514,25 @@ impl Tx<'_> {
                 id.0 as i64,
                 expected_hash
             ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Stores the model's vector of a queued article (an embed worker of the distributed
+    /// mode), unless its content changed meanwhile or it is past `queued` (then `false`:
+    /// a newer version is queued, or another worker got there first). The clusterer adds
+    /// the centred vector when it places the article.
+    pub fn set_embedding(
+        &self,
+        id: ArticleId,
+        expected_hash: &str,
+        model: &str,
+        vector: &UnitVector,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE articles SET vector = ?1, cvector = NULL, model = ?2, state = 'embedded'
+             WHERE id = ?3 AND content_hash = ?4 AND state = 'queued'",
+            values![&vector_to_blob(vector), model, id.0 as i64, expected_hash],
         )?;
         Ok(n == 1)
     }

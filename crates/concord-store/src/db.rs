@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{
     StoreError, migrations,
-    sql::{Conn, PgConnection, PgManager, values},
+    sql::{Conn, PgConnection, PgManager, PgSession, values},
 };
 
 /// How hard a commit waits for the disk. `Normal` (WAL) survives a process
@@ -36,7 +36,11 @@ enum Backend {
         synchronous: Synchronous,
     },
     /// A server; connections come from a pool shared by the store's clones.
-    Postgres { pool: r2d2::Pool<PgManager> },
+    Postgres {
+        pool: r2d2::Pool<PgManager>,
+        /// For sessions outside the pool ([`Store::try_lease`]).
+        config: Box<postgres::Config>,
+    },
 }
 
 /// Which engine holds a store.
@@ -70,6 +74,7 @@ impl Store {
     /// exist; concurrent openers (several processes) migrate it once.
     pub fn open_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let manager = PgManager::new(postgres::Config::from_str(url)?);
+        let config = Box::new(manager.config.clone());
         // A first connection of its own: a wrong address or password is its error at
         // once, not the pool's timeout.
         let mut client = manager.config.connect(postgres::NoTls)?;
@@ -81,7 +86,7 @@ impl Store {
             .connection_timeout(Duration::from_secs(10))
             .build_unchecked(manager);
         Ok(Self {
-            backend: Backend::Postgres { pool },
+            backend: Backend::Postgres { pool, config },
         })
     }
 
@@ -158,9 +163,34 @@ impl Store {
         Ok(Db {
             conn: match &self.backend {
                 Backend::Sqlite { .. } => DbConn::Sqlite(self.sqlite_connection(read_only)?),
-                Backend::Postgres { pool } => DbConn::Postgres(Box::new(RefCell::new(pool.get()?))),
+                Backend::Postgres { pool, .. } => {
+                    DbConn::Postgres(Box::new(RefCell::new(pool.get()?)))
+                }
             },
         })
+    }
+
+    /// Tries to take the lease named `key` (PostgreSQL only): a session-level advisory
+    /// lock on a connection of its own, outside the pool. `None`: another session holds
+    /// it. The server frees it when the session ends: [`Lease`] dropped, the process
+    /// killed (its socket closes), or the machine gone (TCP keepalives, ~30 s).
+    /// Blocking: call it off the async workers.
+    pub fn try_lease(&self, key: i64) -> Result<Option<Lease>, StoreError> {
+        let Backend::Postgres { config, .. } = &self.backend else {
+            return Err(StoreError::Unsupported("a lease on a SQLite store"));
+        };
+        let mut config = (**config).clone();
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(4);
+        let mut session = PgSession::new(config.connect(postgres::NoTls)?);
+        let held: bool = session
+            .client()
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?
+            .get(0);
+        Ok(held.then_some(Lease { session, key }))
     }
 
     fn sqlite_connection(&self, read_only: bool) -> Result<Connection, StoreError> {
@@ -330,6 +360,41 @@ pub(crate) fn from_millis(table: &'static str, ms: i64) -> Result<jiff::Timestam
     })
 }
 
+/// A held lease (see [`Store::try_lease`]); dropping it frees it.
+#[derive(Debug)]
+pub struct Lease {
+    session: PgSession,
+    key: i64,
+}
+
+impl Lease {
+    /// The lease's key.
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+
+    /// Confirms the session that holds the lease is alive and still holds it: a holder
+    /// that cannot confirm must stop acting on it, since the server frees the lock with
+    /// a dead session and a standby may hold it now. Blocking.
+    pub fn confirm(&mut self) -> Result<(), StoreError> {
+        let held: bool = self
+            .session
+            .client()
+            .query_one(
+                // The session takes no other advisory lock.
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+                 AND pid = pg_backend_pid() AND granted)",
+                &[],
+            )?
+            .get(0);
+        if held {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost(self.key))
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -452,5 +517,48 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         let err = Store::open_postgres("not a url at all=", 1).unwrap_err();
         assert!(matches!(err, StoreError::Postgres(_)), "{err:?}");
+    }
+
+    #[test]
+    fn one_session_holds_a_lease_and_it_passes_on_when_the_session_ends() {
+        let url = concord_testpg::database("lease").unwrap();
+        let store = Store::open_postgres(&url, 2).unwrap();
+        let mut first = store.try_lease(15).unwrap().expect("free lease");
+        first.confirm().unwrap();
+        assert_eq!(first.key(), 15);
+        assert!(store.try_lease(15).unwrap().is_none(), "held by the first");
+        let other = store.try_lease(16).unwrap();
+        assert!(other.is_some(), "another key is another lease");
+        // A dead holder's session: its lock goes with it, and the holder knows.
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let pid: i32 = first
+            .session
+            .client()
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        assert!(first.confirm().is_err());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let second = loop {
+            if let Some(lease) = store.try_lease(15).unwrap() {
+                break lease;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease was never freed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(second);
+        assert!(store.try_lease(15).unwrap().is_some(), "freed on drop");
+        let sqlite = tempfile::tempdir().unwrap();
+        let err = Store::open(sqlite.path(), Synchronous::Normal)
+            .unwrap()
+            .try_lease(15)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
     }
 }

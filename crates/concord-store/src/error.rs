@@ -22,4 +22,6 @@ pub enum StoreError {
     BackupExists(std::path::PathBuf),
     #[error("not supported by this store: {0}")]
     Unsupported(&'static str),
+    #[error("lease {0} is no longer held (its session ended)")]
+    LeaseLost(i64),
 }

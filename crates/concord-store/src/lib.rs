@@ -28,7 +28,7 @@ pub use cluster::{
     ClusterEventKind, ClusterOrder, ClusterQuery, ClusterRecord, ClusterStatus, Correction,
     EventRecord, ExportRow, MembershipRecord,
 };
-pub use db::{Db, Engine, Store, Synchronous, Tx};
+pub use db::{Db, Engine, Lease, Store, Synchronous, Tx};
 pub use error::StoreError;
 pub use webhook::{
     AttemptOutcome, Delivery, DeliveryQuery, DeliveryStatus, DueDelivery, EventType,

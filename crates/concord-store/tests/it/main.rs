@@ -98,6 +98,8 @@ on_both_backends!(
     a_clustering_decision_reads_back_the_same_on_every_reader,
     cluster_listings_filter_order_and_page,
     corrections_page_newest_first_and_by_kind,
+    an_embed_worker_stores_a_vector_once_and_only_for_the_current_content,
+    unfinished_articles_are_found_by_state_and_age,
 );
 
 fn article(external_id: &str, title: &str) -> NewArticle {
@@ -653,4 +655,72 @@ fn corrections_page_newest_first_and_by_kind(b: Backend) {
             ("split".to_owned(), serde_json::json!({"n": 3})),
         ]
     );
+}
+
+fn an_embed_worker_stores_a_vector_once_and_only_for_the_current_content(b: Backend) {
+    let place = b.place("embedding");
+    let store = place.open().unwrap();
+    let mut db = store.connect().unwrap();
+    let a = article("e-1", "Plongement");
+    let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
+    let v = vector(3.0);
+    let mut set = |hash: &str| {
+        db.transaction(|tx| tx.set_embedding(id, hash, "m", &v))
+            .unwrap()
+    };
+    assert!(!set("stale-hash"), "another version's vector");
+    assert!(set(&a.content_hash));
+    assert!(!set(&a.content_hash), "a second worker finds it embedded");
+    let db = store.connect().unwrap();
+    let record = db.article(id).unwrap().unwrap();
+    assert_eq!(record.state, ArticleState::Embedded);
+    let (back, centred) = db.vectors(id).unwrap().unwrap();
+    assert!((back.cosine(&v) - 1.0).abs() < 1e-6);
+    // No centred vector until the clusterer places it: the model's stands in.
+    assert!((centred.cosine(&v) - 1.0).abs() < 1e-6);
+    let pending = db.pending_articles().unwrap();
+    assert_eq!(pending[0].state, ArticleState::Embedded);
+}
+
+fn unfinished_articles_are_found_by_state_and_age(b: Backend) {
+    let place = b.place("unfinished");
+    let store = place.open().unwrap();
+    let mut db = store.connect().unwrap();
+    let (t0, t1) = (at("2024-05-01T12:00:00Z"), at("2024-05-01T12:05:00Z"));
+    let old = article("u-1", "Ancien");
+    let old_id = db.upsert_article(&old, t0).unwrap().id();
+    let old2 = db
+        .upsert_article(&article("u-2", "Ancien 2"), t0)
+        .unwrap()
+        .id();
+    let new_id = db
+        .upsert_article(&article("u-3", "Nouveau"), t1)
+        .unwrap()
+        .id();
+    let v = vector(1.0);
+    db.transaction(|tx| tx.set_embedding(old2, &article("u-2", "Ancien 2").content_hash, "m", &v))
+        .unwrap();
+    let cutoff = at("2024-05-01T12:01:00Z");
+    let queued = db
+        .unfinished_before(ArticleState::Queued, cutoff, 10)
+        .unwrap();
+    assert_eq!(queued, vec![(old_id, old.content_hash.clone())]);
+    let embedded = db
+        .unfinished_before(ArticleState::Embedded, cutoff, 10)
+        .unwrap();
+    assert_eq!(
+        embedded.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [old2]
+    );
+    let later = db
+        .unfinished_before(ArticleState::Queued, at("2024-05-01T13:00:00Z"), 10)
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [old_id, new_id]
+    );
+    let limited = db
+        .unfinished_before(ArticleState::Queued, at("2024-05-01T13:00:00Z"), 1)
+        .unwrap();
+    assert_eq!(limited.len(), 1);
 }
