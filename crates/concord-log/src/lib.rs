@@ -50,6 +50,10 @@
 //! that takes over calls [`ArticleLog::cluster_feed`] on the same durable consumer and
 //! resumes right after the last notice the dead one acked.
 //!
+//! Besides the streams, request and reply on core NATS between the roles ([`rpc`]): a
+//! search's query text to any embed worker, index queries and corrections to the active
+//! clusterer, which alone serves them.
+//!
 //! Must not: store or read articles, vectors or clusters (the roles do that with the store),
 //! decide anything from a notice alone, or hold any state a restart would need: the
 //! streams and their durable consumers live in the NATS server, created or updated by
@@ -57,6 +61,7 @@
 
 mod delivery;
 mod error;
+pub mod rpc;
 
 use std::time::Duration;
 
@@ -72,6 +77,7 @@ use tracing::{debug, instrument};
 
 pub use delivery::{Deliveries, Delivery};
 pub use error::LogError;
+pub use rpc::{CLUSTER_RPC_SUBJECT, EMBED_RPC_SUBJECT, Request, Requests, Unanswered};
 
 /// The work-queue stream of stored articles waiting for their vector.
 pub const STORED_STREAM: &str = "CONCORD_STORED";

@@ -454,3 +454,63 @@ async fn a_nak_on_the_cluster_feed_keeps_publish_order() {
     assert_eq!(second.notice().article_id, ArticleId(2));
     second.ack().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_request_is_answered_by_one_server_of_its_subject_and_unserved_subjects_say_so() {
+    use concord_log::{CLUSTER_RPC_SUBJECT, EMBED_RPC_SUBJECT, Unanswered};
+    let server = NatsServer::start();
+    let log = connect(&server, config()).await;
+    let nobody = log
+        .request(CLUSTER_RPC_SUBJECT, b"status".to_vec(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(matches!(nobody, Ok(Unanswered::NoResponders)), "{nobody:?}");
+    // Two embed workers serve the subject: each request is answered exactly once.
+    let mut workers = Vec::new();
+    for name in ["a", "b"] {
+        let mut requests = log.serve(EMBED_RPC_SUBJECT).await.unwrap();
+        workers.push(tokio::spawn(async move {
+            let mut served = 0;
+            while let Some(request) = requests.next().await {
+                let answer = [name.as_bytes(), b":", request.payload()].concat();
+                request.reply(answer).await.unwrap();
+                served += 1;
+            }
+            served
+        }));
+    }
+    log.flush().await.unwrap();
+    for i in 0..20 {
+        let text = format!("q{i}");
+        let answer = log
+            .request(EMBED_RPC_SUBJECT, text.clone().into_bytes(), WAIT)
+            .await
+            .unwrap();
+        let answer = String::from_utf8(answer.to_vec()).unwrap();
+        assert!(
+            answer == format!("a:{text}") || answer == format!("b:{text}"),
+            "{answer}"
+        );
+    }
+    // A server that takes a request and never answers: the caller times out.
+    let mut silent = log.serve(CLUSTER_RPC_SUBJECT).await.unwrap();
+    let hold = tokio::spawn(async move {
+        let held = silent.next().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(held);
+    });
+    log.flush().await.unwrap();
+    let late = log
+        .request(
+            CLUSTER_RPC_SUBJECT,
+            b"x".to_vec(),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(late, Ok(Unanswered::TimedOut)), "{late:?}");
+    hold.abort();
+    for w in workers {
+        w.abort();
+    }
+}
