@@ -32,6 +32,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub feeds: FeedsConfig,
     pub log: LogConfig,
+    pub distributed: DistributedConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +220,51 @@ pub struct StoreConfig {
     pub backend: StoreBackend,
     pub postgres_url: PostgresUrl,
     pub postgres_max_connections: u32,
+}
+
+/// The part of Concord one process runs (`[distributed] role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessRole {
+    /// Everything in one process: the embedded default.
+    All,
+    /// HTTP API: stores articles and announces them on the article log.
+    Api,
+    /// An embed worker: the model, fed from the article log.
+    Embed,
+    /// The clusterer: one active (a lease), the others on standby.
+    Cluster,
+}
+
+impl ProcessRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Api => "api",
+            Self::Embed => "embed",
+            Self::Cluster => "cluster",
+        }
+    }
+}
+
+/// `[distributed]`: the roles of the distributed mode and the article log they share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedConfig {
+    pub role: ProcessRole,
+    pub nats_url: String,
+    pub request_timeout_secs: u64,
+    pub wait_secs: u64,
+    pub lease_poll_ms: u64,
+    pub sweep_after_secs: u64,
+    pub sweep_every_secs: u64,
+    pub replicas: usize,
+    pub duplicate_window_secs: u64,
+    pub embed_ack_wait_secs: u64,
+    pub embed_max_deliver: i64,
+    pub embed_prefetch: usize,
+    pub cluster_ack_wait_secs: u64,
+    pub cluster_max_deliver: i64,
 }
 
 /// Where the store lives.
@@ -492,6 +538,48 @@ impl Config {
                 "store.postgres_url",
                 "must be set when store.backend is \"postgres\" (CONCORD_STORE__POSTGRES_URL)",
             );
+        }
+        if self.distributed.role != ProcessRole::All {
+            if self.store.backend != StoreBackend::Postgres {
+                return invalid(
+                    "distributed.role",
+                    "the api, embed and cluster roles share a PostgreSQL store: set store.backend = \"postgres\"",
+                );
+            }
+            if self.distributed.nats_url.trim().is_empty() {
+                return invalid(
+                    "distributed.nats_url",
+                    "must be set for the api, embed and cluster roles (CONCORD_DISTRIBUTED__NATS_URL)",
+                );
+            }
+        }
+        for (field, value) in [
+            (
+                "distributed.request_timeout_secs",
+                self.distributed.request_timeout_secs,
+            ),
+            ("distributed.lease_poll_ms", self.distributed.lease_poll_ms),
+            (
+                "distributed.sweep_every_secs",
+                self.distributed.sweep_every_secs,
+            ),
+            (
+                "distributed.embed_ack_wait_secs",
+                self.distributed.embed_ack_wait_secs,
+            ),
+            (
+                "distributed.cluster_ack_wait_secs",
+                self.distributed.cluster_ack_wait_secs,
+            ),
+            (
+                "distributed.embed_prefetch",
+                self.distributed.embed_prefetch as u64,
+            ),
+            ("distributed.replicas", self.distributed.replicas as u64),
+        ] {
+            if value == 0 {
+                return invalid(field, "must be at least 1");
+            }
         }
         if self.store.postgres_max_connections == 0 {
             return invalid("store.postgres_max_connections", "must be at least 1");

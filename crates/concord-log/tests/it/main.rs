@@ -4,13 +4,13 @@
 //! redelivery after a worker dies, the cluster feed's order and a standby's takeover,
 //! and the streams and consumers surviving a server restart.
 
-mod server;
+
 
 use std::{collections::BTreeSet, time::Duration};
 
 use concord_core::ArticleId;
 use concord_log::{ArticleLog, Deliveries, Delivery, LogConfig, LogError};
-use server::NatsServer;
+use concord_testnats::NatsServer;
 use tokio::time::{Instant, timeout};
 
 /// Settings for tests: short ack waits so redelivery is seen in about a second.

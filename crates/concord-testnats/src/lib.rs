@@ -1,10 +1,14 @@
-//! A real `nats-server` with JetStream for one test: started on a free loopback port with
-//! its store in a temporary directory, stopped (gracefully or killed) and started again on
-//! the same port and store, and stopped when dropped or when the test process exits.
+//! A real `nats-server` with JetStream for tests (the article log's, the distributed
+//! roles' process tests): started on a free loopback port with its store in a temporary
+//! directory, stopped (gracefully or killed) and started again on the same port and store,
+//! and stopped when dropped or when the test process exits.
 //!
 //! Without the `nats-server` binary the test fails, saying how to install it; it never
 //! skips. The binary: `CONCORD_NATS_SERVER`, else `nats-server` on PATH, else Debian's
 //! `/usr/sbin/nats-server`.
+//!
+//! Must not: be used outside tests (it panics on failure, as a test helper should).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::{
     io::Write,
@@ -30,6 +34,7 @@ kill -"${sig:-TERM}" "$server" 2>/dev/null
 wait "$server"
 "#;
 
+#[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
     port: u16,
