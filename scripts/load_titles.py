@@ -36,7 +36,7 @@ def main():
     arts = [{"external_id": f"og-{r['id']}", "title": r["title"], "lang": LANG[r["lang"]],
              "published_at": r["published_at"].replace(" ", "T") + "Z"} for r in rows]
     start = time.time()
-    accepted = 0
+    accepted, last = 0, None
     for i in range(0, len(arts), a.batch):
         chunk = arts[i:i + a.batch]
         while chunk:
@@ -47,6 +47,8 @@ def main():
                        if "problem" in res and res["problem"]["code"] != "busy"]
             for p in refused:
                 print(f"\nrefused: {p['detail']}", file=sys.stderr)
+            ids = [res["id"] for res in out["results"] if "id" in res]
+            last = ids[-1] if ids else last
             accepted += len(chunk) - len(retry) - len(refused)
             chunk = retry
             if retry:
@@ -55,7 +57,13 @@ def main():
     acked = time.time() - start
     while True:
         _, ready = call(f"{a.url}/readyz", a.key)
-        if ready["indexed_articles"] >= accepted and ready["embed_queue_depth"] == 0:
+        if ready["indexed_articles"] is None:
+            # An api node of the distributed mode has no index: the clusterer decides in
+            # arrival order, so the last article clustered means all are.
+            _, art = call(f"{a.url}/v1/articles/{last}", a.key)
+            if art and art.get("state") == "clustered":
+                break
+        elif ready["indexed_articles"] >= accepted and ready["embed_queue_depth"] == 0:
             break
         time.sleep(0.5)
     total = time.time() - start

@@ -265,6 +265,8 @@ pub struct DistributedConfig {
     pub embed_prefetch: usize,
     pub cluster_ack_wait_secs: u64,
     pub cluster_max_deliver: i64,
+    pub cluster_window: i64,
+    pub reorder_wait_ms: u64,
 }
 
 /// Where the store lives.
@@ -576,6 +578,10 @@ impl Config {
                 self.distributed.embed_prefetch as u64,
             ),
             ("distributed.replicas", self.distributed.replicas as u64),
+            (
+                "distributed.cluster_window",
+                self.distributed.cluster_window.max(0) as u64,
+            ),
         ] {
             if value == 0 {
                 return invalid(field, "must be at least 1");

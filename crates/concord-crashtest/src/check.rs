@@ -210,7 +210,7 @@ pub fn verify(
 
     // 3. the index: its size, and every article found near some other (the
     // index answers small windows by an exact scan, so this is exact here)
-    round.indexed_articles = api.ready()?.indexed_articles;
+    round.indexed_articles = api.ready()?.indexed_articles.unwrap_or_default();
     let k = acked.len().saturating_sub(1).clamp(1, 200);
     let mut found: HashSet<String> = HashSet::new();
     let mut stale: HashSet<String> = HashSet::new();

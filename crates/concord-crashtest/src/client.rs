@@ -126,7 +126,8 @@ pub struct ClusterOut {
 
 #[derive(Debug, Deserialize)]
 pub struct Ready {
-    pub indexed_articles: usize,
+    /// `None` on an api node of the distributed mode (no index there).
+    pub indexed_articles: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,7 +21,7 @@ mod rng;
 mod run;
 mod server;
 
-pub use check::{Round, settle};
+pub use check::{Round, settle, verify};
 pub use client::{Accepted, Answer, Api, ArticleOut, BatchAnswer, BatchItem, DEV_KEY};
 pub use corpus::{Article, corpus};
 pub use damage::Damage;

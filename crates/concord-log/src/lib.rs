@@ -137,6 +137,11 @@ pub struct LogConfig {
     /// a standby's wait for the notice a dead clusterer held, so it is short; slow work
     /// calls [`Delivery::in_progress`]. Default 10 s.
     pub cluster_ack_wait: Duration,
+    /// Embedded notices the clusterer may hold unacknowledged at once. 1: strict publish
+    /// order, redeliveries included. More lets the clusterer take a window of notices
+    /// and decide them in its own order (the distributed mode puts them back in arrival
+    /// order, which parallel embed workers shuffle). Default 1.
+    pub cluster_in_flight: i64,
     /// Deliveries of one embedded notice before JetStream skips it (it is still in the
     /// store, not clustered, and the clusterer's recovery finds it). Default 10.
     pub cluster_max_deliver: i64,
@@ -155,6 +160,7 @@ impl Default for LogConfig {
             embed_max_deliver: 5,
             embed_prefetch: 32,
             cluster_ack_wait: Duration::from_secs(10),
+            cluster_in_flight: 1,
             cluster_max_deliver: 10,
             request_timeout: Duration::from_secs(5),
         }
@@ -308,12 +314,13 @@ impl ArticleLog {
         Deliveries::open(&self.embed, EMBED_CONSUMER, self.config.embed_prefetch).await
     }
 
-    /// The embedded notices, in publish order, one unacknowledged at a time. Only the
-    /// active clusterer (the lease holder) calls it; a standby calls it after taking over.
+    /// The embedded notices, in publish order, [`LogConfig::cluster_in_flight`]
+    /// unacknowledged at a time. Only the active clusterer (the lease holder) calls it; a
+    /// standby calls it after taking over.
     pub async fn cluster_feed(&self) -> Result<Deliveries, LogError> {
-        // The consumer allows one notice in flight; asking for more only keeps a
-        // larger request waiting on the server.
-        Deliveries::open(&self.cluster, CLUSTER_CONSUMER, 1).await
+        // Asking for more than the consumer lets out only keeps a larger request waiting.
+        let batch = usize::try_from(self.config.cluster_in_flight.max(1)).unwrap_or(1);
+        Deliveries::open(&self.cluster, CLUSTER_CONSUMER, batch).await
     }
 
     /// Waits until everything sent on this connection (acks included) reached the server.
@@ -383,8 +390,8 @@ fn cluster_consumer(c: &LogConfig) -> pull::Config {
         ack_policy: AckPolicy::Explicit,
         ack_wait: c.cluster_ack_wait,
         max_deliver: c.cluster_max_deliver,
-        // Strict publish order, redeliveries included.
-        max_ack_pending: 1,
+        // 1: strict publish order, redeliveries included.
+        max_ack_pending: c.cluster_in_flight.max(1),
         num_replicas: c.replicas,
         ..Default::default()
     }

@@ -17,6 +17,16 @@ pub enum IngestError {
     NotFound(ArticleId),
     #[error("pipeline is shutting down")]
     ShuttingDown,
+    /// Distributed mode: no process of `role` answered (none running, or the active
+    /// clusterer died and a standby is taking over). Worth retrying shortly.
+    #[error("no {role} answered")]
+    Unavailable { role: &'static str },
+    /// Distributed mode: the process that served the call failed (its message).
+    #[error("{0}")]
+    Remote(String),
+    /// Distributed mode: the article log (NATS) failed.
+    #[error("article log: {0}")]
+    Log(#[from] concord_log::LogError),
 }
 
 impl From<concord_embed::EmbedError> for IngestError {

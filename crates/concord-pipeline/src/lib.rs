@@ -10,6 +10,9 @@
 
 mod error;
 mod pipeline;
+mod remote;
+pub mod roles;
+mod wire;
 mod worker;
 
 pub use error::IngestError;

@@ -17,8 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     IngestError,
+    remote::Remote,
     worker::{ClusterReply, ClusterWorker, Msg, Queued, SearchHit},
 };
+use concord_log::ArticleLog;
 
 /// An article as a caller submits it.
 #[derive(Debug, Clone)]
@@ -83,23 +85,37 @@ struct Inner {
     /// Shared with the blocking upsert alone, so a request abandoned mid-write never
     /// holds the whole pipeline (which would keep it from draining at shutdown).
     ingest_db: Arc<Mutex<Db>>,
-    embed: EmbedHandle,
-    cluster_tx: mpsc::Sender<Msg>,
-    /// The cluster thread's lane for read-only queries, served before articles.
-    query_tx: mpsc::Sender<Msg>,
     preparer: Preparer,
     /// Publisher affixes learned from every title received, left out of the
     /// text the model reads (`model.title_affix_min`).
     affixes: Mutex<TitleAffixes>,
-    index: Arc<RwLock<VectorIndex>>,
     model_name: String,
-    workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
     metrics: Metrics,
     outbox: Arc<tokio::sync::Notify>,
+    engine: Engine,
+}
+
+/// Where stored articles go next.
+#[derive(Debug)]
+enum Engine {
+    /// This process embeds and clusters them (role `all`).
+    Local(Local),
+    /// The article log does: embed workers and the active clusterer elsewhere (role `api`).
+    Remote(Box<Remote>),
+}
+
+#[derive(Debug)]
+struct Local {
+    embed: EmbedHandle,
+    cluster_tx: mpsc::Sender<Msg>,
+    /// The cluster thread's lane for read-only queries, served before articles.
+    query_tx: mpsc::Sender<Msg>,
+    index: Arc<RwLock<VectorIndex>>,
+    workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
 }
 
 /// Feeds the model's batches into the metrics.
-struct EmbedMetrics(Metrics);
+pub(crate) struct EmbedMetrics(pub(crate) Metrics);
 
 impl BatchObserver for EmbedMetrics {
     fn batch(&self, size: usize, elapsed: std::time::Duration) {
@@ -129,6 +145,82 @@ pub fn open_store(config: &Config) -> Result<Store, concord_store::StoreError> {
     }
 }
 
+/// The clusterer's owning thread and the handles that feed it: what role `all` and the
+/// active clusterer of the distributed mode both run.
+pub(crate) struct ClusterParts {
+    pub cluster_tx: mpsc::Sender<Msg>,
+    pub query_tx: mpsc::Sender<Msg>,
+    pub index: Arc<RwLock<VectorIndex>>,
+    pub thread: JoinHandle<()>,
+}
+
+/// Loads (or rebuilds) the index, rebuilds cluster state from `store`, and starts the
+/// cluster thread.
+pub(crate) fn start_clusterer(
+    config: &Config,
+    store: &Store,
+    dim: usize,
+    model_name: &str,
+    metrics: &Metrics,
+    outbox: &Arc<tokio::sync::Notify>,
+) -> Result<ClusterParts, IngestError> {
+    let dump_dir = index_dir(config);
+    let index = match VectorIndex::load(&dump_dir).map(|(index, _)| index) {
+        Ok(index) if index.params().dim == dim => {
+            tracing::info!(entries = index.len(), "index dump loaded");
+            index
+        }
+        Ok(_) => {
+            tracing::warn!("index dump has another dimension; rebuilding from the store");
+            VectorIndex::new(index_params(config, dim))
+                .map_err(concord_cluster::ClusterError::from)?
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "no usable index dump; rebuilding from the store");
+            VectorIndex::new(index_params(config, dim))
+                .map_err(concord_cluster::ClusterError::from)?
+        }
+    };
+    let index = Arc::new(RwLock::new(index));
+    let clusterer = Clusterer::open(
+        config.cluster.rule.clone(),
+        dim,
+        store.connect()?.without_auto_checkpoint()?,
+        Arc::clone(&index),
+    )?;
+    let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
+    let (query_tx, query_rx) = mpsc::channel(config.cluster.query_queue_capacity);
+    let worker = ClusterWorker {
+        clusterer,
+        model: model_name.to_owned(),
+        index: Arc::clone(&index),
+        dump_dir,
+        dump_every: config.index.dump_every_inserts,
+        metrics: metrics.clone(),
+        outbox: Arc::clone(outbox),
+        since_dump: 0,
+    };
+    let thread = std::thread::Builder::new()
+        .name("concord-cluster".into())
+        .spawn(move || worker.run(cluster_rx, query_rx))
+        .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
+    Ok(ClusterParts {
+        cluster_tx,
+        query_tx,
+        index,
+        thread,
+    })
+}
+
+/// Affixes learned from every stored title, so a restart strips what the last run did.
+fn learned_affixes(config: &Config, store: &Store) -> Result<TitleAffixes, IngestError> {
+    let mut affixes = TitleAffixes::new(config.model.title_affix_min);
+    if config.model.title_affix_min > 0 {
+        store.connect()?.titles(|t| affixes.observe(t))?;
+    }
+    Ok(affixes)
+}
+
 impl Pipeline {
     /// Opens the store, loads (or rebuilds) the index, rebuilds cluster state,
     /// and starts the embed and cluster workers. Call [`Pipeline::recover`]
@@ -138,82 +230,83 @@ impl Pipeline {
         let dim = model.dim();
         let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
         let preparer = Preparer::new(config.model.languages.clone(), budget);
-        let mut affixes = TitleAffixes::new(config.model.title_affix_min);
-        if config.model.title_affix_min > 0 {
-            store.connect()?.titles(|t| affixes.observe(t))?;
-        }
+        let affixes = learned_affixes(config, &store)?;
         let model_name = model.name().to_owned();
-
-        let dump_dir = index_dir(config);
-        let index = match VectorIndex::load(&dump_dir).map(|(index, _)| index) {
-            Ok(index) if index.params().dim == dim => {
-                tracing::info!(entries = index.len(), "index dump loaded");
-                index
-            }
-            Ok(_) => {
-                tracing::warn!("index dump has another dimension; rebuilding from the store");
-                VectorIndex::new(index_params(config, dim))
-                    .map_err(concord_cluster::ClusterError::from)?
-            }
-            Err(e) => {
-                tracing::info!(reason = %e, "no usable index dump; rebuilding from the store");
-                VectorIndex::new(index_params(config, dim))
-                    .map_err(concord_cluster::ClusterError::from)?
-            }
-        };
-        let index = Arc::new(RwLock::new(index));
-        let clusterer = Clusterer::open(
-            config.cluster.rule.clone(),
-            dim,
-            store.connect()?.without_auto_checkpoint()?,
-            Arc::clone(&index),
-        )?;
-
         let metrics = Metrics::new();
         let outbox = Arc::new(tokio::sync::Notify::new());
+        let parts = start_clusterer(config, &store, dim, &model_name, &metrics, &outbox)?;
         let observer = Arc::new(EmbedMetrics(metrics.clone()));
         let (embed_worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
-            .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
-        let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
-        let (query_tx, query_rx) = mpsc::channel(config.cluster.query_queue_capacity);
-        let worker = ClusterWorker {
-            clusterer,
-            model: model_name.clone(),
-            index: Arc::clone(&index),
-            dump_dir,
-            dump_every: config.index.dump_every_inserts,
-            metrics: metrics.clone(),
-            outbox: Arc::clone(&outbox),
-            since_dump: 0,
-        };
-        let cluster_thread = std::thread::Builder::new()
-            .name("concord-cluster".into())
-            .spawn(move || worker.run(cluster_rx, query_rx))
             .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ingest_db: Arc::new(Mutex::new(store.connect()?)),
                 store,
-                embed,
-                cluster_tx,
-                query_tx,
                 preparer,
                 affixes: Mutex::new(affixes),
-                index,
                 model_name,
-                workers: Mutex::new(Some((embed_worker, cluster_thread))),
                 metrics,
                 outbox,
+                engine: Engine::Local(Local {
+                    embed,
+                    cluster_tx: parts.cluster_tx,
+                    query_tx: parts.query_tx,
+                    index: parts.index,
+                    workers: Mutex::new(Some((embed_worker, parts.thread))),
+                }),
             }),
         })
+    }
+
+    /// An api node of the distributed mode (role `api`): the store and the article
+    /// log, no model and no index. Articles are stored, then announced on the log;
+    /// searches, corrections and deletes go to the embed workers and the active
+    /// clusterer over it. The model directory is still read, for its tokenizer (the
+    /// text is prepared and its truncation reported here, before the 2xx).
+    pub fn start_api(config: &Config, log: ArticleLog) -> Result<Self, IngestError> {
+        let store = open_store(config)?;
+        let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
+        let preparer = Preparer::new(config.model.languages.clone(), budget);
+        let affixes = learned_affixes(config, &store)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ingest_db: Arc::new(Mutex::new(store.connect()?)),
+                store,
+                preparer,
+                affixes: Mutex::new(affixes),
+                model_name: config.model.name.clone(),
+                metrics: Metrics::new(),
+                outbox: Arc::new(tokio::sync::Notify::new()),
+                engine: Engine::Remote(Box::new(Remote::new(config, log))),
+            }),
+        })
+    }
+
+    fn local(&self) -> Option<&Local> {
+        match &self.inner.engine {
+            Engine::Local(local) => Some(local),
+            Engine::Remote(_) => None,
+        }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
-        &self.inner.index
+    /// Articles in this process's index (`None` on an api node, which has none).
+    pub fn indexed_articles(&self) -> Option<usize> {
+        self.local()
+            .map(|l| l.index.read().map_or(0, |index| index.len()))
+    }
+
+    /// The model's dimension (`None` on an api node, which loads no model).
+    pub fn dim(&self) -> Option<usize> {
+        self.local().map(|l| l.embed.dim())
+    }
+
+    /// Texts waiting for this process's model (0 on an api node).
+    pub fn embed_queue_depth(&self) -> usize {
+        self.local().map_or(0, |l| l.embed.queue_depth())
     }
 
     /// The process's metrics; the caller updates scrape-time gauges and renders them.
@@ -226,13 +319,18 @@ impl Pipeline {
         Arc::clone(&self.inner.outbox)
     }
 
-    /// Messages waiting for the cluster thread.
+    /// Messages waiting for this process's cluster thread (0 on an api node).
     pub fn cluster_queue_depth(&self) -> usize {
-        self.inner.cluster_tx.max_capacity() - self.inner.cluster_tx.capacity()
+        self.local()
+            .map_or(0, |l| l.cluster_tx.max_capacity() - l.cluster_tx.capacity())
     }
 
-    pub fn embed(&self) -> &EmbedHandle {
-        &self.inner.embed
+    /// `all` for one process, `api` for an api node of the distributed mode.
+    pub fn role(&self) -> &'static str {
+        match self.inner.engine {
+            Engine::Local(_) => "all",
+            Engine::Remote(_) => "api",
+        }
     }
 
     pub fn model_name(&self) -> &str {
@@ -300,54 +398,51 @@ impl Pipeline {
         let a = a.without_nul();
         let headline = self.headline(&a.title);
         let prepared = self.prepare(&headline, &a.body, a.lang)?;
+        let local = match &self.inner.engine {
+            Engine::Local(local) => local,
+            Engine::Remote(remote) => {
+                let (new, _) = new_article(a, &prepared);
+                let hash = new.content_hash.clone();
+                let outcome = self.upsert(new).await?;
+                let clustered = match outcome {
+                    UpsertOutcome::Unchanged(..) => None,
+                    UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) => {
+                        remote.announce(id, &hash).await;
+                        want_reply.then(|| remote.watch(self.inner.store.clone(), id, hash))
+                    }
+                };
+                tracing::debug!(article = %outcome.id(), outcome = ?outcome, "article stored");
+                return Ok(Submitted {
+                    id: outcome.id(),
+                    outcome,
+                    prepared,
+                    clustered,
+                });
+            }
+        };
         // Room in both queues first, so an acknowledged article is never stuck behind a refusal.
         let (cluster_permit, embed_permit) = match admission {
             Admission::Refuse => (
-                self.inner
+                local
                     .cluster_tx
                     .clone()
                     .try_reserve_owned()
                     .map_err(|e| refused("cluster", e))?,
-                self.inner.embed.try_reserve()?,
+                local.embed.try_reserve()?,
             ),
             Admission::Wait => (
-                self.inner
+                local
                     .cluster_tx
                     .clone()
                     .reserve_owned()
                     .await
                     .map_err(|_| IngestError::ShuttingDown)?,
-                self.inner.embed.reserve().await?,
+                local.embed.reserve().await?,
             ),
         };
-        let lang = prepared.lang;
-        let title = a.title.clone();
-        let hash = content_hash(&a.title, &a.body, a.url.as_deref(), a.published_at, a.lang);
-        let new = NewArticle {
-            external_id: a.external_id,
-            source: a.source,
-            url: a.url,
-            lang,
-            lang_source: match prepared.lang_source {
-                LangSource::Given => "given",
-                LangSource::Detected => "detected",
-                LangSource::Undetermined => "undetermined",
-            },
-            model_supports_lang: prepared.model_supports_lang,
-            published_at: a.published_at,
-            title: a.title,
-            content_hash: hash.clone(),
-            prepared_text: prepared.text.clone(),
-            truncated: prepared.truncated,
-        };
-        let ingest_db = Arc::clone(&self.inner.ingest_db);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut db = ingest_db.lock().map_err(|_| IngestError::ShuttingDown)?;
-            db.upsert_article(&new, Timestamp::now())
-                .map_err(IngestError::from)
-        })
-        .await
-        .map_err(|_| IngestError::ShuttingDown)??;
+        let (new, published_at) = new_article(a, &prepared);
+        let (hash, lang, title) = (new.content_hash.clone(), new.lang, new.title.clone());
+        let outcome = self.upsert(new).await?;
         let id = outcome.id();
         let clustered = match outcome {
             UpsertOutcome::Unchanged(..) => None,
@@ -363,7 +458,7 @@ impl Pipeline {
                     article: Queued {
                         id,
                         content_hash: hash,
-                        published_at: a.published_at,
+                        published_at,
                         lang,
                         title,
                         text: prepared.text.clone(),
@@ -383,9 +478,25 @@ impl Pipeline {
         })
     }
 
+    /// Stores an article (durable when this returns).
+    async fn upsert(&self, new: NewArticle) -> Result<UpsertOutcome, IngestError> {
+        let ingest_db = Arc::clone(&self.inner.ingest_db);
+        tokio::task::spawn_blocking(move || {
+            let mut db = ingest_db.lock().map_err(|_| IngestError::ShuttingDown)?;
+            db.upsert_article(&new, Timestamp::now())
+                .map_err(IngestError::from)
+        })
+        .await
+        .map_err(|_| IngestError::ShuttingDown)?
+    }
+
     /// Re-queues what the store holds unfinished (after a crash or restart),
-    /// oldest first. Returns how many articles were re-queued.
+    /// oldest first. Returns how many articles were re-queued. Nothing to do on an api
+    /// node: the active clusterer's sweep announces what was left unfinished.
     pub async fn recover(&self) -> Result<usize, IngestError> {
+        let Some(local) = self.local() else {
+            return Ok(0);
+        };
         let store = self.inner.store.clone();
         let pending = tokio::task::spawn_blocking(move || store.connect()?.pending_articles())
             .await
@@ -395,8 +506,7 @@ impl Pipeline {
             tracing::info!(articles = n, "re-queueing unfinished articles");
         }
         for p in pending {
-            let permit = self
-                .inner
+            let permit = local
                 .cluster_tx
                 .clone()
                 .reserve_owned()
@@ -420,7 +530,7 @@ impl Pipeline {
                     });
                 }
                 _ => {
-                    let embed = self.inner.embed.reserve().await?;
+                    let embed = local.embed.reserve().await?;
                     let vector = embed.submit(p.prepared_text.clone());
                     permit.send(Msg::Embedded {
                         article: Queued {
@@ -458,8 +568,11 @@ impl Pipeline {
         &self,
         message: impl FnOnce(oneshot::Sender<T>) -> Msg,
     ) -> Result<T, IngestError> {
+        let Some(local) = self.local() else {
+            return Err(IngestError::Unavailable { role: "clusterer" });
+        };
         let (done, rx) = oneshot::channel();
-        self.inner
+        local
             .cluster_tx
             .send(message(done))
             .await
@@ -473,8 +586,11 @@ impl Pipeline {
         &self,
         message: impl FnOnce(oneshot::Sender<T>) -> Msg,
     ) -> Result<T, IngestError> {
+        let Some(local) = self.local() else {
+            return Err(IngestError::Unavailable { role: "clusterer" });
+        };
         let (done, rx) = oneshot::channel();
-        self.inner
+        local
             .query_tx
             .try_send(message(done))
             .map_err(|e| refused("query", e))?;
@@ -483,15 +599,19 @@ impl Pipeline {
 
     /// Removes an article from its cluster and the index; the cluster updates.
     pub async fn delete(&self, id: ArticleId) -> Result<Option<ClusterId>, IngestError> {
+        if let Engine::Remote(remote) = &self.inner.engine {
+            return remote.delete(id).await;
+        }
         self.ask(|done| Msg::Delete { id, done }).await?
     }
 
-    /// Waits until everything submitted before this call is clustered.
+    /// Waits until everything submitted before this call is clustered (this process's
+    /// clusterer; an api node has none).
     pub async fn flush(&self) -> Result<(), IngestError> {
         self.ask(Msg::Flush).await
     }
 
-    /// The clusterer's view of every active cluster.
+    /// The clusterer's view of every active cluster (this process's clusterer).
     pub async fn summaries(&self) -> Result<Vec<ClusterSummary>, IngestError> {
         self.ask(Msg::Summaries).await
     }
@@ -505,13 +625,16 @@ impl Pipeline {
         k: usize,
     ) -> Result<Vec<SearchHit>, IngestError> {
         let prepared = self.prepare(query, "", lang)?;
-        let vector = self
-            .inner
+        let lang = prepared.lang;
+        let local = match &self.inner.engine {
+            Engine::Local(local) => local,
+            Engine::Remote(remote) => return remote.search(prepared.text, lang, k).await,
+        };
+        let vector = local
             .embed
             .try_submit_query(prepared.text)?
             .await
             .map_err(|_| IngestError::ShuttingDown)??;
-        let lang = prepared.lang;
         self.ask_query(|done| Msg::Search {
             vector,
             lang,
@@ -527,6 +650,9 @@ impl Pipeline {
         article: ArticleId,
         k: usize,
     ) -> Result<Vec<SearchHit>, IngestError> {
+        if let Engine::Remote(remote) = &self.inner.engine {
+            return remote.similar(article, k).await;
+        }
         self.ask_query(|done| Msg::Similar { article, k, done })
             .await?
     }
@@ -537,6 +663,9 @@ impl Pipeline {
         cluster: ClusterId,
         n: usize,
     ) -> Result<Vec<(ClusterId, f32)>, IngestError> {
+        if let Engine::Remote(remote) = &self.inner.engine {
+            return remote.related(cluster, n).await;
+        }
         self.ask_query(|done| Msg::Related { cluster, n, done })
             .await?
     }
@@ -547,6 +676,9 @@ impl Pipeline {
         correction: Correction,
         actor: &str,
     ) -> Result<Corrected, IngestError> {
+        if let Engine::Remote(remote) = &self.inner.engine {
+            return remote.correct(correction, actor).await;
+        }
         let actor = actor.to_owned();
         self.ask(|done| Msg::Correct {
             correction,
@@ -584,7 +716,10 @@ impl Pipeline {
                 }
             }
         };
-        let workers = inner.workers.lock().ok().and_then(|mut w| w.take());
+        let workers = match &inner.engine {
+            Engine::Local(local) => local.workers.lock().ok().and_then(|mut w| w.take()),
+            Engine::Remote(_) => None,
+        };
         drop(inner);
         if let Some((embed_worker, cluster_thread)) = workers {
             if cluster_thread.join().is_err() {
@@ -594,6 +729,31 @@ impl Pipeline {
         }
         true
     }
+}
+
+/// The row to store for a submission, and its publication time.
+fn new_article(a: ArticleSubmission, prepared: &PreparedText) -> (NewArticle, Timestamp) {
+    let hash = content_hash(&a.title, &a.body, a.url.as_deref(), a.published_at, a.lang);
+    (
+        NewArticle {
+            external_id: a.external_id,
+            source: a.source,
+            url: a.url,
+            lang: prepared.lang,
+            lang_source: match prepared.lang_source {
+                LangSource::Given => "given",
+                LangSource::Detected => "detected",
+                LangSource::Undetermined => "undetermined",
+            },
+            model_supports_lang: prepared.model_supports_lang,
+            published_at: a.published_at,
+            title: a.title,
+            content_hash: hash,
+            prepared_text: prepared.text.clone(),
+            truncated: prepared.truncated,
+        },
+        a.published_at,
+    )
 }
 
 fn index_params(config: &Config, dim: usize) -> IndexParams {

@@ -146,10 +146,13 @@ struct Health {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Ready {
     status: &'static str,
+    /// `all` (one process) or `api` (an api node of the distributed mode, which holds
+    /// no model and no index: `dim` and `indexed_articles` are then null).
+    role: &'static str,
     model: String,
-    dim: usize,
+    dim: Option<usize>,
     embed_queue_depth: usize,
-    indexed_articles: usize,
+    indexed_articles: Option<usize>,
 }
 
 #[utoipa::path(
@@ -168,16 +171,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // The state only exists once the model is loaded and the index is rebuilt or
     // repaired from the store, so reaching here means ready.
     let pipeline = &state.inner.pipeline;
-    let embed = pipeline.embed();
-    let indexed_articles = pipeline.index().read().map_or(0, |index| index.len());
     (
         StatusCode::OK,
         Json(Ready {
             status: "ready",
+            role: pipeline.role(),
             model: pipeline.model_name().to_owned(),
-            dim: embed.dim(),
-            embed_queue_depth: embed.queue_depth(),
-            indexed_articles,
+            dim: pipeline.dim(),
+            embed_queue_depth: pipeline.embed_queue_depth(),
+            indexed_articles: pipeline.indexed_articles(),
         }),
     )
 }
@@ -186,10 +188,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let pipeline = state.pipeline();
     let m = pipeline.metrics();
-    m.queue_depth("embed", pipeline.embed().queue_depth());
+    m.queue_depth("embed", pipeline.embed_queue_depth());
     m.queue_depth("cluster", pipeline.cluster_queue_depth());
-    if let Ok(index) = pipeline.index().read() {
-        m.indexed_articles(index.len());
+    if let Some(n) = pipeline.indexed_articles() {
+        m.indexed_articles(n);
     }
     if let Some(counters) = &state.webhooks().counters {
         let c = counters.snapshot();

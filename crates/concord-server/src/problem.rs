@@ -120,6 +120,20 @@ impl From<IngestError> for Problem {
             IngestError::Store(e) => Self::internal(format!("store: {e}")),
             IngestError::Embed(e) => Self::internal(format!("embedding: {e}")),
             IngestError::Cluster(e) => Self::from(e),
+            IngestError::Unavailable { role } => {
+                let mut p = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    format!(
+                        "no {role} answered in time; a standby takes over within seconds, retry"
+                    ),
+                );
+                p.0.retry_after_secs = Some(2);
+                p
+            }
+            IngestError::Remote(message) => Self::internal(message),
+            IngestError::Log(e) => Self::internal(format!("article log: {e}")),
         }
     }
 }

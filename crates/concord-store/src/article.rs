@@ -324,6 +324,22 @@ impl Db {
         )
     }
 
+    /// The smallest id among articles not yet clustered (`queued` or `embedded`) that
+    /// were written at `since` or later: what the distributed mode's clusterer waits for
+    /// before deciding a later article, to decide in arrival order.
+    pub fn earliest_unfinished_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Option<ArticleId>, StoreError> {
+        let id: Option<i64> = self.c().query_one(
+            "SELECT min(id) FROM articles
+             WHERE state IN ('queued', 'embedded') AND updated_at >= ?1",
+            values![millis(since)],
+            |r| r.get(0),
+        )?;
+        Ok(id.map(|id| ArticleId(id as u64)))
+    }
+
     /// Every stored title (deleted articles' too: an outlet's affix stays
     /// learned), in id (arrival) order.
     pub fn titles(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod bulk;
 mod config;
 mod eval;
 mod fit;
+mod roles;
 mod serve;
 
 use std::path::PathBuf;

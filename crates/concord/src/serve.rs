@@ -6,7 +6,10 @@ use std::{
 
 use anyhow::Context;
 use clap::Args;
-use concord_core::{Config, config::ServerConfig};
+use concord_core::{
+    Config,
+    config::{ProcessRole, ServerConfig},
+};
 use concord_embed::Model;
 use concord_feeds::SinkOutcome;
 use concord_pipeline::{ArticleSubmission, IngestError, Pipeline};
@@ -16,7 +19,7 @@ use concord_webhooks::{Dispatcher, DispatcherConfig};
 use figment::Figment;
 use tokio_util::sync::CancellationToken;
 
-use crate::config;
+use crate::{config, roles};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -26,16 +29,27 @@ pub struct ServeArgs {
     /// Data directory (overrides data.dir).
     #[arg(long)]
     data_dir: Option<String>,
+    /// Which part to run (overrides distributed.role): all, api, embed or cluster.
+    #[arg(long)]
+    role: Option<String>,
 }
 
 pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
     let config = config::load(
         figment,
-        &[("server.listen", args.listen), ("data.dir", args.data_dir)],
+        &[
+            ("server.listen", args.listen),
+            ("data.dir", args.data_dir),
+            ("distributed.role", args.role),
+        ],
     )?;
     config::init_tracing(&config);
+    let role = config.distributed.role;
+    tracing::info!(role = role.as_str(), "starting");
     let keys = Keys::new(&config.auth.keys);
-    check_exposure(&config.server, keys.has_dev_key())?;
+    if matches!(role, ProcessRole::All | ProcessRole::Api) {
+        check_exposure(&config.server, keys.has_dev_key())?;
+    }
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("cannot create data dir {}", config.data.dir.display()))?;
 
@@ -46,6 +60,11 @@ pub fn serve(figment: Figment, args: ServeArgs) -> anyhow::Result<()> {
     // Before anything slow: as PID 1 in a container, a signal nobody handles is ignored,
     // and `docker stop` during the model load would wait for the grace period.
     let stop = runtime.block_on(async { Stop::install() })?;
+    match role {
+        ProcessRole::Embed => return roles::embed(&config, runtime, &stop),
+        ProcessRole::Cluster => return roles::cluster(&config, runtime, &stop),
+        ProcessRole::All | ProcessRole::Api => {}
+    }
 
     let Some(pipeline) = runtime.block_on(start_up(&config, &stop))? else {
         // Nothing was acknowledged yet; the store is as crash-safe mid-start as anywhere,
@@ -212,6 +231,23 @@ fn check_exposure(server: &ServerConfig, dev_key: bool) -> anyhow::Result<()> {
 /// Loads the model and opens the store and index on a thread of their own, while the
 /// runtime listens for a stop; `None` when the stop came first.
 async fn start_up(config: &Config, stop: &Stop) -> anyhow::Result<Option<Pipeline>> {
+    if config.distributed.role == ProcessRole::Api {
+        // An api node: the store and the article log; the model and index live elsewhere.
+        let log = tokio::select! {
+            biased;
+            () = stop.requested() => return Ok(None),
+            log = concord_pipeline::roles::connect_log(config) => {
+                log.context("cannot connect to the article log (distributed.nats_url)")?
+            }
+        };
+        let config = config.clone();
+        let pipeline = tokio::task::spawn_blocking(move || Pipeline::start_api(&config, log))
+            .await
+            .context("start-up panicked")?
+            .context("cannot open the store")?;
+        tracing::info!("api node ready");
+        return Ok(Some(pipeline));
+    }
     let (done, started) = tokio::sync::oneshot::channel();
     let config = config.clone();
     std::thread::Builder::new()
@@ -250,7 +286,7 @@ async fn start_up(config: &Config, stop: &Stop) -> anyhow::Result<Option<Pipelin
 /// SIGTERM or SIGINT (ctrl-c), listened for from the first moment of `serve`: the time
 /// the first one arrived, for everyone who waits on it.
 #[derive(Debug, Clone)]
-struct Stop {
+pub(crate) struct Stop {
     at: tokio::sync::watch::Receiver<Option<Instant>>,
 }
 
@@ -278,7 +314,7 @@ impl Stop {
     }
 
     /// Completes once a stop was requested.
-    fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub(crate) fn requested(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut at = self.at.clone();
         async move {
             // Dropped sender: the signal task ended without a signal (the runtime is going).
@@ -288,12 +324,12 @@ impl Stop {
         }
     }
 
-    fn requested_at(&self) -> Option<Instant> {
+    pub(crate) fn requested_at(&self) -> Option<Instant> {
         *self.at.borrow()
     }
 
     /// Completes `budget` after the stop was requested.
-    async fn deadline_passed(&self, budget: Duration) {
+    pub(crate) async fn deadline_passed(&self, budget: Duration) {
         self.requested().await;
         let at = self.requested_at().unwrap_or_else(Instant::now);
         tokio::time::sleep_until((at + budget).into()).await;

@@ -19,8 +19,9 @@ use super::{
 };
 use crate::{ClusterError, state::ClusterState};
 
-/// An analyst's correction.
-#[derive(Debug, Clone, PartialEq)]
+/// An analyst's correction (serialisable: the distributed mode's api nodes send it to
+/// the active clusterer).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Correction {
     /// Fold the `from` clusters into `into`, which keeps its id.
     Merge {
@@ -47,7 +48,7 @@ impl Correction {
 }
 
 /// What a correction did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Corrected {
     /// The correction's id in the store.
     pub id: u64,

@@ -4,8 +4,6 @@
 //! redelivery after a worker dies, the cluster feed's order and a standby's takeover,
 //! and the streams and consumers surviving a server restart.
 
-
-
 use std::{collections::BTreeSet, time::Duration};
 
 use concord_core::ArticleId;

@@ -228,13 +228,13 @@ async fn acknowledged_articles_are_clustered_after_a_restart() {
     );
     let summaries = pipeline.summaries().await.unwrap();
     assert_eq!(summaries.iter().map(|s| s.size).sum::<usize>(), seeds.len());
-    assert_eq!(pipeline.index().read().unwrap().len(), seeds.len());
+    assert_eq!(pipeline.indexed_articles(), Some(seeds.len()));
     drop(db);
     assert!(pipeline.shutdown());
     // And the index dump written at shutdown is picked up by the next start.
     let again = Pipeline::start(&config, Model::load(&config.model).unwrap()).unwrap();
     assert_eq!(again.recover().await.unwrap(), 0);
-    assert_eq!(again.index().read().unwrap().len(), seeds.len());
+    assert_eq!(again.indexed_articles(), Some(seeds.len()));
     assert!(again.shutdown());
 }
 
@@ -299,7 +299,7 @@ async fn a_backup_taken_while_running_restores_the_same_clusters() {
         "nothing left unclustered"
     );
     assert_eq!(restored.summaries().await.unwrap(), before);
-    assert_eq!(restored.index().read().unwrap().len(), seeds().len());
+    assert_eq!(restored.indexed_articles(), Some(seeds().len()));
     assert!(restored.shutdown());
 }
 

@@ -7,6 +7,7 @@
 mod bulk;
 mod console;
 mod crash;
+mod distributed;
 mod exposure;
 mod feeds;
 mod fit;
