@@ -10,6 +10,7 @@
 # in a temporary directory, fresh for each run; everything is stopped at the end.
 #
 #   scripts/bench_distributed.sh [ARTICLES (default 1500)]
+# MODES / OG_MODES (e.g. "distributed-2:2") pick the runs; KEEP=1 keeps the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1500}
@@ -27,7 +28,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -f "$WORK/pg/data/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [ -n "${KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -47,6 +48,7 @@ start_servers() {
   NPORT=$(port)
   "$NATS" -js -a 127.0.0.1 -p "$NPORT" -sd "$WORK/nats" >"$WORK/nats-$tag.log" 2>&1 &
   PIDS+=($!)
+  wait_log "$WORK/nats-$tag.log" "Server is ready"
   export CONCORD_STORE__BACKEND=postgres
   export CONCORD_STORE__POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
   export CONCORD_DISTRIBUTED__NATS_URL="nats://127.0.0.1:$NPORT"
@@ -63,7 +65,7 @@ stop_all() {
 start_mode() {
   local tag=$1 workers=${2:-0}
   APORT=$(port); URL=http://127.0.0.1:$APORT
-  if [ "$tag" = embedded ]; then
+  if [[ $tag == *embedded ]]; then
     "$BIN" serve --listen 127.0.0.1:$APORT --data-dir "$WORK/data-$tag" >"$WORK/$tag.log" 2>&1 &
     PIDS+=($!)
   else
@@ -85,17 +87,19 @@ start_mode() {
 }
 
 echo "== ingest of article-length texts ($N articles, ~420 tokens each; no query clients)"
-for mode in "embedded 0" "distributed-1 1" "distributed-2 2"; do
-  set -- $mode
+for mode in ${MODES-embedded:0 distributed-1:1 distributed-2:2}; do
+  set -- "${mode%%:*}" "${mode##*:}"
   start_mode "$1" "$2"
   printf '%-15s ' "$1"
-  python3 scripts/load_mixed.py --url "$URL" --article-length 25 --limit "$N" --query-clients 0 2>/dev/null | head -1
+  python3 scripts/load_mixed.py --url "$URL" --article-length 25 --limit "$N" --query-clients 0 \
+    >"$WORK/load-$1.out" 2>/dev/null
+  head -1 "$WORK/load-$1.out"
   stop_all
 done
 
 echo "== OG2021 titles through each mode, scored against the gold events"
-for mode in "embedded 0" "distributed-2 2"; do
-  set -- $mode
+for mode in ${OG_MODES-embedded:0 distributed-2:2}; do
+  set -- "${mode%%:*}" "${mode##*:}"
   start_mode "og-$1" "$2"
   printf '%-15s ' "$1"
   python3 scripts/load_titles.py --url "$URL" --batch 200 2>/dev/null

@@ -38,6 +38,8 @@ const META_MODEL: &str = "model";
 const META_DIM: &str = "model_dim";
 /// How long a failed store step waits before its notice is delivered again.
 const RETRY: Duration = Duration::from_secs(2);
+/// How long a role waits for the NATS server at start.
+pub const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 /// How often the clusterer looks again while it waits for an earlier article.
 const REORDER_POLL: Duration = Duration::from_millis(50);
 /// An article unfinished this long holds no later one back (the sweep sees to it).
@@ -61,9 +63,23 @@ pub fn log_config(config: &Config) -> LogConfig {
     }
 }
 
-/// Connects to the article log named by `[distributed] nats_url`.
+/// Connects to the article log named by `[distributed] nats_url`, trying again for up to
+/// [`CONNECT_PATIENCE`] while the server is not up yet (roles and NATS often start
+/// together); then the error (the process exits and its supervisor restarts it).
 pub async fn connect_log(config: &Config) -> Result<ArticleLog, IngestError> {
-    Ok(ArticleLog::connect(&config.distributed.nats_url, log_config(config)).await?)
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match ArticleLog::connect(&config.distributed.nats_url, log_config(config)).await {
+            Ok(log) => return Ok(log),
+            Err(error) if started.elapsed() < CONNECT_PATIENCE => {
+                tracing::warn!(%error, retry_ms = pause.as_millis() as u64, "the article log is not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Opens the shared store off the async workers (PostgreSQL's client blocks).
@@ -108,7 +124,10 @@ pub async fn run_embed(
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
     let store = open_shared_store(config).await?;
-    let log = connect_log(config).await?;
+    let log = tokio::select! {
+        log = connect_log(config) => log?,
+        () = stop.cancelled() => return Ok(()),
+    };
     let (name, dim) = (model.name().to_owned(), model.dim());
     {
         let (store, name) = (store.clone(), name.clone());
@@ -281,7 +300,10 @@ pub async fn run_cluster(
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
     let store = open_shared_store(config).await?;
-    let log = connect_log(config).await?;
+    let log = tokio::select! {
+        log = connect_log(config) => log?,
+        () = stop.cancelled() => return Ok(()),
+    };
     let poll = Duration::from_millis(config.distributed.lease_poll_ms);
     let mut waiting_since = None;
     let mut lease = loop {

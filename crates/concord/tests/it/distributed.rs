@@ -196,6 +196,28 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
     }
 }
 
+/// Roles often start beside their NATS server: an api node that finds it not yet up keeps
+/// trying (for up to a minute), then serves once it is.
+#[test]
+fn an_api_node_started_before_the_nats_server_waits_for_it() {
+    let mut nats = NatsServer::start();
+    let cluster = Cluster::new("late_nats", &nats);
+    nats.stop();
+    let mut api = cluster.spawn("api", "api");
+    std::thread::sleep(Duration::from_millis(1500));
+    nats.restart();
+    api.wait_ready(super::READY).unwrap();
+    assert!(
+        concord_crashtest::messages(&api.log())
+            .iter()
+            .any(|m| m == "the article log is not reachable yet"),
+        "{}",
+        api.log()
+    );
+    let (status, log) = api.terminate(super::EXIT).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+}
+
 /// Records every webhook delivery (its `webhook-id` and body) POSTed to it; answers 204.
 struct Receiver {
     port: u16,
