@@ -212,13 +212,18 @@ pub(crate) fn start_clusterer(
     })
 }
 
-/// Affixes learned from every stored title, so a restart strips what the last run did.
-fn learned_affixes(config: &Config, store: &Store) -> Result<TitleAffixes, IngestError> {
+/// What ingest needs in either engine: the store, the text preparation (the model's
+/// tokenizer budget) and the publisher affixes learned from every stored title, so a
+/// restart strips what the last run did.
+fn open_ingest(config: &Config) -> Result<(Store, Preparer, TitleAffixes), IngestError> {
+    let store = open_store(config)?;
+    let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
+    let preparer = Preparer::new(config.model.languages.clone(), budget);
     let mut affixes = TitleAffixes::new(config.model.title_affix_min);
     if config.model.title_affix_min > 0 {
         store.connect()?.titles(|t| affixes.observe(t))?;
     }
-    Ok(affixes)
+    Ok((store, preparer, affixes))
 }
 
 impl Pipeline {
@@ -226,11 +231,8 @@ impl Pipeline {
     /// and starts the embed and cluster workers. Call [`Pipeline::recover`]
     /// next to finish what a previous run left unfinished.
     pub fn start(config: &Config, model: Model) -> Result<Self, IngestError> {
-        let store = open_store(config)?;
+        let (store, preparer, affixes) = open_ingest(config)?;
         let dim = model.dim();
-        let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
-        let preparer = Preparer::new(config.model.languages.clone(), budget);
-        let affixes = learned_affixes(config, &store)?;
         let model_name = model.name().to_owned();
         let metrics = Metrics::new();
         let outbox = Arc::new(tokio::sync::Notify::new());
@@ -264,10 +266,7 @@ impl Pipeline {
     /// clusterer over it. The model directory is still read, for its tokenizer (the
     /// text is prepared and its truncation reported here, before the 2xx).
     pub fn start_api(config: &Config, log: ArticleLog) -> Result<Self, IngestError> {
-        let store = open_store(config)?;
-        let budget = TokenizerBudget::load(&config.model.dir, config.model.max_tokens)?;
-        let preparer = Preparer::new(config.model.languages.clone(), budget);
-        let affixes = learned_affixes(config, &store)?;
+        let (store, preparer, affixes) = open_ingest(config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ingest_db: Arc::new(Mutex::new(store.connect()?)),

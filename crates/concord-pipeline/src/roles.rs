@@ -88,6 +88,18 @@ pub async fn open_shared_store(config: &Config) -> Result<Store, IngestError> {
     blocking(move || Ok(open_store(&config)?)).await
 }
 
+/// The shared store and the article log, or `None` when `stop` came first.
+async fn connect(
+    config: &Config,
+    stop: &CancellationToken,
+) -> Result<Option<(Store, ArticleLog)>, IngestError> {
+    let store = open_shared_store(config).await?;
+    tokio::select! {
+        log = connect_log(config) => Ok(Some((store, log?))),
+        () = stop.cancelled() => Ok(None),
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
@@ -123,10 +135,8 @@ pub async fn run_embed(
     metrics: Metrics,
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
-    let store = open_shared_store(config).await?;
-    let log = tokio::select! {
-        log = connect_log(config) => log?,
-        () = stop.cancelled() => return Ok(()),
+    let Some((store, log)) = connect(config, &stop).await? else {
+        return Ok(());
     };
     let (name, dim) = (model.name().to_owned(), model.dim());
     {
@@ -299,10 +309,8 @@ pub async fn run_cluster(
     outbox: Arc<Notify>,
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
-    let store = open_shared_store(config).await?;
-    let log = tokio::select! {
-        log = connect_log(config) => log?,
-        () = stop.cancelled() => return Ok(()),
+    let Some((store, log)) = connect(config, &stop).await? else {
+        return Ok(());
     };
     let poll = Duration::from_millis(config.distributed.lease_poll_ms);
     let mut waiting_since = None;
