@@ -307,6 +307,7 @@ pub async fn run_cluster(
     config: &Config,
     metrics: Metrics,
     outbox: Arc<Notify>,
+    active: Arc<AtomicBool>,
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
     let Some((store, log)) = connect(config, &stop).await? else {
@@ -365,8 +366,11 @@ pub async fn run_cluster(
         index,
         thread,
     } = parts;
+    let indexed = || index.read().map_or(0, |i| i.len());
+    metrics.indexed_articles(indexed());
+    active.store(true, Ordering::Relaxed);
     tracing::info!(
-        indexed = index.read().map_or(0, |i| i.len()),
+        indexed = indexed(),
         millis = took_over.elapsed().as_millis() as u64,
         "clusterer active"
     );
@@ -412,6 +416,7 @@ pub async fn run_cluster(
             }
             if let Some((_, (delivery, _))) = held.pop_first() {
                 cluster_one(&store, &cluster_tx, &model, delivery).await;
+                metrics.indexed_articles(indexed());
             }
         }
         // Look again soon while something waits for an earlier article.
@@ -441,6 +446,7 @@ pub async fn run_cluster(
     };
     // Notices still held go to the next clusterer after their ack wait.
     drop(held);
+    active.store(false, Ordering::Relaxed);
     rpc.abort();
     sweep.abort();
     drop((cluster_tx, query_tx));

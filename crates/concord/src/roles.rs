@@ -1,7 +1,14 @@
 //! `serve --role embed` and `serve --role cluster`: the distributed mode's processes
-//! that listen on no HTTP port. Wiring only; the roles are in `concord_pipeline::roles`.
+//! without the API. Each serves `/healthz`, `/readyz` and `/metrics` on `server.listen`
+//! for probes and Prometheus. Wiring only; the roles are in `concord_pipeline::roles`.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use concord_core::Config;
@@ -13,6 +20,77 @@ use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::Stop;
+
+/// What a role's probes report: `ready` once it does its work (embed: the model is
+/// loaded; cluster: it holds the lease, or waits on standby: both are healthy).
+#[derive(Clone)]
+struct Probe {
+    role: &'static str,
+    ready: Arc<AtomicBool>,
+    active: Option<Arc<AtomicBool>>,
+    metrics: Metrics,
+}
+
+/// Serves the probes and metrics on `server.listen` until `stop`.
+async fn serve_probes(
+    config: &Config,
+    probe: Probe,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+    async fn readyz(State(p): State<Probe>) -> (StatusCode, Json<serde_json::Value>) {
+        let ready = p.ready.load(Ordering::Relaxed);
+        let mut body = serde_json::json!({
+            "status": if ready { "ready" } else { "starting" },
+            "role": p.role,
+        });
+        if let Some(active) = &p.active {
+            body["state"] = if active.load(Ordering::Relaxed) {
+                "active"
+            } else {
+                "standby"
+            }
+            .into();
+        }
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (code, Json(body))
+    }
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(p): State<Probe>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    p.metrics.render(),
+                )
+            }),
+        )
+        .with_state(probe);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    tracing::info!(addr = %config.server.listen, "probes and metrics listening");
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "probe server failed");
+        }
+    }))
+}
 
 /// A token cancelled by the first SIGTERM/SIGINT.
 fn token(stop: &Stop) -> CancellationToken {
@@ -29,6 +107,14 @@ pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<(
     let budget = config.server.shutdown_deadline();
     let result = runtime.block_on(async {
         let token = token(stop);
+        let (metrics, ready) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
+        let probe = Probe {
+            role: "embed",
+            ready: Arc::clone(&ready),
+            active: None,
+            metrics: metrics.clone(),
+        };
+        let probes = serve_probes(config, probe, token.clone()).await?;
         let started = Instant::now();
         let model_config = config.model.clone();
         let loading = tokio::task::spawn_blocking(move || Model::load(&model_config));
@@ -43,13 +129,17 @@ pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<(
             millis = started.elapsed().as_millis() as u64,
             "model loaded"
         );
-        tokio::select! {
-            r = run_embed(config, model, Metrics::new(), token) => r.context("embed worker failed"),
+        ready.store(true, Ordering::Relaxed);
+        let outcome = tokio::select! {
+            r = run_embed(config, model, metrics, token.clone()) => r.context("embed worker failed"),
             () = stop.deadline_passed(budget) => {
                 tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed; notices in hand go to other workers");
                 Ok(())
             }
-        }
+        };
+        token.cancel();
+        let _ = probes.await;
+        outcome
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
@@ -59,6 +149,14 @@ pub fn cluster(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result
     let budget = config.server.shutdown_deadline();
     let result = runtime.block_on(async {
         let token = token(stop);
+        let (metrics, active) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
+        let probe = Probe {
+            role: "cluster",
+            ready: Arc::new(AtomicBool::new(true)),
+            active: Some(Arc::clone(&active)),
+            metrics: metrics.clone(),
+        };
+        let probes = serve_probes(config, probe, token.clone()).await?;
         // The outbox rows this clusterer commits go out from here too (any number of
         // dispatchers share the deliveries: claims skip locked rows).
         let store = open_shared_store(config).await.context("cannot open the store")?;
@@ -68,7 +166,7 @@ pub fn cluster(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result
             .context("the webhook dispatcher's start-up panicked")?
             .context("cannot start the webhook dispatcher")?;
         let outcome = tokio::select! {
-            r = run_cluster(config, Metrics::new(), dispatcher.notify_handle(), token) => r.context("clusterer failed"),
+            r = run_cluster(config, metrics, dispatcher.notify_handle(), active, token.clone()) => r.context("clusterer failed"),
             () = stop.deadline_passed(budget) => {
                 tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed; the next clusterer resumes from the log");
                 Ok(())
@@ -80,6 +178,8 @@ pub fn cluster(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result
         if let Err(error) = dispatcher.shutdown(left).await {
             tracing::warn!(%error, "webhook dispatcher did not stop cleanly");
         }
+        token.cancel();
+        let _ = probes.await;
         outcome
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -98,7 +98,7 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
     assert_eq!(ready["role"], "api");
     assert!(ready["indexed_articles"].is_null());
     wait_log(&first, "clusterer active", super::READY);
-    let second = cluster.spawn("cluster", "cluster2");
+    let mut second = cluster.spawn("cluster", "cluster2");
     wait_log(
         &second,
         "standby: another clusterer holds the lease",
@@ -111,6 +111,12 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
             super::READY,
         );
     }
+    // The roles without the API still answer probes and scrapes on server.listen.
+    let probe = |s: &Server| -> Value { s.api().get("/readyz").unwrap().json("readyz").unwrap() };
+    second.wait_ready(super::READY).unwrap();
+    assert_eq!(probe(&first)["state"], "active");
+    assert_eq!(probe(&second)["state"], "standby");
+    assert_eq!(probe(&embed1)["role"], "embed");
 
     // The seeds through both api nodes.
     let articles: Vec<Value> = seeds_jsonl()
@@ -129,6 +135,24 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
         assert_eq!(cluster_of(&a1, seed), event, "{seed}");
     }
     assert_ne!(cluster_of(&a1, "seed-004"), event);
+    let scrape =
+        |s: &Server| String::from_utf8_lossy(&s.api().get("/metrics").unwrap().body).into_owned();
+    assert!(
+        scrape(&first).contains("concord_articles_clustered_total 5"),
+        "{}",
+        scrape(&first)
+    );
+    assert!(scrape(&first).contains("concord_indexed_articles 5"));
+    let embedded: u64 = [&embed1, &embed2]
+        .iter()
+        .map(|w| {
+            scrape(w)
+                .lines()
+                .find_map(|l| l.strip_prefix("concord_embed_batch_size_sum "))
+                .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+        })
+        .sum();
+    assert_eq!(embedded, 5, "each seed embedded once across the workers");
     // A search: its text to an embed worker, its vector to the clusterer's index.
     let hits: Value = a2
         .get("/v1/search?q=initiative%20mondiale%20sur%20la%20s%C3%A9curit%C3%A9%20des%20donn%C3%A9es&k=5")
@@ -183,6 +207,7 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
         .unwrap();
     assert_eq!(refused.status, 409, "{}", refused.text());
     assert!(active(&second));
+    assert_eq!(probe(&second)["state"], "active");
 
     for (name, server) in [
         ("api1", api1),
