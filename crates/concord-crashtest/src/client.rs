@@ -182,6 +182,13 @@ impl Api {
         )
     }
 
+    pub fn delete(&self, path: &str) -> Result<Answer, Error> {
+        self.send(
+            &format!("DELETE {path}"),
+            self.http.delete(format!("{}{path}", self.base)),
+        )
+    }
+
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<Answer, Error> {
         self.send(
             &format!("POST {path}"),

@@ -208,6 +208,24 @@ fn the_roles_on_their_own_processes_group_the_seeds_as_one_process_does_and_surv
     assert_eq!(refused.status, 409, "{}", refused.text());
     assert!(active(&second));
     assert_eq!(probe(&second)["state"], "active");
+    // The other index queries and a delete go to the new clusterer too.
+    let related = a1.get(&format!("/v1/clusters/{event}/related")).unwrap();
+    assert!(related.ok(), "{}", related.text());
+    let seed4 = a1
+        .get("/v1/articles/a5")
+        .unwrap()
+        .json::<Value>("a5")
+        .unwrap();
+    assert_eq!(seed4["external_id"], "seed-004");
+    let gone = a2.delete("/v1/articles/a5").unwrap();
+    assert!(gone.ok(), "{}", gone.text());
+    let after = a1
+        .get("/v1/articles/a5")
+        .unwrap()
+        .json::<Value>("a5")
+        .unwrap();
+    assert_eq!(after["state"], "deleted", "{after}");
+    assert!(after["cluster"].is_null(), "{after}");
 
     for (name, server) in [
         ("api1", api1),
