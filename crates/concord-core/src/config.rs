@@ -791,6 +791,43 @@ mod tests {
     }
 
     #[test]
+    fn the_distributed_roles_need_postgres_and_nats() {
+        let default = Config::embedded_default().unwrap();
+        assert_eq!(default.distributed.role, ProcessRole::All);
+        let field = |figment: &Figment| match Config::from_figment(figment) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let api = Config::default_figment().merge(Serialized::default("distributed.role", "api"));
+        assert_eq!(
+            field(&api),
+            "distributed.role",
+            "SQLite is one process's store"
+        );
+        let on_pg = api
+            .merge(Serialized::default("store.backend", "postgres"))
+            .merge(Serialized::default(
+                "store.postgres_url",
+                "postgres://db/concord",
+            ));
+        assert_eq!(field(&on_pg), "distributed.nats_url");
+        let complete = on_pg.merge(Serialized::default(
+            "distributed.nats_url",
+            "nats://nats:4222",
+        ));
+        let config = Config::from_figment(&complete).unwrap();
+        assert_eq!(config.distributed.role.as_str(), "api");
+        let no_window = complete.merge(Serialized::default("distributed.cluster_window", 0));
+        assert_eq!(field(&no_window), "distributed.cluster_window");
+        let bad_role =
+            Config::default_figment().merge(Serialized::default("distributed.role", "leader"));
+        assert!(matches!(
+            Config::from_figment(&bad_role),
+            Err(ConfigError::Parse(_))
+        ));
+    }
+
+    #[test]
     fn zero_batch_is_invalid() {
         let figment = Config::default_figment().merge(Serialized::default("embed.max_batch", 0));
         let err = Config::from_figment(&figment);

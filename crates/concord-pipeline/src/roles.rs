@@ -40,6 +40,8 @@ const META_DIM: &str = "model_dim";
 const RETRY: Duration = Duration::from_secs(2);
 /// How long a role waits for the NATS server at start.
 pub const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+/// The pause after a feed error before asking again.
+const FEED_RETRY: Duration = Duration::from_millis(200);
 /// How often the clusterer looks again while it waits for an earlier article.
 const REORDER_POLL: Duration = Duration::from_millis(50);
 /// An article unfinished this long holds no later one back (the sweep sees to it).
@@ -177,7 +179,11 @@ pub async fn run_embed(
                 tracing::error!("the stored-articles feed ended");
                 break;
             }
-            Some(Err(error)) => tracing::warn!(%error, "stored-articles feed"),
+            Some(Err(error)) => {
+                // Passing (a reconnect): go on, without spinning on a broken connection.
+                tracing::warn!(%error, "stored-articles feed");
+                tokio::time::sleep(FEED_RETRY).await;
+            }
             Some(Ok(delivery)) => {
                 let (store, log, embed, name) =
                     (store.clone(), log.clone(), embed.clone(), name.clone());
@@ -231,11 +237,10 @@ async fn reply(request: Request, answer: &impl serde::Serialize) {
 
 /// One stored notice: embed the article unless that is done or moot, store the vector,
 /// announce it to the clusterer, then ack. Every step is safe to repeat.
+#[tracing::instrument(level = "debug", name = "embed", skip_all, fields(article = %d.notice().article_id))]
 async fn embed_one(store: &Store, log: &ArticleLog, embed: &EmbedHandle, model: &str, d: Delivery) {
     let notice = d.notice().clone();
     let id = notice.article_id;
-    let span = tracing::debug_span!("embed", article = %id);
-    let _guard = span.enter();
     let article = match load(store, id).await {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -437,7 +442,10 @@ pub async fn run_cluster(
                     "the embedded-articles feed ended".into(),
                 ));
             }
-            Some(Err(error)) => tracing::warn!(%error, "embedded-articles feed"),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "embedded-articles feed");
+                tokio::time::sleep(FEED_RETRY).await;
+            }
             Some(Ok(delivery)) => {
                 let key = (delivery.notice().article_id, delivery.sequence());
                 held.insert(key, (delivery, Instant::now()));
@@ -484,6 +492,7 @@ async fn earlier_on_its_way(store: &Store, id: ArticleId) -> bool {
 
 /// One embedded notice: cluster the article unless that is done or moot, then ack
 /// (after the decision is committed).
+#[tracing::instrument(level = "debug", name = "decide", skip_all, fields(article = %d.notice().article_id))]
 async fn cluster_one(store: &Store, cluster_tx: &mpsc::Sender<Msg>, model: &str, d: Delivery) {
     let notice = d.notice().clone();
     let id = notice.article_id;
