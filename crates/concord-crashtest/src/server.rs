@@ -44,6 +44,19 @@ pub fn free_port() -> Result<u16, Error> {
     Ok(port)
 }
 
+/// What a process that exited early said last: from its panic or error line when it has
+/// one (a backtrace would otherwise fill the tail), else its last lines.
+fn why_exited(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    match lines
+        .iter()
+        .position(|l| l.contains("panicked at") || l.starts_with("Error: "))
+    {
+        Some(at) => lines[at..lines.len().min(at + 12)].join("\n"),
+        None => tail(log, 20),
+    }
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -120,7 +133,7 @@ impl Server {
                 self.exited = Some(status);
                 return Err(Error::ExitedEarly {
                     status,
-                    log: tail(&self.log(), 20),
+                    log: why_exited(&self.log()),
                 });
             }
             if self.api.ready().is_ok() {
@@ -155,6 +168,25 @@ impl Server {
         let status = self.child.wait().map_err(|e| Error::io(&self.log, e))?;
         self.exited = Some(status);
         Ok(status)
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own (no signal); `None` if it
+    /// is still running then.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited {
+                return Ok(Some(status));
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => self.exited = Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25))
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(Error::io(&self.log, e)),
+            }
+        }
     }
 
     /// SIGTERM, then wait up to `timeout` for the exit (SIGKILL after that, and an error).
