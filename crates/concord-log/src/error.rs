@@ -57,6 +57,12 @@ impl LogError {
         }
     }
 
+    pub(crate) fn connection(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Connection {
+            source: Box::new(e),
+        }
+    }
+
     pub(crate) fn publish(
         subject: &'static str,
         e: impl std::error::Error + Send + Sync + 'static,

@@ -325,9 +325,7 @@ impl ArticleLog {
 
     /// Waits until everything sent on this connection (acks included) reached the server.
     pub async fn flush(&self) -> Result<(), LogError> {
-        self.client.flush().await.map_err(|e| LogError::Connection {
-            source: Box::new(e),
-        })
+        self.client.flush().await.map_err(LogError::connection)
     }
 }
 

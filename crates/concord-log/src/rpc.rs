@@ -45,9 +45,7 @@ impl ArticleLog {
             Err(e) => match e.kind() {
                 async_nats::RequestErrorKind::NoResponders => Err(Ok(Unanswered::NoResponders)),
                 async_nats::RequestErrorKind::TimedOut => Err(Ok(Unanswered::TimedOut)),
-                _ => Err(Err(LogError::Connection {
-                    source: Box::new(e),
-                })),
+                _ => Err(Err(LogError::connection(e))),
             },
         }
     }
@@ -59,9 +57,7 @@ impl ArticleLog {
             .client
             .queue_subscribe(subject, subject.to_owned())
             .await
-            .map_err(|e| LogError::Connection {
-                source: Box::new(e),
-            })?;
+            .map_err(LogError::connection)?;
         Ok(Requests {
             subscriber,
             client: self.client.clone(),
@@ -118,8 +114,6 @@ impl Request {
         self.client
             .publish(self.reply, payload.into())
             .await
-            .map_err(|e| LogError::Connection {
-                source: Box::new(e),
-            })
+            .map_err(LogError::connection)
     }
 }

@@ -6,7 +6,10 @@ use std::{
 };
 
 use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
-use concord_core::{ArticleId, ClusterId, Config, Lang, config::StoreBackend};
+use concord_core::{
+    ArticleId, ClusterId, Config, Lang,
+    config::{ProcessRole, StoreBackend},
+};
 use concord_embed::{BatchObserver, EmbedHandle, EmbedWorker, Model, TokenizerBudget};
 use concord_index::{IndexParams, VectorIndex};
 use concord_metrics::Metrics;
@@ -18,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     IngestError,
     remote::Remote,
-    worker::{ClusterReply, ClusterWorker, Msg, Queued, SearchHit},
+    worker::{self, ClusterReply, ClusterWorker, Msg, Queued, SearchHit, refused},
 };
 use concord_log::ArticleLog;
 
@@ -324,11 +327,12 @@ impl Pipeline {
             .map_or(0, |l| l.cluster_tx.max_capacity() - l.cluster_tx.capacity())
     }
 
-    /// `all` for one process, `api` for an api node of the distributed mode.
-    pub fn role(&self) -> &'static str {
+    /// [`ProcessRole::All`] for one process, [`ProcessRole::Api`] for an api node of the
+    /// distributed mode.
+    pub fn role(&self) -> ProcessRole {
         match self.inner.engine {
-            Engine::Local(_) => "all",
-            Engine::Remote(_) => "api",
+            Engine::Local(_) => ProcessRole::All,
+            Engine::Remote(_) => ProcessRole::Api,
         }
     }
 
@@ -400,7 +404,7 @@ impl Pipeline {
         let local = match &self.inner.engine {
             Engine::Local(local) => local,
             Engine::Remote(remote) => {
-                let (new, _) = new_article(a, &prepared);
+                let new = new_article(a, &prepared);
                 let hash = new.content_hash.clone();
                 let outcome = self.upsert(new).await?;
                 let clustered = match outcome {
@@ -439,8 +443,13 @@ impl Pipeline {
                 local.embed.reserve().await?,
             ),
         };
-        let (new, published_at) = new_article(a, &prepared);
-        let (hash, lang, title) = (new.content_hash.clone(), new.lang, new.title.clone());
+        let new = new_article(a, &prepared);
+        let (hash, lang, title, published_at) = (
+            new.content_hash.clone(),
+            new.lang,
+            new.title.clone(),
+            new.published_at,
+        );
         let outcome = self.upsert(new).await?;
         let id = outcome.id();
         let clustered = match outcome {
@@ -562,21 +571,18 @@ impl Pipeline {
         .map_err(|_| IngestError::ShuttingDown)?
     }
 
+    /// This process's clusterer (an api node has none: the active one is asked remotely).
+    fn local_clusterer(&self) -> Result<&Local, IngestError> {
+        self.local()
+            .ok_or(IngestError::Unavailable { role: "clusterer" })
+    }
+
     /// Sends the cluster thread a message carrying a reply channel, and waits for the reply.
     async fn ask<T>(
         &self,
         message: impl FnOnce(oneshot::Sender<T>) -> Msg,
     ) -> Result<T, IngestError> {
-        let Some(local) = self.local() else {
-            return Err(IngestError::Unavailable { role: "clusterer" });
-        };
-        let (done, rx) = oneshot::channel();
-        local
-            .cluster_tx
-            .send(message(done))
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)
+        worker::ask(&self.local_clusterer()?.cluster_tx, message).await
     }
 
     /// Sends the cluster thread a read-only query on its priority lane and waits
@@ -585,15 +591,7 @@ impl Pipeline {
         &self,
         message: impl FnOnce(oneshot::Sender<T>) -> Msg,
     ) -> Result<T, IngestError> {
-        let Some(local) = self.local() else {
-            return Err(IngestError::Unavailable { role: "clusterer" });
-        };
-        let (done, rx) = oneshot::channel();
-        local
-            .query_tx
-            .try_send(message(done))
-            .map_err(|e| refused("query", e))?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)
+        worker::ask_now(&self.local_clusterer()?.query_tx, message).await
     }
 
     /// Removes an article from its cluster and the index; the cluster updates.
@@ -730,29 +728,26 @@ impl Pipeline {
     }
 }
 
-/// The row to store for a submission, and its publication time.
-fn new_article(a: ArticleSubmission, prepared: &PreparedText) -> (NewArticle, Timestamp) {
+/// The row to store for a submission.
+fn new_article(a: ArticleSubmission, prepared: &PreparedText) -> NewArticle {
     let hash = content_hash(&a.title, &a.body, a.url.as_deref(), a.published_at, a.lang);
-    (
-        NewArticle {
-            external_id: a.external_id,
-            source: a.source,
-            url: a.url,
-            lang: prepared.lang,
-            lang_source: match prepared.lang_source {
-                LangSource::Given => "given",
-                LangSource::Detected => "detected",
-                LangSource::Undetermined => "undetermined",
-            },
-            model_supports_lang: prepared.model_supports_lang,
-            published_at: a.published_at,
-            title: a.title,
-            content_hash: hash,
-            prepared_text: prepared.text.clone(),
-            truncated: prepared.truncated,
+    NewArticle {
+        external_id: a.external_id,
+        source: a.source,
+        url: a.url,
+        lang: prepared.lang,
+        lang_source: match prepared.lang_source {
+            LangSource::Given => "given",
+            LangSource::Detected => "detected",
+            LangSource::Undetermined => "undetermined",
         },
-        a.published_at,
-    )
+        model_supports_lang: prepared.model_supports_lang,
+        published_at: a.published_at,
+        title: a.title,
+        content_hash: hash,
+        prepared_text: prepared.text.clone(),
+        truncated: prepared.truncated,
+    }
 }
 
 fn index_params(config: &Config, dim: usize) -> IndexParams {
@@ -763,13 +758,4 @@ fn index_params(config: &Config, dim: usize) -> IndexParams {
     p.exact_scan_below = config.index.exact_scan_below;
     p.rebuild_tombstone_ratio = config.index.rebuild_tombstone_ratio;
     p
-}
-
-/// A bounded queue that refused a message: full is [`IngestError::Busy`] (429), closed
-/// means the pipeline is shutting down.
-fn refused<T>(queue: &'static str, e: mpsc::error::TrySendError<T>) -> IngestError {
-    match e {
-        mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue },
-        mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-    }
 }

@@ -28,7 +28,7 @@ use crate::{
     IngestError,
     pipeline::{ClusterParts, open_store, start_clusterer},
     wire::{ClusterAnswer, ClusterCall, EmbedAnswer, EmbedCall, WireError, WireHit},
-    worker::Msg,
+    worker::{Msg, ask, ask_now},
 };
 
 /// The advisory-lock key of the clusterer's lease ("concord" in ASCII, as a number).
@@ -564,39 +564,49 @@ async fn serve_call(cluster_tx: mpsc::Sender<Msg>, query_tx: mpsc::Sender<Msg>, 
     let answer = match call {
         ClusterCall::Search { vector, lang, k } => match UnitVector::normalize(vector) {
             Ok(vector) => hits(
-                ask(&query_tx, true, |done| Msg::Search {
+                ask_now(&query_tx, |done| Msg::Search {
                     vector,
                     lang,
                     k,
                     done,
                 })
-                .await,
+                .await
+                .and_then(|r| r),
             ),
             Err(e) => ClusterAnswer::Failed(WireError::Failed(format!("query vector: {e}"))),
         },
-        ClusterCall::Similar { article, k } => {
-            hits(ask(&query_tx, true, |done| Msg::Similar { article, k, done }).await)
-        }
+        ClusterCall::Similar { article, k } => hits(
+            ask_now(&query_tx, |done| Msg::Similar { article, k, done })
+                .await
+                .and_then(|r| r),
+        ),
         ClusterCall::Related { cluster, n } => {
-            match ask(&query_tx, true, |done| Msg::Related { cluster, n, done }).await {
+            match ask_now(&query_tx, |done| Msg::Related { cluster, n, done })
+                .await
+                .and_then(|r| r)
+            {
                 Ok(r) => ClusterAnswer::Related(r),
                 Err(e) => ClusterAnswer::Failed(e.into()),
             }
         }
         ClusterCall::Correct { correction, actor } => {
-            match ask(&cluster_tx, false, |done| Msg::Correct {
+            match ask(&cluster_tx, |done| Msg::Correct {
                 correction,
                 actor,
                 done,
             })
             .await
+            .and_then(|r| r)
             {
                 Ok(c) => ClusterAnswer::Corrected(c),
                 Err(e) => ClusterAnswer::Failed(e.into()),
             }
         }
         ClusterCall::Delete { id } => {
-            match ask(&cluster_tx, false, |done| Msg::Delete { id, done }).await {
+            match ask(&cluster_tx, |done| Msg::Delete { id, done })
+                .await
+                .and_then(|r| r)
+            {
                 Ok(c) => ClusterAnswer::Deleted(c),
                 Err(e) => ClusterAnswer::Failed(e.into()),
             }
@@ -610,27 +620,6 @@ fn hits(found: Result<Vec<crate::SearchHit>, IngestError>) -> ClusterAnswer {
         Ok(h) => ClusterAnswer::Hits(h.into_iter().map(WireHit::from).collect()),
         Err(e) => ClusterAnswer::Failed(e.into()),
     }
-}
-
-/// Sends the cluster thread a message with a reply channel: a query never waits for
-/// room (a full lane is busy), a correction or delete takes its turn.
-async fn ask<T>(
-    tx: &mpsc::Sender<Msg>,
-    query: bool,
-    message: impl FnOnce(oneshot::Sender<Result<T, IngestError>>) -> Msg,
-) -> Result<T, IngestError> {
-    let (done, rx) = oneshot::channel();
-    if query {
-        tx.try_send(message(done)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue: "query" },
-            mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-        })?;
-    } else {
-        tx.send(message(done))
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
-    }
-    rx.await.map_err(|_| IngestError::ShuttingDown)?
 }
 
 /// Every `sweep_every_secs`, announces again the articles left `queued` or `embedded`

@@ -97,6 +97,38 @@ fn hits(
         .map_err(IngestError::from)
 }
 
+/// A bounded queue that refused a message: full is [`IngestError::Busy`] (429), closed
+/// means the pipeline is shutting down.
+pub(crate) fn refused<T>(queue: &'static str, e: mpsc::error::TrySendError<T>) -> IngestError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => IngestError::Busy { queue },
+        mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+    }
+}
+
+/// Sends the cluster thread `message` (waiting for room in `tx`), then waits for its reply.
+pub(crate) async fn ask<T>(
+    tx: &mpsc::Sender<Msg>,
+    message: impl FnOnce(oneshot::Sender<T>) -> Msg,
+) -> Result<T, IngestError> {
+    let (done, rx) = oneshot::channel();
+    tx.send(message(done))
+        .await
+        .map_err(|_| IngestError::ShuttingDown)?;
+    rx.await.map_err(|_| IngestError::ShuttingDown)
+}
+
+/// [`ask`] on the query lane: a full lane is [`IngestError::Busy`] (429), never a wait.
+pub(crate) async fn ask_now<T>(
+    tx: &mpsc::Sender<Msg>,
+    message: impl FnOnce(oneshot::Sender<T>) -> Msg,
+) -> Result<T, IngestError> {
+    let (done, rx) = oneshot::channel();
+    tx.try_send(message(done))
+        .map_err(|e| refused("query", e))?;
+    rx.await.map_err(|_| IngestError::ShuttingDown)
+}
+
 /// What the cluster thread woke up for.
 enum Next {
     Query(Msg),

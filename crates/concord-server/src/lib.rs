@@ -175,7 +175,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::OK,
         Json(Ready {
             status: "ready",
-            role: pipeline.role(),
+            role: pipeline.role().as_str(),
             model: pipeline.model_name().to_owned(),
             dim: pipeline.dim(),
             embed_queue_depth: pipeline.embed_queue_depth(),
