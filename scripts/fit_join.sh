@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refits the calibrated join model and the merge score on tuning data only and
-# prints the [cluster.rule.join_weights] and [cluster.rule.merge_weights] tables
-# for config/default.toml.
+# prints the [cluster.rule.join_weights] table (with its per-language intercept tables
+# .language and .report_language) and the [cluster.rule.merge_weights] table for
+# config/default.toml.
 #
 #   scripts/fit_join.sh [OUT.csv]     (merge rows go to OUT-merge.csv)
 #

@@ -8,7 +8,7 @@
 pub use concord_core::config::{
     Centering, JoinRule, JoinWeights, MergeRule, MergeWeights, RuleKind, RuleParams,
 };
-use concord_core::{ArticleId, ClusterId};
+use concord_core::{ArticleId, ClusterId, Lang};
 use serde::Serialize;
 
 /// What the calibrated join model sees of an article and one candidate cluster
@@ -27,6 +27,11 @@ pub struct JoinFeatures {
     pub ln_volume: f32,
     pub both_long: f32,
     pub long_cosine: f32,
+    /// The language the article and its best-linked member share (`None` when they
+    /// differ): the model's intercept for it (`JoinWeights::language`, or
+    /// `report_language` for two article-length texts). A multilingual model's
+    /// cosines mean more in some languages than in others.
+    pub same_language: Option<Lang>,
 }
 
 impl JoinFeatures {
@@ -89,7 +94,15 @@ pub fn join_weight_values(w: &JoinWeights) -> ([f32; 12], f32) {
 /// The calibrated probability that the article reports the candidate's event.
 pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
     let (w, bias) = join_weight_values(weights);
-    let z: f32 = bias + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
+    let language = f.same_language.map_or(0.0, |lang| {
+        let table = if f.both_long > 0.5 {
+            &weights.report_language
+        } else {
+            &weights.language
+        };
+        table.get(&lang).copied().unwrap_or(0.0)
+    });
+    let z: f32 = bias + language + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -609,6 +622,40 @@ mod tests {
             p.join_weights.days_to_best < 0.0
         );
         assert_eq!(JoinFeatures::NAMES.len(), zero.values().len());
+    }
+
+    #[test]
+    fn a_shared_language_adds_its_intercept_for_its_kind_of_text() {
+        let mut w = params().join_weights;
+        let (ar, en): (Lang, Lang) = ("ar".parse().unwrap(), "en".parse().unwrap());
+        w.language = [(ar, 1.0)].into_iter().collect();
+        w.report_language = [(ar, -2.0)].into_iter().collect();
+        let logit = |f: &JoinFeatures| {
+            let p = join_probability(&w, f);
+            (p / (1.0 - p)).ln()
+        };
+        let headline = JoinFeatures {
+            best_cosine: 0.5,
+            ..JoinFeatures::default()
+        };
+        let report = JoinFeatures {
+            both_long: 1.0,
+            long_cosine: 0.5,
+            ..headline
+        };
+        for (base, intercept) in [(headline, 1.0), (report, -2.0)] {
+            let arabic = JoinFeatures {
+                same_language: Some(ar),
+                ..base
+            };
+            assert!((logit(&arabic) - logit(&base) - intercept).abs() < 1e-4);
+            // A language without an intercept shares the bias.
+            let english = JoinFeatures {
+                same_language: Some(en),
+                ..base
+            };
+            assert!((logit(&english) - logit(&base)).abs() < 1e-6);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! this module parses and validates, the binary layers files, environment and
 //! flags on top with [`figment`].
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
     Figment,
@@ -140,8 +140,11 @@ pub enum JoinRule {
 
 /// Weights of the calibrated join model: the probability that an article
 /// reports the same event as a candidate cluster is the logistic of the sum of
-/// weight × feature, plus `bias`. Each feature is documented in `config/default.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// weight × feature, plus `bias`, plus the intercept of the language both texts
+/// share (`language` for headlines, `report_language` when both are
+/// article-length; none for a language without one). Each feature is documented in
+/// `config/default.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinWeights {
     pub best_cosine: f32,
@@ -157,6 +160,10 @@ pub struct JoinWeights {
     pub both_long: f32,
     pub long_cosine: f32,
     pub bias: f32,
+    #[serde(default)]
+    pub language: BTreeMap<Lang, f32>,
+    #[serde(default)]
+    pub report_language: BTreeMap<Lang, f32>,
 }
 
 /// Weights of the linear merge score: merge when the sum of weight × feature,

@@ -5,13 +5,16 @@
 //! list, scored by [`pairs::score`]), seeded samples that match Python's
 //! ([`sample::Sample`]), replaying it through the service's own pipeline ([`replay`]:
 //! store, model, index, clusterer; gold labels are never submitted), and scoring the
-//! predicted clustering against gold labels ([`metrics`]).
+//! predicted clustering against gold labels ([`metrics`]), and the fitting behind
+//! `concord fit-join` ([`logistic`], and the join model's per-language intercepts in
+//! [`intercepts`]).
 //! Must not: be used by the server or anything on the product path. It exists for offline
 //! measurement and tuning; the product never sees gold labels, and evaluation data never
 //! enters the repository.
 
 mod dataset;
 mod error;
+pub mod intercepts;
 pub mod logistic;
 pub mod metrics;
 // The OG2021 reader (Tokyo 2021 Olympics titles). Only the reader lives here: the data

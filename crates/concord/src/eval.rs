@@ -672,8 +672,12 @@ fn append_features(
             .append(true)
             .open(path)?,
     );
+    // Join rows also carry the language both texts share (empty when none): the
+    // model's per-language intercepts are fitted from it.
+    let language = matches!(rows, Rows::Join);
     if fresh {
-        writeln!(w, "run,articles,key,label,score,{}", names.join(","))?;
+        let extra = if language { ",same_language" } else { "" };
+        writeln!(w, "run,articles,key,label,score,{}{extra}", names.join(","))?;
     }
     let run = run.replace([',', '"', '\n'], "_");
     for Why { key, why, .. } in whys {
@@ -693,7 +697,11 @@ fn append_features(
             let Some(values) = values else {
                 continue;
             };
-            let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+            let mut values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+            if language {
+                let lang = c["features"]["same_language"].as_str().unwrap_or("");
+                values.push(lang.replace([',', '"', '\n'], "_"));
+            }
             writeln!(
                 w,
                 "{run},{},{},{},{:.6},{}",

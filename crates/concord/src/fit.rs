@@ -7,7 +7,10 @@ use std::{collections::HashMap, path::PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES};
-use concord_eval::logistic;
+use concord_eval::{
+    intercepts::{LanguageIntercepts, RowLanguage},
+    logistic,
+};
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
@@ -21,6 +24,11 @@ pub struct FitArgs {
     /// Inverse regularisation strength (scikit-learn's C): smaller shrinks the weights.
     #[arg(long, default_value_t = 10.0)]
     c: f64,
+    /// A language gets its own intercept (for headlines, and apart for two
+    /// article-length texts) when at least this many rows pair two texts in it;
+    /// rarer languages share the model's bias.
+    #[arg(long, default_value_t = 20)]
+    min_language_rows: usize,
 }
 
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {
@@ -30,6 +38,13 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
         (&JoinFeatures::NAMES, "join_weights")
     };
     let mut rows: Vec<(Vec<f64>, bool, f64)> = Vec::new();
+    // Per row: whether both texts are article-length and the language they share
+    // (merge rows: none).
+    let mut languages: Vec<RowLanguage> = Vec::new();
+    let long = JoinFeatures::NAMES
+        .iter()
+        .position(|n| *n == "both_long")
+        .context("no both_long feature")?;
     let mut runs: HashMap<String, usize> = HashMap::new();
     let mut row_runs: Vec<String> = Vec::new();
     for path in &args.files {
@@ -47,6 +62,11 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
             .iter()
             .map(|n| column(n))
             .collect::<anyhow::Result<_>>()?;
+        let language = if args.merge {
+            None
+        } else {
+            Some(column("same_language")?)
+        };
         for (line, record) in (2u64..).zip(csv.records()) {
             let record = record.with_context(|| format!("{}:{line}", path.display()))?;
             let field = |i: usize| record.get(i).unwrap_or("");
@@ -63,6 +83,8 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|&i| number(i))
                 .collect::<anyhow::Result<Vec<f64>>>()?;
+            let lang = language.map(field).filter(|l| !l.is_empty());
+            languages.push(lang.map(|l| (x.get(long).is_some_and(|v| *v > 0.5), l.to_owned())));
             rows.push((x, field(label) == "1", 0.0));
             row_runs.push(field(run).to_owned());
         }
@@ -74,6 +96,19 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     // or the rated pairs' 312, count as much as the full stream's thousands.
     for (row, run) in rows.iter_mut().zip(&row_runs) {
         row.2 = 1000.0 / runs.get(run).copied().unwrap_or(1).max(1) as f64;
+    }
+    // Per-language intercepts, for headlines and reports apart, in effect coding
+    // (`concord_eval::intercepts`: why not one indicator column per language).
+    let coding = if args.merge {
+        LanguageIntercepts::default()
+    } else {
+        LanguageIntercepts::new(
+            languages.iter().zip(rows.iter().map(|r| r.2)),
+            args.min_language_rows,
+        )
+    };
+    for (row, lang) in rows.iter_mut().zip(&languages) {
+        row.0.extend(coding.columns(lang));
     }
     let positives = rows.iter().filter(|r| r.1).count();
     let model = logistic::fit(&rows, args.c)?;
@@ -93,5 +128,16 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
         println!("{name} = {w:.3}");
     }
     println!("bias = {:.3}", model.bias);
+    if !args.merge {
+        let intercepts = coding.intercepts(&model.weights[names.len()..]);
+        for (report, table) in [(false, "language"), (true, "report_language")] {
+            println!("[cluster.rule.join_weights.{table}]");
+            for ((kind, lang), w) in &intercepts {
+                if *kind == report {
+                    println!("{lang} = {w:.3}");
+                }
+            }
+        }
+    }
     Ok(())
 }

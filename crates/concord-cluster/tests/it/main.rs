@@ -75,6 +75,8 @@ fn params() -> RuleParams {
             both_long: 0.0,
             long_cosine: 0.0,
             bias: 0.0,
+            language: Default::default(),
+            report_language: Default::default(),
         },
         plain_threshold: 0.65,
         plain_window_hours: 24.0,

@@ -31,7 +31,9 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(&header[..5], ["run", "articles", "key", "label", "score"]);
-    assert_eq!(&header[5..], concord_cluster::JoinFeatures::NAMES);
+    let n = concord_cluster::JoinFeatures::NAMES.len();
+    assert_eq!(&header[5..5 + n], concord_cluster::JoinFeatures::NAMES);
+    assert_eq!(&header[5 + n..], ["same_language"]);
     let body: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // Each scored pair's second article saw the first as its one candidate.
     assert!(!body.is_empty(), "{csv}");
@@ -39,6 +41,14 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
         assert_eq!(row.len(), header.len(), "{row:?}");
         assert!(row[3] == "0" || row[3] == "1", "{row:?}");
     }
+    // The language column: the pair's language for a same-language pair, empty across.
+    let same_language = |key: &str| {
+        body.iter()
+            .find(|r| r[2].starts_with(key))
+            .map(|r| r[header.len() - 1])
+    };
+    assert_eq!(same_language("p-en-1#"), Some("en"), "{csv}");
+    assert_eq!(same_language("p-de-en-2#"), Some(""), "{csv}");
     // The fixture holds pairs of both kinds, and the labels say which.
     assert!(body.iter().any(|r| r[3] == "1") && body.iter().any(|r| r[3] == "0"));
     // Pairs never build clusters of two before a merge could be weighed: no merge rows.
@@ -62,6 +72,15 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     );
     let out = String::from_utf8(fit.stdout).unwrap();
     assert!(out.contains("[cluster.rule.join_weights]"), "{out}");
+    // The per-language intercept tables follow (empty here: one language is no contrast).
+    assert!(
+        out.contains("[cluster.rule.join_weights.language]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[cluster.rule.join_weights.report_language]"),
+        "{out}"
+    );
     for name in concord_cluster::JoinFeatures::NAMES.iter().chain(&["bias"]) {
         let line = out
             .lines()
