@@ -103,18 +103,42 @@ fn token(stop: &Stop) -> CancellationToken {
     token
 }
 
-pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<()> {
-    let budget = config.server.shutdown_deadline();
+/// Runs a role on `runtime`: its probes on `server.listen` beside `body`, which gets
+/// the token the first SIGTERM/SIGINT cancels. When `body` ends the probes stop, and
+/// the runtime is shut down.
+fn run_role<F, Fut>(
+    config: &Config,
+    runtime: Runtime,
+    stop: &Stop,
+    probe: Probe,
+    body: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let result = runtime.block_on(async {
         let token = token(stop);
-        let (metrics, ready) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
-        let probe = Probe {
-            role: "embed",
-            ready: Arc::clone(&ready),
-            active: None,
-            metrics: metrics.clone(),
-        };
         let probes = serve_probes(config, probe, token.clone()).await?;
+        let outcome = body(token.clone()).await;
+        token.cancel();
+        let _ = probes.await;
+        outcome
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<()> {
+    let budget = config.server.shutdown_deadline();
+    let (metrics, ready) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
+    let probe = Probe {
+        role: "embed",
+        ready: Arc::clone(&ready),
+        active: None,
+        metrics: metrics.clone(),
+    };
+    run_role(config, runtime, stop, probe, |token| async move {
         let started = Instant::now();
         let model_config = config.model.clone();
         let loading = tokio::task::spawn_blocking(move || Model::load(&model_config));
@@ -130,58 +154,50 @@ pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<(
             "model loaded"
         );
         ready.store(true, Ordering::Relaxed);
-        let outcome = tokio::select! {
-            r = run_embed(config, model, metrics, token.clone()) => r.context("embed worker failed"),
+        tokio::select! {
+            r = run_embed(config, model, metrics, token) => r.context("embed worker failed"),
             () = stop.deadline_passed(budget) => {
                 tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed; notices in hand go to other workers");
                 Ok(())
             }
-        };
-        token.cancel();
-        let _ = probes.await;
-        outcome
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+        }
+    })
 }
 
 pub fn cluster(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<()> {
     let budget = config.server.shutdown_deadline();
-    let result = runtime.block_on(async {
-        let token = token(stop);
-        let (metrics, active) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
-        let probe = Probe {
-            role: "cluster",
-            ready: Arc::new(AtomicBool::new(true)),
-            active: Some(Arc::clone(&active)),
-            metrics: metrics.clone(),
-        };
-        let probes = serve_probes(config, probe, token.clone()).await?;
+    let (metrics, active) = (Metrics::new(), Arc::new(AtomicBool::new(false)));
+    let probe = Probe {
+        role: "cluster",
+        ready: Arc::new(AtomicBool::new(true)),
+        active: Some(Arc::clone(&active)),
+        metrics: metrics.clone(),
+    };
+    run_role(config, runtime, stop, probe, |token| async move {
         // The outbox rows this clusterer commits go out from here too (any number of
         // dispatchers share the deliveries: claims skip locked rows).
-        let store = open_shared_store(config).await.context("cannot open the store")?;
-        let dispatch_config = DispatcherConfig::from_config(&config.webhooks);
-        let dispatcher = tokio::task::spawn_blocking(move || Dispatcher::start(&store, dispatch_config))
+        let store = open_shared_store(config)
             .await
-            .context("the webhook dispatcher's start-up panicked")?
-            .context("cannot start the webhook dispatcher")?;
+            .context("cannot open the store")?;
+        let dispatch_config = DispatcherConfig::from_config(&config.webhooks);
+        let dispatcher =
+            tokio::task::spawn_blocking(move || Dispatcher::start(&store, dispatch_config))
+                .await
+                .context("the webhook dispatcher's start-up panicked")?
+                .context("cannot start the webhook dispatcher")?;
         let outcome = tokio::select! {
-            r = run_cluster(config, metrics, dispatcher.notify_handle(), active, token.clone()) => r.context("clusterer failed"),
+            r = run_cluster(config, metrics, dispatcher.notify_handle(), active, token) => r.context("clusterer failed"),
             () = stop.deadline_passed(budget) => {
                 tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed; the next clusterer resumes from the log");
                 Ok(())
             }
         };
-        let left = stop
-            .requested_at()
-            .map_or(Duration::from_secs(1), |at| (at + budget).saturating_duration_since(Instant::now()));
+        let left = stop.requested_at().map_or(Duration::from_secs(1), |at| {
+            (at + budget).saturating_duration_since(Instant::now())
+        });
         if let Err(error) = dispatcher.shutdown(left).await {
             tracing::warn!(%error, "webhook dispatcher did not stop cleanly");
         }
-        token.cancel();
-        let _ = probes.await;
         outcome
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    })
 }
