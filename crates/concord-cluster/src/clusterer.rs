@@ -435,12 +435,9 @@ impl Clusterer {
                 f.best_cosine = hit.similarity;
                 f.days_to_best = days * busy;
                 f.days_beyond_recent = (days - recent_days).max(0.0) * busy;
-                f.other_language = if meta.lang == input.lang { 0.0 } else { 1.0 };
-                f.same_language = if meta.lang == input.lang {
-                    input.lang
-                } else {
-                    None
-                };
+                let same = meta.lang == input.lang;
+                f.other_language = if same { 0.0 } else { 1.0 };
+                f.same_language = input.lang.filter(|_| same);
                 f.both_long = if long && meta.long { 1.0 } else { 0.0 };
                 f.long_cosine = f.both_long * hit.similarity;
                 entry.best_member = Some(hit.id);

@@ -91,11 +91,18 @@ pub fn join_weight_values(w: &JoinWeights) -> ([f32; 12], f32) {
     )
 }
 
+/// Whether a shared language's intercept comes from `report_language` (both texts
+/// article-length, `both_long` 1) rather than `language`; `concord fit-join` sorts its
+/// training rows by the same test.
+pub fn reads_report_language(both_long: f32) -> bool {
+    both_long > 0.5
+}
+
 /// The calibrated probability that the article reports the candidate's event.
 pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
     let (w, bias) = join_weight_values(weights);
     let language = f.same_language.map_or(0.0, |lang| {
-        let table = if f.both_long > 0.5 {
+        let table = if reads_report_language(f.both_long) {
             &weights.report_language
         } else {
             &weights.language

@@ -6,7 +6,7 @@ use std::{collections::HashMap, path::PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES};
+use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES, rule::reads_report_language};
 use concord_eval::{
     intercepts::{LanguageIntercepts, RowLanguage},
     logistic,
@@ -84,7 +84,10 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
                 .map(|&i| number(i))
                 .collect::<anyhow::Result<Vec<f64>>>()?;
             let lang = language.map(field).filter(|l| !l.is_empty());
-            languages.push(lang.map(|l| (x.get(long).is_some_and(|v| *v > 0.5), l.to_owned())));
+            let report = x
+                .get(long)
+                .is_some_and(|v| reads_report_language(*v as f32));
+            languages.push(lang.map(|l| (report, l.to_owned())));
             rows.push((x, field(label) == "1", 0.0));
             row_runs.push(field(run).to_owned());
         }
