@@ -6,12 +6,13 @@
 //! ([`sample::Sample`]), replaying it through the service's own pipeline ([`replay`]:
 //! store, model, index, clusterer; gold labels are never submitted), and scoring the
 //! predicted clustering against gold labels ([`metrics`]), and the fitting behind
-//! `concord fit-join` ([`logistic`], and the join model's per-language intercepts in
-//! [`intercepts`]).
+//! `concord fit-join` ([`logistic`], the join model's per-language intercepts in
+//! [`intercepts`], and the boosted trees in [`boost`]).
 //! Must not: be used by the server or anything on the product path. It exists for offline
 //! measurement and tuning; the product never sees gold labels, and evaluation data never
 //! enters the repository.
 
+pub mod boost;
 mod dataset;
 mod error;
 pub mod intercepts;

@@ -24,6 +24,8 @@ pub enum FitError {
     NotFinite { row: usize },
     #[error("the system is singular: a feature is constant or duplicated")]
     Singular,
+    #[error("{0}")]
+    Params(&'static str),
 }
 
 impl Logistic {
