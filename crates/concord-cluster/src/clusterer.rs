@@ -20,9 +20,10 @@ pub use corrections::{Corrected, Correction};
 use self::means::Means;
 use crate::{
     ClusterError,
-    rule::{self, Candidate, Centering, RuleKind, RuleParams},
+    rule::{self, Candidate, Centering, JoinRule, RuleKind, RuleParams},
     state::{ArticleMeta, ClusterState, ClusterSummary, Clusters},
     tokens::TokenStats,
+    trees::JoinTrees,
 };
 
 /// An embedded article, ready to be clustered.
@@ -136,6 +137,7 @@ fn why_record(
         (RuleKind::Plain, _, None) => "plain",
         (RuleKind::Concord, rule::JoinRule::Calibrated, None) => "calibrated",
         (RuleKind::Concord, rule::JoinRule::Threshold, None) => "threshold",
+        (RuleKind::Concord, rule::JoinRule::Boosted, None) => "boosted",
     };
     let joined = pinned.or(verdict.join.map(|j| j.0));
     let candidates: Vec<serde_json::Value> = verdict
@@ -163,6 +165,8 @@ fn why_record(
 /// The single writer of cluster state. Owned by one thread or task.
 pub struct Clusterer {
     params: RuleParams,
+    /// The join trees (`join_rule = "boosted"` only), read once at open.
+    trees: Option<Arc<JoinTrees>>,
     dim: usize,
     index: Arc<RwLock<VectorIndex>>,
     db: Db,
@@ -208,8 +212,16 @@ impl Clusterer {
             params.centering = Centering::None;
         }
         let tokens = TokenStats::new(params.title_affix_min);
+        let trees = match (params.kind, params.join_rule) {
+            (RuleKind::Concord, JoinRule::Boosted) => Some(Arc::new(
+                JoinTrees::load(&params.join_trees)
+                    .map_err(|e| ClusterError::Invalid(format!("cluster.rule.join_trees: {e}")))?,
+            )),
+            _ => None,
+        };
         let mut this = Self {
             params,
+            trees,
             dim,
             index,
             db,
@@ -494,7 +506,7 @@ impl Clusterer {
         let long = is_long(&input.text);
         let tokens = article_tokens(&mut self.tokens, &input.title, &input.text, long);
         let (candidates, in_window) = self.candidates(input, &x, &tokens, long)?;
-        let mut verdict = rule::decide(&self.params, &candidates, in_window);
+        let mut verdict = rule::decide(&self.params, self.trees.as_deref(), &candidates, in_window);
         let pinned_state = pinned_to.and_then(|c| self.clusters.get(&c));
         let why = why_record(&self.params, &verdict, pinned_state.map(|s| s.record.id));
         let pinned = match pinned_state {

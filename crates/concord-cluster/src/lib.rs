@@ -14,6 +14,7 @@ mod error;
 pub mod rule;
 mod state;
 pub mod tokens;
+pub mod trees;
 
 pub use clusterer::{Assignment, ClusterInput, Clusterer, Corrected, Correction, Outcome};
 pub use error::ClusterError;

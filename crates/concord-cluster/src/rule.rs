@@ -9,6 +9,8 @@ pub use concord_core::config::{
     Centering, JoinRule, JoinWeights, MergeRule, MergeWeights, RuleKind, RuleParams,
 };
 use concord_core::{ArticleId, ClusterId, Lang};
+
+use crate::trees::JoinTrees;
 use serde::Serialize;
 
 /// What the calibrated join model sees of an article and one candidate cluster
@@ -111,6 +113,21 @@ pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
     });
     let z: f32 = bias + language + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
     1.0 / (1.0 + (-z).exp())
+}
+
+/// The boosted rule's probability: the trees' for a decision between two texts
+/// that are not both article-length, the logistic's for two reports (the trees
+/// are fitted on headline decisions only; reports' are few, and trees over them
+/// learn the rated pairs' hard negatives rather than the event).
+pub fn boosted_probability(
+    weights: &JoinWeights,
+    trees: Option<&JoinTrees>,
+    f: &JoinFeatures,
+) -> f32 {
+    match trees {
+        Some(trees) if !reads_report_language(f.both_long) => 1.0 / (1.0 + (-trees.logit(f)).exp()),
+        _ => join_probability(weights, f),
+    }
 }
 
 /// `ln(in_window / density_ref)`: how busy the window is, as the hand-set
@@ -361,7 +378,14 @@ pub fn merge_score(params: &RuleParams, pair: &MergePair, in_window: usize) -> f
 
 /// Decides for one article. Ties break towards the older (smaller) cluster id,
 /// so the outcome never depends on hash-map order.
-pub fn decide(params: &RuleParams, candidates: &[Candidate], in_window: usize) -> Verdict {
+/// With `join_rule = "boosted"`, `trees` score the candidates (without them, the
+/// logistic does).
+pub fn decide(
+    params: &RuleParams,
+    trees: Option<&JoinTrees>,
+    candidates: &[Candidate],
+    in_window: usize,
+) -> Verdict {
     let record = |c: &Candidate, score: f32| Scored {
         cluster: c.cluster,
         score,
@@ -380,6 +404,18 @@ pub fn decide(params: &RuleParams, candidates: &[Candidate], in_window: usize) -
             candidates
                 .iter()
                 .map(|c| record(c, join_probability(&params.join_weights, &c.features)))
+                .collect(),
+            params.join_probability,
+        ),
+        (RuleKind::Concord, JoinRule::Boosted) => (
+            candidates
+                .iter()
+                .map(|c| {
+                    record(
+                        c,
+                        boosted_probability(&params.join_weights, trees, &c.features),
+                    )
+                })
                 .collect(),
             params.join_probability,
         ),
@@ -433,6 +469,7 @@ mod tests {
         let p = params();
         let v = decide(
             &p,
+            None,
             &[
                 cand(7, 0.9, 0.8, true),
                 cand(3, 0.9, 0.8, true),
@@ -446,8 +483,8 @@ mod tests {
     #[test]
     fn nothing_above_the_bar_starts_a_new_cluster() {
         let p = params();
-        assert_eq!(decide(&p, &[cand(1, 0.1, 0.1, true)], 100).join, None);
-        assert_eq!(decide(&p, &[], 100).join, None);
+        assert_eq!(decide(&p, None, &[cand(1, 0.1, 0.1, true)], 100).join, None);
+        assert_eq!(decide(&p, None, &[], 100).join, None);
     }
 
     #[test]
@@ -463,8 +500,12 @@ mod tests {
             threshold(&p, 100) + 0.01,
             true,
         );
-        assert!(decide(&p, std::slice::from_ref(&c), 100).join.is_some());
-        assert!(decide(&p, &[c], 5000).join.is_none());
+        assert!(
+            decide(&p, None, std::slice::from_ref(&c), 100)
+                .join
+                .is_some()
+        );
+        assert!(decide(&p, None, &[c], 5000).join.is_none());
     }
 
     #[test]
@@ -519,7 +560,7 @@ mod tests {
             ..near
         };
         assert!(
-            decide(&p, std::slice::from_ref(&at_bar), busy)
+            decide(&p, None, std::slice::from_ref(&at_bar), busy)
                 .join
                 .is_some()
         );
@@ -527,7 +568,7 @@ mod tests {
             drift: drift(&p, p.drift_grace_hours + 48.0, busy),
             ..at_bar
         };
-        assert_eq!(decide(&p, &[late], busy).join, None);
+        assert_eq!(decide(&p, None, &[late], busy).join, None);
     }
 
     #[test]
@@ -603,14 +644,17 @@ mod tests {
         let prob = |c: &Candidate| join_probability(&p.join_weights, &c.features);
         assert!(prob(&strong) > p.join_probability, "{}", prob(&strong));
         assert!(prob(&weak) < p.join_probability, "{}", prob(&weak));
-        let v = decide(&p, &[weak.clone(), strong.clone()], 100);
+        let v = decide(&p, None, &[weak.clone(), strong.clone()], 100);
         assert_eq!(v.join.map(|j| j.0), Some(ClusterId(9)));
         assert_eq!(v.scored.len(), 2);
         assert_eq!(v.scored[0].cluster, ClusterId(9), "best first");
         assert_eq!(v.bar, p.join_probability);
-        assert_eq!(decide(&p, &[weak], 100).join, None);
+        assert_eq!(decide(&p, None, &[weak], 100).join, None);
         // The window's volume enters as a feature, not as the bar: the bar stays put.
-        assert_eq!(decide(&p, &[], 5000).bar, decide(&p, &[], 2).bar);
+        assert_eq!(
+            decide(&p, None, &[], 5000).bar,
+            decide(&p, None, &[], 2).bar
+        );
     }
 
     #[test]
@@ -671,9 +715,61 @@ mod tests {
         p.kind = RuleKind::Plain;
         let mut far = cand(2, 0.99, 0.99, true);
         far.best_plain = None;
-        let v = decide(&p, &[far, cand(4, 0.7, 0.0, true)], 100);
+        let v = decide(&p, None, &[far, cand(4, 0.7, 0.0, true)], 100);
         assert_eq!(v.join.map(|j| j.0), Some(ClusterId(4)));
-        let v = decide(&p, &[cand(4, 0.6, 0.9, true)], 100);
+        let v = decide(&p, None, &[cand(4, 0.6, 0.9, true)], 100);
         assert_eq!(v.join, None);
+    }
+
+    #[test]
+    fn the_boosted_rule_scores_headlines_by_the_trees_and_reports_by_the_logistic() {
+        use crate::trees::{NodeFile, TREES_FORMAT, TreesFile};
+        // One tree: log-odds +2 above best cosine 0.5, -2 at or below it.
+        let trees = JoinTrees::from_file(&TreesFile {
+            format: TREES_FORMAT.into(),
+            inputs: vec!["best_cosine".into()],
+            base: 0.0,
+            fitted: Default::default(),
+            trees: vec![vec![
+                NodeFile::Split {
+                    input: 0,
+                    at: 0.5,
+                    left: 1,
+                    right: 2,
+                },
+                NodeFile::Leaf { leaf: -2.0 },
+                NodeFile::Leaf { leaf: 2.0 },
+            ]],
+        })
+        .unwrap();
+        let mut p = params();
+        p.join_rule = JoinRule::Boosted;
+        let w = &p.join_weights;
+        let headline = JoinFeatures {
+            best_cosine: 0.6,
+            ..JoinFeatures::default()
+        };
+        let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+        assert!((boosted_probability(w, Some(&trees), &headline) - sigmoid(2.0)).abs() < 1e-6);
+        let report = JoinFeatures {
+            both_long: 1.0,
+            long_cosine: 0.6,
+            ..headline
+        };
+        assert_eq!(
+            boosted_probability(w, Some(&trees), &report),
+            join_probability(w, &report)
+        );
+        // Without trees (never so from `Clusterer::open`), the logistic decides.
+        assert_eq!(
+            boosted_probability(w, None, &headline),
+            join_probability(w, &headline)
+        );
+        let mut c = cand(7, 0.0, 0.0, true);
+        c.features = headline;
+        let v = decide(&p, Some(&trees), std::slice::from_ref(&c), 100);
+        assert_eq!(v.join.map(|j| j.0), Some(ClusterId(7)));
+        c.features.best_cosine = 0.5;
+        assert_eq!(decide(&p, Some(&trees), &[c], 100).join, None);
     }
 }

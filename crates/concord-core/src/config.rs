@@ -136,6 +136,10 @@ pub enum JoinRule {
     /// The earlier hand-set score (`link_weight`, bonuses, decay, drift)
     /// against `threshold + density_slope · ln(n / density_ref)`.
     Threshold,
+    /// Boosted trees (`join_trees`) over the same features for two texts that are
+    /// not both article-length, the logistic (`join_weights`) for two reports;
+    /// joins as `Calibrated` does, at `join_probability`.
+    Boosted,
 }
 
 /// Weights of the calibrated join model: the probability that an article
@@ -216,6 +220,7 @@ pub struct RuleParams {
     pub join_volume_floor: usize,
     pub join_volume_ceiling: usize,
     pub join_weights: JoinWeights,
+    pub join_trees: String,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }

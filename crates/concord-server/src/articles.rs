@@ -219,11 +219,12 @@ pub struct ArticleOut {
     pub url: Option<String>,
     pub source: Option<String>,
     pub cluster: Option<String>,
-    /// Why the clusterer placed the article: the rule (`calibrated`, `threshold`,
-    /// `plain`, or `pinned` by an analyst), the bar a candidate had to reach, and the
-    /// best candidate clusters (at most 5, best first, the joined one flagged) with
-    /// their score (for `calibrated`, the probability of the same event), best-linked
-    /// member and the features the rule read. Absent until the article is clustered.
+    /// Why the clusterer placed the article: the rule (`boosted`, `calibrated`,
+    /// `threshold`, `plain`, or `pinned` by an analyst), the bar a candidate had to
+    /// reach, and the best candidate clusters (at most 5, best first, the joined one
+    /// flagged) with their score (for `boosted` and `calibrated`, the probability of
+    /// the same event), best-linked member and the features the rule read. Absent
+    /// until the article is clustered.
     #[schema(value_type = Option<Object>)]
     pub why: Option<serde_json::Value>,
 }

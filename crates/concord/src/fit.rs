@@ -1,13 +1,20 @@
 //! `concord fit-join`: fit the calibrated join model's weights on the training
 //! rows `concord eval --features` wrote, and print them as the
-//! `[cluster.rule.join_weights]` table of `config/default.toml`.
+//! `[cluster.rule.join_weights]` table of `config/default.toml` (or the merge
+//! score's, `--merge`), or fit the boosted trees for headline decisions and write
+//! them as a trees file (`--trees`, shipped as `config/join-trees.json`).
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use concord_cluster::trees::{JoinTrees, LANGUAGE_INPUT, NodeFile, TREES_FORMAT, TreesFile};
 use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES, rule::reads_report_language};
 use concord_eval::{
+    boost::{self, BoostParams, TreeNode},
     intercepts::{LanguageIntercepts, RowLanguage},
     logistic,
 };
@@ -29,7 +36,38 @@ pub struct FitArgs {
     /// rarer languages share the model's bias.
     #[arg(long, default_value_t = 20)]
     min_language_rows: usize,
+    /// Fit boosted trees for headline decisions (rows where not both texts are
+    /// article-length) instead, and write them to this file (`join_trees`, shipped
+    /// as config/join-trees.json) rather than print a table.
+    #[arg(long, value_name = "OUT.json", conflicts_with = "merge")]
+    trees: Option<PathBuf>,
+    /// Trees: rounds (one tree each).
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Trees: splits from the root to a leaf.
+    #[arg(long, default_value_t = 2)]
+    depth: usize,
+    /// Trees: each tree's leaves are multiplied by this.
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f64,
+    /// Trees: L2 penalty on leaf values.
+    #[arg(long, default_value_t = 1.0)]
+    l2: f64,
+    /// Trees: rows each leaf must hold.
+    #[arg(long, default_value_t = 20)]
+    min_leaf_rows: usize,
 }
+
+/// The trees' monotone inputs: more similar (best member, centroid) or more
+/// shared names never lowers the odds, days further apart never raises them.
+/// Without these, trees learn the tuning days' accidents (a cosine band).
+const MONOTONE: [(&str, i8); 5] = [
+    ("best_cosine", 1),
+    ("centroid_cosine", 1),
+    ("shared_idf", 1),
+    ("days_to_best", -1),
+    ("mean_days_beyond_recent", -1),
+];
 
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     let (names, table): (&[&str], &str) = if args.merge {
@@ -113,6 +151,9 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     for (row, lang) in rows.iter_mut().zip(&languages) {
         row.0.extend(coding.columns(lang));
     }
+    if let Some(out) = &args.trees {
+        return fit_trees(args, out, rows, &languages);
+    }
     let positives = rows.iter().filter(|r| r.1).count();
     let model = logistic::fit(&rows, args.c)?;
     let mut sources: Vec<_> = runs.into_iter().collect();
@@ -143,4 +184,161 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `fit-join --trees`: the headline rows, the 12 features (less the two that are
+/// constant on headlines) and a 0/1 input per shared language with
+/// `--min-language-rows` rows, boosted trees fitted and written as a trees file.
+fn fit_trees(
+    args: &FitArgs,
+    out: &std::path::Path,
+    rows: Vec<(Vec<f64>, bool, f64)>,
+    languages: &[RowLanguage],
+) -> anyhow::Result<()> {
+    let names = &JoinFeatures::NAMES;
+    let headline = |x: &[f64]| {
+        let long = names.iter().position(|n| *n == "both_long");
+        !long.is_some_and(|i| reads_report_language(x[i] as f32))
+    };
+    let kept: Vec<usize> = (0..names.len())
+        .filter(|&i| !matches!(names[i], "both_long" | "long_cosine"))
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((x, _, _), lang) in rows.iter().zip(languages) {
+        if let Some((false, lang)) = lang
+            && headline(x)
+        {
+            *counts.entry(lang.as_str()).or_default() += 1;
+        }
+    }
+    let langs: Vec<&str> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= args.min_language_rows)
+        .map(|(l, _)| l)
+        .collect();
+    let mut inputs: Vec<String> = kept.iter().map(|&i| names[i].to_owned()).collect();
+    inputs.extend(langs.iter().map(|l| format!("{LANGUAGE_INPUT}{l}")));
+    let monotone: Vec<i8> = inputs
+        .iter()
+        .map(|name| {
+            MONOTONE
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, m)| *m)
+        })
+        .collect();
+    let train: Vec<(Vec<f64>, bool, f64)> = rows
+        .iter()
+        .zip(languages)
+        .filter(|((x, _, _), _)| headline(x))
+        .map(|((x, y, w), lang)| {
+            let shared = lang.as_ref().map(|(_, l)| l.as_str());
+            let mut v: Vec<f64> = kept.iter().map(|&i| x[i]).collect();
+            v.extend(
+                langs
+                    .iter()
+                    .map(|l| f64::from(u8::from(shared == Some(*l)))),
+            );
+            (v, *y, *w)
+        })
+        .collect();
+    let params = BoostParams {
+        iterations: args.iterations,
+        max_depth: args.depth,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
+        min_leaf_rows: args.min_leaf_rows,
+        monotone: monotone.clone(),
+        ..BoostParams::default()
+    };
+    let model = boost::fit(&train, &params)?;
+    let positives = train.iter().filter(|r| r.1).count();
+    let before = boost::log_loss(&train, |_| model.base);
+    let after = boost::log_loss(&train, |x| model.logit(x));
+    let fitted: BTreeMap<String, serde_json::Value> = [
+        ("by", serde_json::json!("concord fit-join --trees")),
+        ("rows", serde_json::json!(train.len())),
+        ("positive_rows", serde_json::json!(positives)),
+        ("iterations", serde_json::json!(params.iterations)),
+        ("max_depth", serde_json::json!(params.max_depth)),
+        ("learning_rate", serde_json::json!(params.learning_rate)),
+        ("l2", serde_json::json!(params.l2)),
+        ("min_leaf_rows", serde_json::json!(params.min_leaf_rows)),
+        (
+            "monotone",
+            serde_json::json!(
+                MONOTONE
+                    .iter()
+                    .map(|(n, m)| (n.to_string(), *m))
+                    .collect::<BTreeMap<_, _>>()
+            ),
+        ),
+        (
+            "training_log_loss",
+            serde_json::json!(format!("{before:.4} -> {after:.4}")),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let file = TreesFile {
+        format: TREES_FORMAT.to_owned(),
+        inputs,
+        base: model.base as f32,
+        fitted,
+        trees: model
+            .trees
+            .iter()
+            .map(|tree| {
+                tree.iter()
+                    .map(|node| match *node {
+                        TreeNode::Split {
+                            input,
+                            at,
+                            left,
+                            right,
+                        } => NodeFile::Split {
+                            input,
+                            at: at as f32,
+                            left,
+                            right,
+                        },
+                        TreeNode::Leaf(v) => NodeFile::Leaf { leaf: v as f32 },
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    // What the clusterer will read must parse as it will read it.
+    JoinTrees::from_file(&file)?;
+    std::fs::write(out, trees_json(&file)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "# Fitted {} trees (depth {}, learning rate {}, l2 {}) on {} headline rows ({} positive); \
+         weighted log-loss {before:.4} -> {after:.4}; wrote {}",
+        params.iterations,
+        params.max_depth,
+        params.learning_rate,
+        params.l2,
+        train.len(),
+        positives,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The file with one tree per line: readable, and a refit's diff stays a diff.
+fn trees_json(file: &TreesFile) -> anyhow::Result<String> {
+    let mut s = String::from("{\n");
+    s += &format!("  \"format\": {},\n", serde_json::to_string(&file.format)?);
+    s += &format!("  \"inputs\": {},\n", serde_json::to_string(&file.inputs)?);
+    s += &format!("  \"base\": {},\n", serde_json::to_string(&file.base)?);
+    s += &format!("  \"fitted\": {},\n", serde_json::to_string(&file.fitted)?);
+    s += "  \"trees\": [\n";
+    for (i, tree) in file.trees.iter().enumerate() {
+        let sep = if i + 1 < file.trees.len() { "," } else { "" };
+        s += &format!("    {}{sep}\n", serde_json::to_string(tree)?);
+    }
+    s += "  ]\n}\n";
+    Ok(s)
 }

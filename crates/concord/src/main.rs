@@ -43,7 +43,8 @@ enum Command {
     Prepare(serve::PrepareArgs),
     /// Replay a labelled dataset through the pipeline and print clustering quality.
     Eval(eval::EvalArgs),
-    /// Fit the calibrated join model on `eval --features` rows and print its weights.
+    /// Fit the join model on `eval --features` rows: print the logistic's weights (or
+    /// the merge score's), or write the boosted trees (`--trees`).
     FitJoin(fit::FitArgs),
     /// Copy the store, online and consistent, into a new data directory (restore: start
     /// `serve` on that directory; the index is rebuilt from the store).

@@ -78,6 +78,7 @@ fn params() -> RuleParams {
             language: Default::default(),
             report_language: Default::default(),
         },
+        join_trees: String::new(),
         plain_threshold: 0.65,
         plain_window_hours: 24.0,
     }

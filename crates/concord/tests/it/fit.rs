@@ -89,6 +89,65 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
         let value: f64 = line.split(" = ").nth(1).unwrap().parse().unwrap();
         assert!(value.is_finite(), "{line}");
     }
+    // The boosted trees from the same rows: a file the clusterer reads back, and
+    // `join_trees` pointing at it drives a replay.
+    let trees = dir.path().join("trees.json");
+    let fit = Command::new(binary())
+        .args([
+            "fit-join",
+            "--iterations",
+            "5",
+            "--min-leaf-rows",
+            "1",
+            "--trees",
+        ])
+        .arg(&trees)
+        .arg(&rows)
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let text = std::fs::read_to_string(&trees).unwrap();
+    let file: concord_cluster::trees::TreesFile = serde_json::from_str(&text).unwrap();
+    assert_eq!(file.trees.len(), 5);
+    assert_eq!(file.inputs[0], "best_cosine");
+    // Constant on headline rows: not an input.
+    assert!(!file.inputs.iter().any(|i| i == "both_long"), "{text}");
+    concord_cluster::trees::JoinTrees::parse(&text).unwrap();
+    let replay = Command::new(binary())
+        .current_dir(workspace_root())
+        .arg("eval")
+        .arg(&pairs)
+        .args(["--rules", "concord", "--json"])
+        .env("CONCORD_CLUSTER__RULE__JOIN_RULE", "boosted")
+        .env("CONCORD_CLUSTER__RULE__JOIN_TREES", &trees)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    // A trees file that is not one stops the replay with the setting's name.
+    std::fs::write(&trees, "{}").unwrap();
+    let broken = Command::new(binary())
+        .current_dir(workspace_root())
+        .arg("eval")
+        .arg(&pairs)
+        .args(["--rules", "concord", "--json"])
+        .env("CONCORD_CLUSTER__RULE__JOIN_RULE", "boosted")
+        .env("CONCORD_CLUSTER__RULE__JOIN_TREES", &trees)
+        .output()
+        .unwrap();
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("join_trees"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
     // Nothing to fit is an error, not an empty table.
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "run,articles,key,label,score\n").unwrap();
