@@ -589,7 +589,7 @@ fn print_summary(runs: &[Run]) {
 fn print_knobs(config: &Config) {
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) join={:?} at p>={} (trees: {}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
         rule.drift_per_day,
@@ -608,6 +608,13 @@ fn print_knobs(config: &Config) {
         rule.token_cap,
         rule.title_affix_min,
         config.model.title_affix_min,
+        rule.join_rule,
+        rule.join_probability,
+        if rule.join_trees.is_empty() {
+            "embedded"
+        } else {
+            rule.join_trees.as_str()
+        },
         rule.merge_rule,
         rule.merge_weights,
         rule.merge_threshold,
