@@ -13,7 +13,7 @@
 //! so the whole sum stays monotone in it. Deterministic: no subsampling, ties go
 //! to the first input and the lowest threshold.
 
-use crate::logistic::FitError;
+use crate::logistic::{FitError, check_rows};
 
 /// How to grow the trees.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,19 +279,7 @@ impl Grower<'_> {
 
 /// Fits `rows` (features, label, sample weight).
 pub fn fit(rows: &[(Vec<f64>, bool, f64)], params: &BoostParams) -> Result<Boosted, FitError> {
-    let dim = rows.first().ok_or(FitError::Empty)?.0.len();
-    for (row, (x, _, w)) in rows.iter().enumerate() {
-        if x.len() != dim {
-            return Err(FitError::Ragged {
-                row,
-                got: x.len(),
-                expected: dim,
-            });
-        }
-        if !x.iter().chain([w]).all(|v| v.is_finite()) || *w < 0.0 {
-            return Err(FitError::NotFinite { row });
-        }
-    }
+    let dim = check_rows(rows)?;
     if !(1..=255).contains(&params.max_bins) || params.min_leaf_rows == 0 {
         return Err(FitError::Params(
             "max_bins must be 1 to 255 and min_leaf_rows at least 1",

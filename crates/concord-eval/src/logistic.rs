@@ -20,7 +20,7 @@ pub enum FitError {
         got: usize,
         expected: usize,
     },
-    #[error("feature values must be finite (row {row})")]
+    #[error("feature values and weights must be finite, weights not negative (row {row})")]
     NotFinite { row: usize },
     #[error("the system is singular: a feature is constant or duplicated")]
     Singular,
@@ -35,12 +35,9 @@ impl Logistic {
     }
 }
 
-// Dense matrix code: the index arithmetic reads closer to the maths than iterators.
-#[allow(clippy::needless_range_loop)]
-/// Fits `rows` (features, label, sample weight), minimising
-/// `Σ weight·log-loss + ||w||² / (2c)` (the bias is not penalised), like
-/// scikit-learn's `LogisticRegression(C=c)`.
-pub fn fit(rows: &[(Vec<f64>, bool, f64)], c: f64) -> Result<Logistic, FitError> {
+/// Checks training rows (features, label, sample weight): some, all as long as
+/// the first, every number finite, no weight negative. Returns the row length.
+pub fn check_rows(rows: &[(Vec<f64>, bool, f64)]) -> Result<usize, FitError> {
     let dim = rows.first().ok_or(FitError::Empty)?.0.len();
     for (row, (x, _, w)) in rows.iter().enumerate() {
         if x.len() != dim {
@@ -50,10 +47,20 @@ pub fn fit(rows: &[(Vec<f64>, bool, f64)], c: f64) -> Result<Logistic, FitError>
                 expected: dim,
             });
         }
-        if !x.iter().chain([w]).all(|v| v.is_finite()) {
+        if !x.iter().chain([w]).all(|v| v.is_finite()) || *w < 0.0 {
             return Err(FitError::NotFinite { row });
         }
     }
+    Ok(dim)
+}
+
+// Dense matrix code: the index arithmetic reads closer to the maths than iterators.
+#[allow(clippy::needless_range_loop)]
+/// Fits `rows` (features, label, sample weight), minimising
+/// `Σ weight·log-loss + ||w||² / (2c)` (the bias is not penalised), like
+/// scikit-learn's `LogisticRegression(C=c)`.
+pub fn fit(rows: &[(Vec<f64>, bool, f64)], c: f64) -> Result<Logistic, FitError> {
+    let dim = check_rows(rows)?;
     // Parameters: the dim weights, then the bias.
     let n = dim + 1;
     let mut theta = vec![0.0f64; n];

@@ -2,26 +2,61 @@
 //! path of the calibrated join model, on the real binary and model, with a small
 //! invented pairs file (the evaluation data never enters the repository).
 
-use std::process::Command;
+use std::{
+    ffi::OsStr,
+    path::Path,
+    process::{Command, Output},
+};
 
 use super::{binary, workspace_root};
+
+/// `concord eval` of the invented pairs file with the concord rule (JSON),
+/// with more arguments and with `CONCORD_CLUSTER__RULE__JOIN_TREES` pointing at
+/// `trees` (and the boosted rule) when given.
+fn eval_pairs(more: &[&OsStr], trees: Option<&Path>) -> Output {
+    let pairs = workspace_root().join("crates/concord-eval/tests/fixtures/pairs.jsonl");
+    let mut eval = Command::new(binary());
+    eval.current_dir(workspace_root())
+        .arg("eval")
+        .arg(&pairs)
+        .args(["--rules", "concord", "--json"])
+        .args(more);
+    if let Some(trees) = trees {
+        eval.env("CONCORD_CLUSTER__RULE__JOIN_RULE", "boosted")
+            .env("CONCORD_CLUSTER__RULE__JOIN_TREES", trees);
+    }
+    eval.output().unwrap()
+}
+
+/// `concord fit-join` with these arguments, which must succeed.
+fn fit_join(args: &[&OsStr]) -> String {
+    let fit = Command::new(binary())
+        .arg("fit-join")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    String::from_utf8(fit.stdout).unwrap()
+}
 
 #[test]
 fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     let dir = tempfile::tempdir().unwrap();
-    let pairs = workspace_root().join("crates/concord-eval/tests/fixtures/pairs.jsonl");
     let rows = dir.path().join("join.csv");
     let merges = dir.path().join("merge.csv");
-    let eval = Command::new(binary())
-        .current_dir(workspace_root())
-        .arg("eval")
-        .arg(&pairs)
-        .args(["--rules", "concord", "--json", "--features"])
-        .arg(&rows)
-        .arg("--merge-features")
-        .arg(&merges)
-        .output()
-        .unwrap();
+    let eval = eval_pairs(
+        &[
+            "--features".as_ref(),
+            rows.as_ref(),
+            "--merge-features".as_ref(),
+            merges.as_ref(),
+        ],
+        None,
+    );
     assert!(
         eval.status.success(),
         "{}",
@@ -60,17 +95,7 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
             <= 1
     );
 
-    let fit = Command::new(binary())
-        .arg("fit-join")
-        .arg(&rows)
-        .output()
-        .unwrap();
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
-    let out = String::from_utf8(fit.stdout).unwrap();
+    let out = fit_join(&[rows.as_ref()]);
     assert!(out.contains("[cluster.rule.join_weights]"), "{out}");
     // The per-language intercept tables follow (empty here: one language is no contrast).
     assert!(
@@ -92,24 +117,15 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     // The boosted trees from the same rows: a file the clusterer reads back, and
     // `join_trees` pointing at it drives a replay.
     let trees = dir.path().join("trees.json");
-    let fit = Command::new(binary())
-        .args([
-            "fit-join",
-            "--iterations",
-            "5",
-            "--min-leaf-rows",
-            "1",
-            "--trees",
-        ])
-        .arg(&trees)
-        .arg(&rows)
-        .output()
-        .unwrap();
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    fit_join(&[
+        "--iterations".as_ref(),
+        "5".as_ref(),
+        "--min-leaf-rows".as_ref(),
+        "1".as_ref(),
+        "--trees".as_ref(),
+        trees.as_ref(),
+        rows.as_ref(),
+    ]);
     let text = std::fs::read_to_string(&trees).unwrap();
     let file: concord_cluster::trees::TreesFile = serde_json::from_str(&text).unwrap();
     assert_eq!(file.trees.len(), 5);
@@ -117,15 +133,7 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     // Constant on headline rows: not an input.
     assert!(!file.inputs.iter().any(|i| i == "both_long"), "{text}");
     concord_cluster::trees::JoinTrees::parse(&text).unwrap();
-    let replay = Command::new(binary())
-        .current_dir(workspace_root())
-        .arg("eval")
-        .arg(&pairs)
-        .args(["--rules", "concord", "--json"])
-        .env("CONCORD_CLUSTER__RULE__JOIN_RULE", "boosted")
-        .env("CONCORD_CLUSTER__RULE__JOIN_TREES", &trees)
-        .output()
-        .unwrap();
+    let replay = eval_pairs(&[], Some(&trees));
     assert!(
         replay.status.success(),
         "{}",
@@ -133,15 +141,7 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     );
     // A trees file that is not one stops the replay with the setting's name.
     std::fs::write(&trees, "{}").unwrap();
-    let broken = Command::new(binary())
-        .current_dir(workspace_root())
-        .arg("eval")
-        .arg(&pairs)
-        .args(["--rules", "concord", "--json"])
-        .env("CONCORD_CLUSTER__RULE__JOIN_RULE", "boosted")
-        .env("CONCORD_CLUSTER__RULE__JOIN_TREES", &trees)
-        .output()
-        .unwrap();
+    let broken = eval_pairs(&[], Some(&trees));
     assert!(!broken.status.success());
     assert!(
         String::from_utf8_lossy(&broken.stderr).contains("join_trees"),
