@@ -3,7 +3,8 @@
 //! new one; it also applies merges and analyst corrections.
 //!
 //! Owns: the in-memory cluster state (centroid sums, members, languages,
-//! times), the decision rule ([`rule`]), and the composition of each decision
+//! times), the decision rule ([`rule`], with the boosted join trees it reads,
+//! [`trees`]), and the composition of each decision
 //! into one store transaction (membership, cluster summary, events, article
 //! state) followed by the index insert.
 //! Must not: do network I/O, embed text, or see gold labels. It is a single
