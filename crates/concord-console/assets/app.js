@@ -366,6 +366,40 @@ function parseIds(text) {
   return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 }
 
+// What the join model read, as `why` records it (names as in config/default.toml).
+const WHY_FEATURES = [
+  ['best_cosine', 'best cosine to a member', (v) => v.toFixed(2)],
+  ['centroid_cosine', 'cosine to the centroid', (v) => v.toFixed(2)],
+  ['shared_idf', 'shared names (idf)', (v) => v.toFixed(1)],
+  ['days_to_best', 'days to that member', (v) => v.toFixed(1)],
+  ['ln_size', 'cluster size', (v) => String(Math.round(Math.exp(v)))],
+];
+
+/** Why the clusterer placed an article: its decision record (`GET /v1/articles/{id}`). */
+function Why({ id, titleOf }) {
+  const { data, error } = useGet(`/v1/articles/${encodeURIComponent(id)}`);
+  if (error) return html`<${ErrorNote} error=${error} />`;
+  if (!data) return html`<p class="loading">Loading…</p>`;
+  const w = data.why;
+  if (!w) return html`<p>Not clustered yet.</p>`;
+  const candidates = w.candidates || [];
+  const joined = candidates.find((k) => k.joined);
+  const next = candidates.find((k) => !k.joined);
+  const shown = joined || next;
+  const f = (shown && shown.features) || {};
+  return html`<div class="why">
+    <p>Rule: <b>${w.rule}</b>, bar ${w.bar}. ${joined
+      ? html`Joined ${joined.cluster} at ${joined.score.toFixed(2)}, through “${titleOf(joined.best_member)}”.`
+      : 'Started its own cluster: no candidate reached the bar.'}
+      ${next ? html` Best cluster not joined: ${next.cluster} at ${next.score.toFixed(2)}.` : ''}
+      ${' '}<span class="meta">${w.candidates_seen} candidate cluster${w.candidates_seen === 1 ? '' : 's'} weighed.</span></p>
+    ${shown && html`<dl class="facts">
+      ${WHY_FEATURES.filter(([k]) => typeof f[k] === 'number').map(([k, label, fmt]) => html`<div><dt>${label}</dt><dd>${fmt(f[k])}</dd></div>`)}
+      <div><dt>language</dt><dd>${f.same_language ? `both ${f.same_language}` : f.other_language ? 'across languages' : '–'}</dd></div>
+    </dl>`}
+  </div>`;
+}
+
 function ClusterPage({ id, admin }) {
   const [version, setVersion] = useState(0);
   const cluster = useGet(`/v1/clusters/${encodeURIComponent(id)}`, version);
@@ -375,10 +409,12 @@ function ClusterPage({ id, admin }) {
   const [pending, setPending] = useState(null);
   const [outcome, setOutcome] = useState(null);
   const [moving, setMoving] = useState(null);
+  const [why, setWhy] = useState(null);
   const [mergeError, setMergeError] = useState(null);
   useEffect(() => {
     setSelected([]);
     setMoving(null);
+    setWhy(null);
   }, [id, version]);
 
   if (cluster.error) return html`<h1 tabindex="-1">Cluster ${id}</h1><${ErrorNote} error=${cluster.error} />`;
@@ -468,13 +504,14 @@ function ClusterPage({ id, admin }) {
     ${groups.map(([lang, members]) => html`<section class="language" data-lang=${lang} aria-labelledby=${`lang-${lang}`}>
       <h3 id=${`lang-${lang}`}><span class="lang">${lang}</span> ${languageName(lang)} · ${members.length}</h3>
       <table class="list members">
-        <thead><tr>${admin && html`<th scope="col"><span class="sr">Select</span></th>`}<th scope="col">Title</th><th scope="col">Outlet</th><th scope="col">Published</th><th scope="col">Similarity</th>${admin && html`<th scope="col"><span class="sr">Actions</span></th>`}</tr></thead>
+        <thead><tr>${admin && html`<th scope="col"><span class="sr">Select</span></th>`}<th scope="col">Title</th><th scope="col">Outlet</th><th scope="col">Published</th><th scope="col">Similarity</th><th scope="col"><span class="sr">Why</span></th>${admin && html`<th scope="col"><span class="sr">Actions</span></th>`}</tr></thead>
         <tbody>${members.map((m) => html`<tr data-article=${m.id}>
           ${admin && html`<td data-label="Select"><input type="checkbox" aria-label=${`Select “${m.title}”`} checked=${selected.includes(m.id)} onChange=${() => toggle(m.id)} /></td>`}
           <td data-label="Title" lang=${m.lang || undefined}>${m.url ? html`<a href=${m.url} target="_blank" rel="noopener noreferrer">${m.title}</a>` : m.title}</td>
           <td data-label="Outlet">${m.source || '–'}</td>
           <td data-label="Published">${when(m.published_at)}</td>
           <td data-label="Similarity">${m.similarity.toFixed(2)}</td>
+          <td data-label="Why"><button class="why-toggle" aria-expanded=${why === m.id} onClick=${() => setWhy(why === m.id ? null : m.id)}>Why?</button></td>
           ${admin && html`<td data-label="Actions">${moving === m.id
             ? html`<form class="inline" onSubmit=${(e) => askMove(e, m)}>
                 <label>To cluster <input name="target" size="6" required autofocus /></label>
@@ -482,7 +519,7 @@ function ClusterPage({ id, admin }) {
                 <button type="button" onClick=${() => setMoving(null)}>Cancel</button>
               </form>`
             : html`<button onClick=${() => setMoving(m.id)}>Move…</button>`}</td>`}
-        </tr>`)}</tbody>
+        </tr>${why === m.id && html`<tr class="why-row"><td colspan=${admin ? 7 : 5}><${Why} id=${m.id} titleOf=${titleOf} /></td></tr>`}`)}</tbody>
       </table>
     </section>`)}
     <h2>Related clusters</h2>

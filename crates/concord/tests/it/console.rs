@@ -329,6 +329,29 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
             count(&c, "table.timeline-table tbody tr").await >= 2,
             "two or more days"
         );
+        // Why the Arabic report is here: its decision record under its row.
+        click(
+            &c,
+            "section.language[data-lang='ar'] tr[data-article] button.why-toggle",
+        )
+        .await;
+        let why = wait_for(&c, "section.language[data-lang='ar'] tr.why-row .why")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(why.contains("Rule: boosted"), "{why}");
+        // It joined the event (the English report came first) and says through what.
+        assert!(why.contains("Joined"), "{why}");
+        assert!(why.contains("best cosine to a member"), "{why}");
+        c.execute(
+            "document.querySelector('tr.why-row').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+        screenshot(&c, "console-why.png").await;
+        c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
         screenshot(&c, "console-cluster.png").await;
 
         // Search in French lands on the event.
