@@ -376,7 +376,7 @@ const WHY_FEATURES = [
 ];
 
 /** Why the clusterer placed an article: its decision record (`GET /v1/articles/{id}`). */
-function Why({ id, titleOf }) {
+function Why({ id, cluster, titleOf }) {
   const { data, error } = useGet(`/v1/articles/${encodeURIComponent(id)}`);
   if (error) return html`<${ErrorNote} error=${error} />`;
   if (!data) return html`<p class="loading">Loading…</p>`;
@@ -389,7 +389,9 @@ function Why({ id, titleOf }) {
   const f = (shown && shown.features) || {};
   return html`<div class="why">
     <p>Rule: <b>${w.rule}</b>, bar ${w.bar}. ${joined
-      ? html`Joined ${joined.cluster} at ${joined.score.toFixed(2)}, through “${titleOf(joined.best_member)}”.`
+      ? html`Joined ${joined.cluster} at ${joined.score.toFixed(2)}, through “${titleOf(joined.best_member)}”.${joined.cluster !== cluster
+        ? html` <span class="meta">(Now in ${cluster}: merged or moved since.)</span>`
+        : ''}`
       : 'Started its own cluster: no candidate reached the bar.'}
       ${next ? html` Best cluster not joined: ${next.cluster} at ${next.score.toFixed(2)}.` : ''}
       ${' '}<span class="meta">${w.candidates_seen} candidate cluster${w.candidates_seen === 1 ? '' : 's'} weighed.</span></p>
@@ -519,7 +521,7 @@ function ClusterPage({ id, admin }) {
                 <button type="button" onClick=${() => setMoving(null)}>Cancel</button>
               </form>`
             : html`<button onClick=${() => setMoving(m.id)}>Move…</button>`}</td>`}
-        </tr>${why === m.id && html`<tr class="why-row"><td colspan=${admin ? 7 : 5}><${Why} id=${m.id} titleOf=${titleOf} /></td></tr>`}`)}</tbody>
+        </tr>${why === m.id && html`<tr class="why-row"><td colspan=${admin ? 7 : 5}><${Why} id=${m.id} cluster=${c.id} titleOf=${titleOf} /></td></tr>`}`)}</tbody>
       </table>
     </section>`)}
     <h2>Related clusters</h2>

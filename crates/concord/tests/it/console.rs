@@ -385,6 +385,17 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         wait_gone(&c, "section.language[data-lang='ar']").await;
         let split_to = tokio::task::block_in_place(|| cluster_of(&api, "seed-002"));
         assert_ne!(split_to, event);
+        // Its "Why?" still tells where the model put it, and that it is elsewhere now.
+        c.goto(&format!("{base}/#/clusters/{split_to}"))
+            .await
+            .unwrap();
+        wait_for(&c, "tr[data-article] button.why-toggle").await;
+        click(&c, "tr[data-article] button.why-toggle").await;
+        let why = wait_for(&c, "tr.why-row .why").await.text().await.unwrap();
+        assert!(why.contains(&format!("Joined {event}")), "{why}");
+        assert!(why.contains(&format!("Now in {split_to}")), "{why}");
+        c.goto(&format!("{base}/#/clusters/{event}")).await.unwrap();
+        wait_for(&c, &format!("article.cluster[data-cluster='{event}']")).await;
 
         // ... and merge it back.
         let ids = wait_for(&c, ".toolbar input[name=clusters]").await;
