@@ -112,6 +112,11 @@ pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
         table.get(&lang).copied().unwrap_or(0.0)
     });
     let z: f32 = bias + language + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
+    sigmoid(z)
+}
+
+/// Log-odds to probability.
+fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -125,7 +130,7 @@ pub fn boosted_probability(
     f: &JoinFeatures,
 ) -> f32 {
     match trees {
-        Some(trees) if !reads_report_language(f.both_long) => 1.0 / (1.0 + (-trees.logit(f)).exp()),
+        Some(trees) if !reads_report_language(f.both_long) => sigmoid(trees.logit(f)),
         _ => join_probability(weights, f),
     }
 }
@@ -400,25 +405,22 @@ pub fn decide(
                 .collect(),
             params.plain_threshold,
         ),
-        (RuleKind::Concord, JoinRule::Calibrated) => (
-            candidates
-                .iter()
-                .map(|c| record(c, join_probability(&params.join_weights, &c.features)))
-                .collect(),
-            params.join_probability,
-        ),
-        (RuleKind::Concord, JoinRule::Boosted) => (
-            candidates
-                .iter()
-                .map(|c| {
-                    record(
-                        c,
-                        boosted_probability(&params.join_weights, trees, &c.features),
-                    )
-                })
-                .collect(),
-            params.join_probability,
-        ),
+        (RuleKind::Concord, rule @ (JoinRule::Calibrated | JoinRule::Boosted)) => {
+            // The calibrated rule is the boosted one without trees.
+            let trees = trees.filter(|_| rule == JoinRule::Boosted);
+            (
+                candidates
+                    .iter()
+                    .map(|c| {
+                        record(
+                            c,
+                            boosted_probability(&params.join_weights, trees, &c.features),
+                        )
+                    })
+                    .collect(),
+                params.join_probability,
+            )
+        }
         (RuleKind::Concord, JoinRule::Threshold) => (
             candidates
                 .iter()

@@ -138,6 +138,9 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     for (row, run) in rows.iter_mut().zip(&row_runs) {
         row.2 = 1000.0 / runs.get(run).copied().unwrap_or(1).max(1) as f64;
     }
+    if let Some(out) = &args.trees {
+        return fit_trees(args, out, &rows, &languages, long);
+    }
     // Per-language intercepts, for headlines and reports apart, in effect coding
     // (`concord_eval::intercepts`: why not one indicator column per language).
     let coding = if args.merge {
@@ -150,9 +153,6 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     };
     for (row, lang) in rows.iter_mut().zip(&languages) {
         row.0.extend(coding.columns(lang));
-    }
-    if let Some(out) = &args.trees {
-        return fit_trees(args, out, rows, &languages);
     }
     let positives = rows.iter().filter(|r| r.1).count();
     let model = logistic::fit(&rows, args.c)?;
@@ -186,28 +186,26 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fit-join --trees`: the headline rows, the 12 features (less the two that are
-/// constant on headlines) and a 0/1 input per shared language with
-/// `--min-language-rows` rows, boosted trees fitted and written as a trees file.
+/// `fit-join --trees`: the headline rows (`both_long`, column `long`, says not two
+/// reports), the 12 features (less the two that are constant on headlines) and a 0/1
+/// input per shared language with `--min-language-rows` rows, boosted trees fitted
+/// and written as a trees file.
 fn fit_trees(
     args: &FitArgs,
     out: &std::path::Path,
-    rows: Vec<(Vec<f64>, bool, f64)>,
+    rows: &[(Vec<f64>, bool, f64)],
     languages: &[RowLanguage],
+    long: usize,
 ) -> anyhow::Result<()> {
     let names = &JoinFeatures::NAMES;
-    let headline = |x: &[f64]| {
-        let long = names.iter().position(|n| *n == "both_long");
-        !long.is_some_and(|i| reads_report_language(x[i] as f32))
-    };
+    let headline = |x: &[f64]| !reads_report_language(x[long] as f32);
     let kept: Vec<usize> = (0..names.len())
         .filter(|&i| !matches!(names[i], "both_long" | "long_cosine"))
         .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for ((x, _, _), lang) in rows.iter().zip(languages) {
-        if let Some((false, lang)) = lang
-            && headline(x)
-        {
+    // A shared language's row is in the headline group (`false`) by the same test.
+    for lang in languages.iter().flatten() {
+        if let (false, lang) = lang {
             *counts.entry(lang.as_str()).or_default() += 1;
         }
     }
@@ -248,7 +246,7 @@ fn fit_trees(
         learning_rate: args.learning_rate,
         l2: args.l2,
         min_leaf_rows: args.min_leaf_rows,
-        monotone: monotone.clone(),
+        monotone,
         ..BoostParams::default()
     };
     let model = boost::fit(&train, &params)?;
