@@ -411,6 +411,7 @@ impl Clusterer {
                 continue;
             };
             let shared = self.tokens.shared_idf(tokens, &meta.tokens);
+            let gram = self.tokens.gram_cosine(tokens, &meta.tokens);
             let apart = (secs - meta.secs).abs();
             let link = rule::link(
                 &self.params,
@@ -442,6 +443,7 @@ impl Clusterer {
             };
             let f = &mut entry.features;
             f.shared_idf = f.shared_idf.max(shared.min(self.params.token_cap));
+            f.gram_max = f.gram_max.max(gram);
             if hit.similarity > f.best_cosine {
                 let days = apart as f32 / 86_400.0;
                 f.best_cosine = hit.similarity;
@@ -452,6 +454,7 @@ impl Clusterer {
                 f.same_language = input.lang.filter(|_| same);
                 f.both_long = if long && meta.long { 1.0 } else { 0.0 };
                 f.long_cosine = f.both_long * hit.similarity;
+                f.gram_cosine = gram;
                 entry.best_member = Some(hit.id);
             }
         }

@@ -29,6 +29,13 @@ pub struct JoinFeatures {
     pub ln_volume: f32,
     pub both_long: f32,
     pub long_cosine: f32,
+    /// The idf-weighted cosine of the character 4-grams of the article's title
+    /// and its best-linked member's ([`crate::tokens::TokenStats::gram_cosine`]):
+    /// names as they are inflected and spelled across languages, which whole
+    /// tokens miss. Read by the trees only.
+    pub gram_cosine: f32,
+    /// The best such cosine to any of the cluster's members among the hits.
+    pub gram_max: f32,
     /// The language the article and its best-linked member share (`None` when they
     /// differ): the model's intercept for it (`JoinWeights::language`, or
     /// `report_language` for two article-length texts). A multilingual model's
@@ -38,7 +45,7 @@ pub struct JoinFeatures {
 
 impl JoinFeatures {
     /// The features in `JoinFeatures::NAMES` order.
-    pub fn values(&self) -> [f32; 12] {
+    pub fn values(&self) -> [f32; 14] {
         [
             self.best_cosine,
             self.centroid_cosine,
@@ -52,11 +59,13 @@ impl JoinFeatures {
             self.ln_volume,
             self.both_long,
             self.long_cosine,
+            self.gram_cosine,
+            self.gram_max,
         ]
     }
 
     /// The names of [`JoinFeatures::values`], as in `[cluster.rule.join_weights]`.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "best_cosine",
         "centroid_cosine",
         "shared_idf",
@@ -69,11 +78,18 @@ impl JoinFeatures {
         "ln_volume",
         "both_long",
         "long_cosine",
+        "gram_cosine",
+        "gram_max",
     ];
 }
 
-/// The weights in [`JoinFeatures::NAMES`] order, and the bias.
-pub fn join_weight_values(w: &JoinWeights) -> ([f32; 12], f32) {
+/// How many of [`JoinFeatures::NAMES`] (the first ones) the logistic model reads;
+/// the rest, the titles' character 4-gram cosines, only the trees read.
+pub const LOGISTIC_INPUTS: usize = 12;
+
+/// The logistic's weights in [`JoinFeatures::NAMES`] order (the first
+/// [`LOGISTIC_INPUTS`]), and the bias.
+pub fn join_weight_values(w: &JoinWeights) -> ([f32; LOGISTIC_INPUTS], f32) {
     (
         [
             w.best_cosine,
@@ -111,7 +127,12 @@ pub fn join_probability(weights: &JoinWeights, f: &JoinFeatures) -> f32 {
         };
         table.get(&lang).copied().unwrap_or(0.0)
     });
-    let z: f32 = bias + language + w.iter().zip(f.values()).map(|(w, x)| w * x).sum::<f32>();
+    let z: f32 = bias
+        + language
+        + w.iter()
+            .zip(&f.values()[..LOGISTIC_INPUTS])
+            .map(|(w, x)| w * x)
+            .sum::<f32>();
     sigmoid(z)
 }
 

@@ -80,11 +80,66 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
+/// Marks a character 4-gram's id among an article's token ids (word ids are
+/// interned from 0 and stay below it).
+pub const GRAM_BIT: u32 = 0x8000_0000;
+
+/// The character 4-grams of `text`'s words (lowercased, Cyrillic transliterated,
+/// accent-folded, each word padded with a space on both sides; a shorter padded
+/// word counts whole), hashed (FNV-1a) into ids with [`GRAM_BIT`] set. Sorted,
+/// deduplicated.
+pub fn grams(text: &str) -> Vec<u32> {
+    let Some(re) = WORD.as_ref() else {
+        return Vec::new();
+    };
+    let mut latin = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match transliterate(c) {
+            Some(s) => latin.push_str(s),
+            None => latin.push(c),
+        }
+    }
+    let folded: String = latin
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    let hash = |cs: &[char]| -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        let mut buf = [0u8; 4];
+        for c in cs {
+            for b in c.encode_utf8(&mut buf).bytes() {
+                h ^= u32::from(b);
+                h = h.wrapping_mul(0x0100_0193);
+            }
+        }
+        (h & !GRAM_BIT) | GRAM_BIT
+    };
+    let mut out = Vec::new();
+    for m in re.find_iter(&folded) {
+        let mut cs: Vec<char> = Vec::with_capacity(m.as_str().len() + 2);
+        cs.push(' ');
+        cs.extend(m.as_str().chars());
+        cs.push(' ');
+        if cs.len() <= 4 {
+            out.push(hash(&cs));
+        } else {
+            out.extend(cs.windows(4).map(hash));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+static WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[^\W_]+").ok());
+
 /// Interned tokens with document frequencies over the articles seen so far.
 #[derive(Debug, Default)]
 pub struct TokenStats {
     ids: HashMap<String, u32>,
     df: Vec<u32>,
+    gram_df: HashMap<u32, u32>,
     /// Articles counted so far.
     docs: u64,
     /// Outlet names and live-blog labels learned from the titles seen, left
@@ -102,11 +157,14 @@ impl TokenStats {
     }
 
     /// Token ids of an arriving article's title, without the publisher
-    /// affixes learned so far (this title's own counted first).
+    /// affixes learned so far (this title's own counted first): its words'
+    /// ids, then its character 4-grams' ([`grams`]), sorted.
     pub fn intern_title(&mut self, title: &str) -> Vec<u32> {
         self.affixes.observe(title);
         let kept = self.affixes.strip(title);
-        self.intern(kept)
+        let mut ids = self.intern(kept);
+        ids.extend(grams(kept));
+        ids
     }
 
     /// Token ids of `text`, interning new tokens (with frequency 0).
@@ -128,7 +186,9 @@ impl TokenStats {
     /// Counts one article's tokens (after it has been scored).
     pub fn count(&mut self, ids: &[u32]) {
         for id in ids {
-            if let Some(df) = self.df.get_mut(*id as usize) {
+            if id & GRAM_BIT != 0 {
+                *self.gram_df.entry(*id).or_default() += 1;
+            } else if let Some(df) = self.df.get_mut(*id as usize) {
                 *df += 1;
             }
         }
@@ -138,18 +198,23 @@ impl TokenStats {
     /// Takes one article's tokens back out (it was deleted or re-decided).
     pub fn uncount(&mut self, ids: &[u32]) {
         for id in ids {
-            if let Some(df) = self.df.get_mut(*id as usize) {
+            if id & GRAM_BIT != 0 {
+                if let Some(df) = self.gram_df.get_mut(id) {
+                    *df = df.saturating_sub(1);
+                }
+            } else if let Some(df) = self.df.get_mut(*id as usize) {
                 *df = df.saturating_sub(1);
             }
         }
         self.docs = self.docs.saturating_sub(1);
     }
 
-    /// Sum of `ln((docs + 1) / (df + 1))` over the tokens both sorted lists share.
+    /// Sum of `ln((docs + 1) / (df + 1))` over the word tokens both sorted lists
+    /// share (their 4-grams, after the words, are [`TokenStats::gram_cosine`]'s).
     pub fn shared_idf(&self, a: &[u32], b: &[u32]) -> f32 {
         let n = (self.docs + 1) as f64;
         let (mut i, mut j, mut sum) = (0, 0, 0.0f64);
-        while i < a.len() && j < b.len() {
+        while i < a.len() && j < b.len() && a[i] & GRAM_BIT == 0 && b[j] & GRAM_BIT == 0 {
             match a[i].cmp(&b[j]) {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
@@ -164,13 +229,49 @@ impl TokenStats {
         sum as f32
     }
 
+    /// The idf-weighted cosine of two sorted id lists' character 4-grams (binary
+    /// weights, idf `ln((docs + 1) / (df + 1)) + 1`); 0 when either has none.
+    pub fn gram_cosine(&self, a: &[u32], b: &[u32]) -> f32 {
+        let n = (self.docs + 1) as f64;
+        let idf = |id: u32| -> f64 {
+            let df = self.gram_df.get(&id).copied().unwrap_or(0);
+            (n / (f64::from(df) + 1.0)).ln() + 1.0
+        };
+        let start = |v: &[u32]| v.partition_point(|id| id & GRAM_BIT == 0);
+        let (a, b) = (&a[start(a)..], &b[start(b)..]);
+        let norm = |v: &[u32]| v.iter().map(|id| idf(*id).powi(2)).sum::<f64>();
+        let (na, nb) = (norm(a), norm(b));
+        if na <= 0.0 || nb <= 0.0 {
+            return 0.0;
+        }
+        let (mut i, mut j, mut dot) = (0, 0, 0.0f64);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    dot += idf(a[i]).powi(2);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        (dot / (na * nb).sqrt()) as f32
+    }
+
     /// Approximate heap bytes: the interner's table (key header, id, control
-    /// byte per slot), the token strings and the document frequencies.
+    /// byte per slot), the token strings and the document frequencies (of the
+    /// words and of the 4-grams).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         let slots = self.ids.capacity() * (size_of::<String>() + size_of::<u32>() + 1);
         let strings: usize = self.ids.keys().map(String::capacity).sum();
-        slots + strings + self.df.capacity() * size_of::<u32>() + self.affixes.memory_bytes()
+        let grams = self.gram_df.capacity() * (2 * size_of::<u32>() + 1);
+        slots
+            + strings
+            + self.df.capacity() * size_of::<u32>()
+            + grams
+            + self.affixes.memory_bytes()
     }
 
     pub fn vocabulary(&self) -> usize {
@@ -194,7 +295,9 @@ mod tests {
         // The second sighting made the suffix the outlet's: nothing in common is left.
         assert_eq!(stats.shared_idf(&a, &b), 0.0);
         let c = stats.intern_title("Archery gold for South Korea | The China Post, Taiwan");
-        assert_eq!(c, stats.intern("Archery gold for South Korea"));
+        let mut kept = stats.intern("Archery gold for South Korea");
+        kept.extend(grams("Archery gold for South Korea"));
+        assert_eq!(c, kept, "words and 4-grams of the title without the outlet");
         // Without learning, the outlet's words are shared.
         let mut plain = TokenStats::new(0);
         for other in [
@@ -225,6 +328,11 @@ mod tests {
             stats.memory_bytes()
         );
         assert!(!with_long.is_empty());
+        // The 4-grams' document frequencies count too.
+        let words_only = stats.memory_bytes();
+        let title = stats.intern_title("Quizzical zebras juxtapose fjords in Kyrgyzstan");
+        stats.count(&title);
+        assert!(stats.memory_bytes() > words_only);
     }
 
     #[test]
@@ -247,6 +355,80 @@ mod tests {
     fn accents_and_case_fold_across_languages() {
         assert_eq!(tokens("Zürich"), tokens("zurich"));
         assert_eq!(tokens("ÉLÉPHANT"), tokens("elephant"));
+    }
+
+    #[test]
+    fn grams_are_padded_four_character_windows_of_folded_words() {
+        let g = grams("Nishiya");
+        // " nishiya " has 9 characters: 6 windows of 4.
+        assert_eq!(g.len(), 6);
+        assert!(g.iter().all(|id| id & GRAM_BIT != 0));
+        assert!(g.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        // A short word counts whole; case, accents and Cyrillic fold.
+        assert_eq!(grams("de").len(), 1);
+        assert_eq!(grams("Tóquio"), grams("toquio"));
+        assert_eq!(grams("Токио"), grams("Tokio"));
+        assert_eq!(grams("Rayssa, Leal!"), grams("rayssa leal"));
+        assert!(grams("").is_empty() && grams(" -- ").is_empty());
+    }
+
+    #[test]
+    fn gram_cosine_sees_a_name_across_its_spellings_and_ignores_words() {
+        let mut stats = TokenStats::new(0);
+        for other in [
+            "Swimming final tonight",
+            "Judo bronze for Brazil",
+            "Rowing heats",
+        ] {
+            let ids = stats.intern_title(other);
+            stats.count(&ids);
+        }
+        let en = stats.intern_title("Nishiya wins skateboarding gold");
+        let es = stats.intern_title("Momiji Nishiya gana el oro en skateboarding");
+        let other = stats.intern_title("Rayssa Leal conquista a prata no skate");
+        let same = stats.gram_cosine(&en, &es);
+        assert!(same > stats.gram_cosine(&en, &other), "{same}");
+        assert!((stats.gram_cosine(&en, &en) - 1.0).abs() < 1e-6);
+        assert_eq!(stats.gram_cosine(&en, &es), stats.gram_cosine(&es, &en));
+        assert_eq!(stats.gram_cosine(&en, &[]), 0.0);
+        // Word tokens alone have no 4-grams; the grams never count as shared words.
+        let words = stats.intern("Nishiya wins skateboarding gold");
+        assert_eq!(stats.gram_cosine(&words, &en), 0.0);
+        assert_eq!(stats.shared_idf(&en, &es), stats.shared_idf(&words, &es));
+    }
+
+    #[test]
+    fn counting_grams_lowers_their_weight_and_uncounting_restores_it() {
+        let mut stats = TokenStats::new(0);
+        let a = stats.intern_title("Horigome wins gold");
+        let b = stats.intern_title("Horigome takes the first skateboarding gold");
+        let before = stats.gram_cosine(&a, &b);
+        let c = stats.intern_title("gold gold wins");
+        for _ in 0..20 {
+            stats.count(&c);
+        }
+        // "gold" and "wins" are common now: what the two share is mostly the name.
+        let common = stats.gram_cosine(&a, &b);
+        assert!(common != before);
+        for _ in 0..20 {
+            stats.uncount(&c);
+        }
+        assert_eq!(stats.gram_cosine(&a, &b), before);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn gram_cosine_is_a_symmetric_similarity(a in "\\PC{0,60}", b in "\\PC{0,60}") {
+            let mut stats = TokenStats::new(0);
+            let x = stats.intern_title(&a);
+            stats.count(&x);
+            let y = stats.intern_title(&b);
+            stats.count(&y);
+            let c = stats.gram_cosine(&x, &y);
+            proptest::prop_assert!((0.0..=1.0 + 1e-5).contains(&c), "{}", c);
+            proptest::prop_assert_eq!(c, stats.gram_cosine(&y, &x));
+            proptest::prop_assert!(x.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        }
     }
 
     #[test]

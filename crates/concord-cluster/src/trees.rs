@@ -378,4 +378,26 @@ mod tests {
         assert!(!trees.is_empty());
         assert!(trees.logit(&JoinFeatures::default()).is_finite());
     }
+
+    #[test]
+    fn the_embedded_trees_read_the_titles_grams() {
+        // Two headlines at one cosine, a day apart: the one that spells the same
+        // names (a high 4-gram cosine) is the likelier same event.
+        let trees = JoinTrees::embedded().unwrap();
+        let apart = JoinFeatures {
+            best_cosine: 0.35,
+            centroid_cosine: 0.3,
+            days_to_best: 1.0,
+            ln_volume: 1.0,
+            gram_cosine: 0.05,
+            gram_max: 0.05,
+            ..JoinFeatures::default()
+        };
+        let named = JoinFeatures {
+            gram_cosine: 0.6,
+            gram_max: 0.6,
+            ..apart
+        };
+        assert!(trees.logit(&named) > trees.logit(&apart) + 0.5);
+    }
 }

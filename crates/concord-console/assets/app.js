@@ -371,6 +371,7 @@ const WHY_FEATURES = [
   ['best_cosine', 'best cosine to a member', (v) => v.toFixed(2)],
   ['centroid_cosine', 'cosine to the centroid', (v) => v.toFixed(2)],
   ['shared_idf', 'shared names (idf)', (v) => v.toFixed(1)],
+  ['gram_cosine', 'shared spelling (title 4-grams)', (v) => v.toFixed(2)],
   ['days_to_best', 'days to that member', (v) => v.toFixed(1)],
   ['ln_size', 'cluster size', (v) => String(Math.round(Math.exp(v)))],
 ];

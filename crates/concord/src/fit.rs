@@ -12,7 +12,10 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Args;
 use concord_cluster::trees::{JoinTrees, LANGUAGE_INPUT, NodeFile, TREES_FORMAT, TreesFile};
-use concord_cluster::{JoinFeatures, MERGE_FEATURE_NAMES, rule::reads_report_language};
+use concord_cluster::{
+    JoinFeatures, MERGE_FEATURE_NAMES,
+    rule::{LOGISTIC_INPUTS, reads_report_language},
+};
 use concord_eval::{
     boost::{self, BoostParams, TreeNode},
     intercepts::{LanguageIntercepts, RowLanguage},
@@ -58,13 +61,16 @@ pub struct FitArgs {
     min_leaf_rows: usize,
 }
 
-/// The trees' monotone inputs: more similar (best member, centroid) or more
-/// shared names never lowers the odds, days further apart never raises them.
+/// The trees' monotone inputs: more similar (best member, centroid, the titles'
+/// character 4-grams) or more shared names never lowers the odds, days further
+/// apart never raises them.
 /// Without these, trees learn the tuning days' accidents (a cosine band).
-const MONOTONE: [(&str, i8); 5] = [
+const MONOTONE: [(&str, i8); 7] = [
     ("best_cosine", 1),
     ("centroid_cosine", 1),
     ("shared_idf", 1),
+    ("gram_cosine", 1),
+    ("gram_max", 1),
     ("days_to_best", -1),
     ("mean_days_beyond_recent", -1),
 ];
@@ -141,6 +147,16 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.trees {
         return fit_trees(args, out, &rows, &languages, long);
     }
+    // The logistic reads the first LOGISTIC_INPUTS features; the titles' 4-gram
+    // cosines after them are the trees' alone.
+    let names = if args.merge {
+        names
+    } else {
+        for row in &mut rows {
+            row.0.truncate(LOGISTIC_INPUTS);
+        }
+        &names[..LOGISTIC_INPUTS]
+    };
     // Per-language intercepts, for headlines and reports apart, in effect coding
     // (`concord_eval::intercepts`: why not one indicator column per language).
     let coding = if args.merge {

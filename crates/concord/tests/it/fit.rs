@@ -106,13 +106,18 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
         out.contains("[cluster.rule.join_weights.report_language]"),
         "{out}"
     );
-    for name in concord_cluster::JoinFeatures::NAMES.iter().chain(&["bias"]) {
+    let logistic = &concord_cluster::JoinFeatures::NAMES[..concord_cluster::rule::LOGISTIC_INPUTS];
+    for name in logistic.iter().chain(&["bias"]) {
         let line = out
             .lines()
             .find(|l| l.starts_with(&format!("{name} = ")))
             .unwrap_or_else(|| panic!("no {name} in {out}"));
         let value: f64 = line.split(" = ").nth(1).unwrap().parse().unwrap();
         assert!(value.is_finite(), "{line}");
+    }
+    // The titles' 4-gram cosines are the trees' alone: the logistic prints no weight.
+    for name in &concord_cluster::JoinFeatures::NAMES[concord_cluster::rule::LOGISTIC_INPUTS..] {
+        assert!(!out.contains(&format!("{name} = ")), "{name} in {out}");
     }
     // The boosted trees from the same rows: a file the clusterer reads back, and
     // `join_trees` pointing at it drives a replay.
