@@ -45,7 +45,7 @@ pub struct FitArgs {
     #[arg(long, value_name = "OUT.json", conflicts_with = "merge")]
     trees: Option<PathBuf>,
     /// Trees: rounds (one tree each).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 400)]
     iterations: usize,
     /// Trees: splits from the root to a leaf.
     #[arg(long, default_value_t = 2)]
