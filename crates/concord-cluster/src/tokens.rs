@@ -48,13 +48,8 @@ fn transliterate(c: char) -> Option<&'static str> {
     })
 }
 
-/// The distinctive tokens of `text`: lowercased, Cyrillic transliterated,
-/// accent-folded; kept when they hold a digit or have at least four
-/// characters. Sorted, deduplicated.
-pub fn tokens(text: &str) -> Vec<String> {
-    let Some(re) = TOKEN.as_ref() else {
-        return Vec::new();
-    };
+/// `text` lowercased, Cyrillic letters spelled in Latin.
+fn latin_lower(text: &str) -> String {
     let mut latin = String::with_capacity(text.len());
     for c in text.chars().flat_map(char::to_lowercase) {
         match transliterate(c) {
@@ -62,15 +57,28 @@ pub fn tokens(text: &str) -> Vec<String> {
             None => latin.push(c),
         }
     }
+    latin
+}
+
+/// `text` without its accents (decomposed, combining marks dropped), lowercased.
+fn fold_accents(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The distinctive tokens of `text`: lowercased, Cyrillic transliterated,
+/// accent-folded; kept when they hold a digit or have at least four
+/// characters. Sorted, deduplicated.
+pub fn tokens(text: &str) -> Vec<String> {
+    let Some(re) = TOKEN.as_ref() else {
+        return Vec::new();
+    };
+    let latin = latin_lower(text);
     let mut out: Vec<String> = re
         .find_iter(&latin)
-        .map(|m| {
-            m.as_str()
-                .nfkd()
-                .filter(|c| !is_combining_mark(*c))
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
+        .map(|m| fold_accents(m.as_str()))
         .filter(|t| {
             t.chars().any(|c| c.is_ascii_digit() || c.is_numeric()) || t.chars().count() >= 4
         })
@@ -92,18 +100,7 @@ pub fn grams(text: &str) -> Vec<u32> {
     let Some(re) = WORD.as_ref() else {
         return Vec::new();
     };
-    let mut latin = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        match transliterate(c) {
-            Some(s) => latin.push_str(s),
-            None => latin.push(c),
-        }
-    }
-    let folded: String = latin
-        .nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded = fold_accents(&latin_lower(text));
     let hash = |cs: &[char]| -> u32 {
         let mut h: u32 = 0x811c_9dc5;
         let mut buf = [0u8; 4];
@@ -283,6 +280,14 @@ impl TokenStats {
 mod tests {
     use super::*;
 
+    /// Counts `titles` into `stats`, as articles seen before.
+    fn seen(stats: &mut TokenStats, titles: &[&str]) {
+        for title in titles {
+            let ids = stats.intern_title(title);
+            stats.count(&ids);
+        }
+    }
+
     #[test]
     fn a_learned_outlet_name_adds_no_shared_tokens() {
         let mut stats = TokenStats::new(2);
@@ -300,14 +305,14 @@ mod tests {
         assert_eq!(c, kept, "words and 4-grams of the title without the outlet");
         // Without learning, the outlet's words are shared.
         let mut plain = TokenStats::new(0);
-        for other in [
-            "Rowing heats delayed by rain",
-            "Swimming final tonight",
-            "Judo bronze",
-        ] {
-            let ids = plain.intern_title(other);
-            plain.count(&ids);
-        }
+        seen(
+            &mut plain,
+            &[
+                "Rowing heats delayed by rain",
+                "Swimming final tonight",
+                "Judo bronze",
+            ],
+        );
         let a = plain.intern_title("Hou wins weightlifting gold | The China Post, Taiwan");
         plain.count(&a);
         let b = plain.intern_title("Youngest athlete out of Games | The China Post, Taiwan");
@@ -375,14 +380,14 @@ mod tests {
     #[test]
     fn gram_cosine_sees_a_name_across_its_spellings_and_ignores_words() {
         let mut stats = TokenStats::new(0);
-        for other in [
-            "Swimming final tonight",
-            "Judo bronze for Brazil",
-            "Rowing heats",
-        ] {
-            let ids = stats.intern_title(other);
-            stats.count(&ids);
-        }
+        seen(
+            &mut stats,
+            &[
+                "Swimming final tonight",
+                "Judo bronze for Brazil",
+                "Rowing heats",
+            ],
+        );
         let en = stats.intern_title("Nishiya wins skateboarding gold");
         let es = stats.intern_title("Momiji Nishiya gana el oro en skateboarding");
         let other = stats.intern_title("Rayssa Leal conquista a prata no skate");
