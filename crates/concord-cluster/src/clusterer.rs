@@ -406,12 +406,14 @@ impl Clusterer {
         let mut by_cluster: HashMap<ClusterId, Candidate> = HashMap::new();
         let ln_volume = rule::ln_volume(&self.params, in_window);
         let busy = rule::join_busyness(&self.params, in_window);
+        // The article's side of every 4-gram cosine, weighed once.
+        let grams = self.tokens.gram_vector(tokens);
         for hit in hits {
             let Some(meta) = self.articles.get(&hit.id) else {
                 continue;
             };
             let shared = self.tokens.shared_idf(tokens, &meta.tokens);
-            let gram = self.tokens.gram_cosine(tokens, &meta.tokens);
+            let gram = self.tokens.gram_cosine_to(&grams, &meta.tokens);
             let apart = (secs - meta.secs).abs();
             let link = rule::link(
                 &self.params,

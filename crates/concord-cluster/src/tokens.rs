@@ -131,6 +131,37 @@ pub fn grams(text: &str) -> Vec<u32> {
 
 static WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[^\W_]+").ok());
 
+/// The word ids of a sorted id list: those before its 4-grams ([`GRAM_BIT`]).
+fn words(ids: &[u32]) -> &[u32] {
+    &ids[..ids.partition_point(|id| id & GRAM_BIT == 0)]
+}
+
+/// The ids two sorted lists both hold, in order.
+fn common<'a>(a: &'a [u32], b: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    return Some(a[i - 1]);
+                }
+            }
+        }
+        None
+    })
+}
+
+/// An article's 4-gram ids and their idf norm ([`TokenStats::gram_vector`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GramVector<'a> {
+    grams: &'a [u32],
+    norm: f64,
+}
+
 /// Interned tokens with document frequencies over the articles seen so far.
 #[derive(Debug, Default)]
 pub struct TokenStats {
@@ -210,50 +241,47 @@ impl TokenStats {
     /// share (their 4-grams, after the words, are [`TokenStats::gram_cosine`]'s).
     pub fn shared_idf(&self, a: &[u32], b: &[u32]) -> f32 {
         let n = (self.docs + 1) as f64;
-        let (mut i, mut j, mut sum) = (0, 0, 0.0f64);
-        while i < a.len() && j < b.len() && a[i] & GRAM_BIT == 0 && b[j] & GRAM_BIT == 0 {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    let df = self.df.get(a[i] as usize).copied().unwrap_or(0);
-                    sum += (n / (f64::from(df) + 1.0)).ln();
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+        let sum: f64 = common(words(a), words(b))
+            .map(|id| {
+                let df = self.df.get(id as usize).copied().unwrap_or(0);
+                (n / (f64::from(df) + 1.0)).ln()
+            })
+            .sum();
         sum as f32
     }
 
-    /// The idf-weighted cosine of two sorted id lists' character 4-grams (binary
-    /// weights, idf `ln((docs + 1) / (df + 1)) + 1`); 0 when either has none.
-    pub fn gram_cosine(&self, a: &[u32], b: &[u32]) -> f32 {
-        let n = (self.docs + 1) as f64;
-        let idf = |id: u32| -> f64 {
-            let df = self.gram_df.get(&id).copied().unwrap_or(0);
-            (n / (f64::from(df) + 1.0)).ln() + 1.0
-        };
-        let start = |v: &[u32]| v.partition_point(|id| id & GRAM_BIT == 0);
-        let (a, b) = (&a[start(a)..], &b[start(b)..]);
-        let norm = |v: &[u32]| v.iter().map(|id| idf(*id).powi(2)).sum::<f64>();
-        let (na, nb) = (norm(a), norm(b));
-        if na <= 0.0 || nb <= 0.0 {
+    /// The weight `ln((docs + 1) / (df + 1)) + 1` of a 4-gram id.
+    fn gram_idf(&self, id: u32) -> f64 {
+        let df = self.gram_df.get(&id).copied().unwrap_or(0);
+        ((self.docs + 1) as f64 / (f64::from(df) + 1.0)).ln() + 1.0
+    }
+
+    /// A sorted id list's 4-grams with their norm under the current
+    /// frequencies: one side of [`TokenStats::gram_cosine_to`], worked out once
+    /// for an article compared with many.
+    pub fn gram_vector<'a>(&self, ids: &'a [u32]) -> GramVector<'a> {
+        let grams = &ids[words(ids).len()..];
+        let norm = grams.iter().map(|id| self.gram_idf(*id).powi(2)).sum();
+        GramVector { grams, norm }
+    }
+
+    /// The idf-weighted cosine of `a`'s 4-grams and those of the sorted id list
+    /// `b` (binary weights, idf as [`TokenStats::gram_vector`]); 0 when either
+    /// has none.
+    pub fn gram_cosine_to(&self, a: &GramVector<'_>, b: &[u32]) -> f32 {
+        let b = self.gram_vector(b);
+        if a.norm <= 0.0 || b.norm <= 0.0 {
             return 0.0;
         }
-        let (mut i, mut j, mut dot) = (0, 0, 0.0f64);
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    dot += idf(a[i]).powi(2);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        (dot / (na * nb).sqrt()) as f32
+        let dot: f64 = common(a.grams, b.grams)
+            .map(|id| self.gram_idf(id).powi(2))
+            .sum();
+        (dot / (a.norm * b.norm).sqrt()) as f32
+    }
+
+    /// [`TokenStats::gram_cosine_to`] of two sorted id lists.
+    pub fn gram_cosine(&self, a: &[u32], b: &[u32]) -> f32 {
+        self.gram_cosine_to(&self.gram_vector(a), b)
     }
 
     /// Approximate heap bytes: the interner's table (key header, id, control
