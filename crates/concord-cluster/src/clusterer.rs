@@ -92,6 +92,8 @@ struct Decision<'a> {
     why: serde_json::Value,
     /// The article's text is article-length ([`is_long`]).
     long: bool,
+    /// The article's crowding ([`rule::JoinFeatures::crowding`]).
+    crowding: f32,
 }
 
 /// `x` to 4 decimals, as an f64 (an f32 widened prints as 0.44999998807907104).
@@ -124,6 +126,15 @@ fn article_tokens(stats: &mut TokenStats, title: &str, text: &str, long: bool) -
 
 /// How many candidates the decision's record keeps, best first.
 const WHY_CANDIDATES: usize = 5;
+
+/// `t` ± `hours`.
+fn window_around(t: Timestamp, hours: f64) -> TimeWindow {
+    let half = SignedDuration::from_secs((hours * 3600.0) as i64);
+    TimeWindow::new(
+        t.checked_sub(half).unwrap_or(Timestamp::MIN),
+        t.checked_add(half).unwrap_or(Timestamp::MAX),
+    )
+}
 
 /// The record of one decision: the rule, its bar, and the best candidates with
 /// their features and scores (the joined one flagged).
@@ -280,6 +291,7 @@ impl Clusterer {
             .map_err(|_| ClusterError::Invalid("index lock poisoned".into()))?;
         let mut live = HashSet::new();
         let mut missing = Vec::new();
+        let mut unmeasured = Vec::new();
         let Self {
             params,
             db,
@@ -326,8 +338,12 @@ impl Clusterer {
                     lang: a.lang,
                     tokens: ids,
                     long,
+                    crowding: a.crowding.unwrap_or(0.0),
                 },
             );
+            if a.crowding.is_none() {
+                unmeasured.push((a.id, a.published_at, a.centred.clone()));
+            }
             live.insert(a.id);
             if !index.contains(a.id) {
                 missing.push((a.id, a.published_at, a.centred));
@@ -344,6 +360,22 @@ impl Clusterer {
         }
         if index.needs_rebuild() {
             index.rebuild();
+        }
+        // Articles placed before the store kept their crowding: measured now, among
+        // their neighbours on both sides (which their own decision could not see),
+        // so close to what it was.
+        let window = self.params.window_hours.max(self.params.plain_window_hours);
+        for (id, published_at, vector) in &unmeasured {
+            let hits = index.search(
+                vector,
+                rule::CROWDING_HITS + 1,
+                Some(window_around(*published_at, window)),
+            )?;
+            let crowding =
+                rule::crowding(hits.iter().filter(|h| h.id != *id).map(|h| h.similarity));
+            if let Some(meta) = self.articles.get_mut(id) {
+                meta.crowding = crowding;
+            }
         }
         drop(index);
         // A split pair stays apart; either side may since have been merged into
@@ -374,11 +406,7 @@ impl Clusterer {
     }
 
     fn window(&self, t: Timestamp, hours: f64) -> TimeWindow {
-        let half = SignedDuration::from_secs((hours * 3600.0) as i64);
-        TimeWindow::new(
-            t.checked_sub(half).unwrap_or(Timestamp::MIN),
-            t.checked_add(half).unwrap_or(Timestamp::MAX),
-        )
+        window_around(t, hours)
     }
 
     /// Candidate clusters for an article with centred vector `x`, from its
@@ -389,7 +417,7 @@ impl Clusterer {
         x: &UnitVector,
         tokens: &[u32],
         long: bool,
-    ) -> Result<(Vec<Candidate>, usize), ClusterError> {
+    ) -> Result<(Vec<Candidate>, usize, f32), ClusterError> {
         let window = self.window(
             input.published_at,
             self.params.window_hours.max(self.params.plain_window_hours),
@@ -408,6 +436,7 @@ impl Clusterer {
         let busy = rule::join_busyness(&self.params, in_window);
         // The article's side of every 4-gram cosine, weighed once.
         let grams = self.tokens.gram_vector(tokens);
+        let crowding = rule::crowding(hits.iter().map(|h| h.similarity));
         for hit in hits {
             let Some(meta) = self.articles.get(&hit.id) else {
                 continue;
@@ -434,6 +463,7 @@ impl Clusterer {
                 features: rule::JoinFeatures {
                     best_cosine: f32::MIN,
                     ln_volume,
+                    crowding,
                     ..rule::JoinFeatures::default()
                 },
             });
@@ -457,6 +487,7 @@ impl Clusterer {
                 f.both_long = if long && meta.long { 1.0 } else { 0.0 };
                 f.long_cosine = f.both_long * hit.similarity;
                 f.gram_cosine = gram;
+                f.member_crowding = meta.crowding;
                 entry.best_member = Some(hit.id);
             }
         }
@@ -475,7 +506,7 @@ impl Clusterer {
             }
         }
         out.sort_by_key(|c| c.cluster);
-        Ok((out, in_window))
+        Ok((out, in_window, crowding))
     }
 
     /// Clusters one embedded article: decide, commit, then update memory and the index.
@@ -510,7 +541,7 @@ impl Clusterer {
         let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
         let long = is_long(&input.text);
         let tokens = article_tokens(&mut self.tokens, &input.title, &input.text, long);
-        let (candidates, in_window) = self.candidates(input, &x, &tokens, long)?;
+        let (candidates, in_window, crowding) = self.candidates(input, &x, &tokens, long)?;
         let mut verdict = rule::decide(&self.params, self.trees.as_deref(), &candidates, in_window);
         let pinned_state = pinned_to.and_then(|c| self.clusters.get(&c));
         let why = why_record(&self.params, &verdict, pinned_state.map(|s| s.record.id));
@@ -539,6 +570,7 @@ impl Clusterer {
                 pinned,
                 why,
                 long,
+                crowding,
             },
         ) {
             Ok(outcome) => Ok(outcome),
@@ -576,6 +608,7 @@ impl Clusterer {
             pinned,
             why,
             long,
+            crowding,
         } = decision;
         let xs = x.as_slice();
         let committed = db.transaction(|tx| {
@@ -633,7 +666,7 @@ impl Clusterer {
             if !merge_candidates.is_empty() {
                 why["merge_candidates"] = serde_json::Value::Array(merge_candidates);
             }
-            tx.set_why(input.id, &why)?;
+            tx.set_why(input.id, &why, crowding)?;
             let (mut survivor, absorbed) = match partner.and_then(|o| clusters.get(&o)) {
                 Some(other) if other.record.id < cluster => {
                     let mut survivor = other.clone();
@@ -711,6 +744,7 @@ impl Clusterer {
                 lang: input.lang,
                 tokens,
                 long,
+                crowding,
             },
         );
         self.means.add(

@@ -36,6 +36,11 @@ pub struct JoinFeatures {
     pub gram_cosine: f32,
     /// The best such cosine to any of the cluster's members among the hits.
     pub gram_max: f32,
+    /// How crowded the article's neighbourhood is: the mean of its best
+    /// [`CROWDING_HITS`] centred cosines among the hits. Read by the trees only.
+    pub crowding: f32,
+    /// The best-linked member's own crowding when it arrived.
+    pub member_crowding: f32,
     /// The language the article and its best-linked member share (`None` when they
     /// differ): the model's intercept for it (`JoinWeights::language`, or
     /// `report_language` for two article-length texts). A multilingual model's
@@ -45,7 +50,7 @@ pub struct JoinFeatures {
 
 impl JoinFeatures {
     /// The features in `JoinFeatures::NAMES` order.
-    pub fn values(&self) -> [f32; 14] {
+    pub fn values(&self) -> [f32; 16] {
         [
             self.best_cosine,
             self.centroid_cosine,
@@ -61,11 +66,13 @@ impl JoinFeatures {
             self.long_cosine,
             self.gram_cosine,
             self.gram_max,
+            self.crowding,
+            self.member_crowding,
         ]
     }
 
     /// The names of [`JoinFeatures::values`], as in `[cluster.rule.join_weights]`.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 16] = [
         "best_cosine",
         "centroid_cosine",
         "shared_idf",
@@ -80,11 +87,36 @@ impl JoinFeatures {
         "long_cosine",
         "gram_cosine",
         "gram_max",
+        "crowding",
+        "member_crowding",
     ];
 }
 
+/// How many of an article's best hits its crowding averages.
+pub const CROWDING_HITS: usize = 5;
+
+/// An article's crowding ([`JoinFeatures::crowding`]): the mean of the best
+/// [`CROWDING_HITS`] of its neighbours' centred cosines (0 with none). Where many
+/// reports sit close together, as on a day of many same-topic events, a given
+/// cosine is weaker evidence of one event.
+pub fn crowding(similarities: impl Iterator<Item = f32>) -> f32 {
+    let mut best = [f32::NEG_INFINITY; CROWDING_HITS];
+    for s in similarities.filter(|s| s.is_finite()) {
+        if s > best[CROWDING_HITS - 1] {
+            best[CROWDING_HITS - 1] = s;
+            best.sort_by(|a, b| b.total_cmp(a));
+        }
+    }
+    let kept: Vec<f32> = best.into_iter().filter(|s| s.is_finite()).collect();
+    if kept.is_empty() {
+        0.0
+    } else {
+        kept.iter().sum::<f32>() / kept.len() as f32
+    }
+}
+
 /// How many of [`JoinFeatures::NAMES`] (the first ones) the logistic model reads;
-/// the rest, the titles' character 4-gram cosines, only the trees read.
+/// the rest (the titles' character 4-gram cosines, the crowding) only the trees read.
 pub const LOGISTIC_INPUTS: usize = 12;
 
 /// The logistic's weights in [`JoinFeatures::NAMES`] order (the first
@@ -461,6 +493,14 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crowding_is_the_mean_of_the_best_five_neighbours() {
+        let sims = [0.1, 0.9, f32::NAN, 0.8, 0.2, 0.7, 0.6, 0.5];
+        assert!((crowding(sims.into_iter()) - 0.7).abs() < 1e-6);
+        assert!((crowding([0.4, 0.2].into_iter()) - 0.3).abs() < 1e-6);
+        assert_eq!(crowding(std::iter::empty()), 0.0);
+    }
 
     fn params() -> RuleParams {
         concord_core::Config::embedded_default()

@@ -106,6 +106,8 @@ pub(crate) struct ArticleMeta {
     pub tokens: Vec<u32>,
     /// Article-length text (a report, not a headline).
     pub long: bool,
+    /// Its crowding when it arrived ([`crate::rule::JoinFeatures::crowding`]).
+    pub crowding: f32,
 }
 
 /// A cluster as the clusterer reports it (for tests and callers).

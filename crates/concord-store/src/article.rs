@@ -137,6 +137,9 @@ pub struct ClusteredArticle {
     pub vector: UnitVector,
     /// The clusterer's centred vector, frozen when the article arrived.
     pub centred: UnitVector,
+    /// How crowded its neighbourhood was when it was placed (the clusterer's
+    /// measure); `None` for articles placed before the store recorded it.
+    pub crowding: Option<f32>,
 }
 
 /// An article that still has work to do (after a restart, for instance).
@@ -360,7 +363,7 @@ impl Db {
         mut f: impl FnMut(ClusteredArticle) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.c().query_each(
-            "SELECT id, published_at, lang, title, vector, cvector, prepared_text FROM articles
+            "SELECT id, published_at, lang, title, vector, cvector, prepared_text, crowding FROM articles
              WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
             values![],
             |r| {
@@ -377,6 +380,7 @@ impl Db {
                     prepared_text: r.get(6)?,
                     vector,
                     centred,
+                    crowding: r.get::<Option<f64>>(7)?.map(|c| c as f32),
                 })
             },
         )
@@ -553,11 +557,17 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    /// Records why the clusterer placed the article (JSON).
-    pub fn set_why(&self, id: ArticleId, why: &serde_json::Value) -> Result<(), StoreError> {
+    /// Records why the clusterer placed the article (JSON) and how crowded its
+    /// neighbourhood was then ([`ClusteredArticle::crowding`]).
+    pub fn set_why(
+        &self,
+        id: ArticleId,
+        why: &serde_json::Value,
+        crowding: f32,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE articles SET why = ?2 WHERE id = ?1",
-            values![id.0 as i64, &why.to_string()],
+            "UPDATE articles SET why = ?2, crowding = ?3 WHERE id = ?1",
+            values![id.0 as i64, &why.to_string(), f64::from(crowding)],
         )?;
         Ok(())
     }

@@ -141,6 +141,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE articles ADD COLUMN why TEXT;
     "#,
+    // 5: how crowded each article's neighbourhood was when it was placed (the mean of
+    // its best centred cosines among the hits), which later arrivals' decisions read.
+    r#"
+    ALTER TABLE articles ADD COLUMN crowding REAL;
+    "#,
 ];
 
 /// PostgreSQL's twin of each migration above, in the same order.
@@ -272,6 +277,10 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     // 4: why the clusterer placed each article (JSON).
     r#"
     ALTER TABLE articles ADD COLUMN why TEXT;
+    "#,
+    // 5: how crowded each article's neighbourhood was when it was placed.
+    r#"
+    ALTER TABLE articles ADD COLUMN crowding DOUBLE PRECISION;
     "#,
 ];
 

@@ -63,9 +63,10 @@ pub struct FitArgs {
 
 /// The trees' monotone inputs: more similar (best member, centroid, the titles'
 /// character 4-grams) or more shared names never lowers the odds, days further
-/// apart never raises them.
+/// apart or a more crowded neighbourhood (the article's or its best member's)
+/// never raises them.
 /// Without these, trees learn the tuning days' accidents (a cosine band).
-const MONOTONE: [(&str, i8); 7] = [
+const MONOTONE: [(&str, i8); 9] = [
     ("best_cosine", 1),
     ("centroid_cosine", 1),
     ("shared_idf", 1),
@@ -73,6 +74,8 @@ const MONOTONE: [(&str, i8); 7] = [
     ("gram_max", 1),
     ("days_to_best", -1),
     ("mean_days_beyond_recent", -1),
+    ("crowding", -1),
+    ("member_crowding", -1),
 ];
 
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {

@@ -370,6 +370,90 @@ fn reopen(h: &Harness) -> Clusterer {
     Clusterer::open(params(), DIM, h.store.connect().unwrap(), index).unwrap()
 }
 
+/// The stored crowding of every clustered article.
+fn stored_crowding(h: &Harness) -> HashMap<ArticleId, Option<f32>> {
+    let mut out = HashMap::new();
+    h.store
+        .connect_read_only()
+        .unwrap()
+        .clustered_articles(|a| {
+            out.insert(a.id, a.crowding);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// The best candidate of `id`'s stored decision: its best-linked member and the
+/// crowding the decision read for that member.
+fn best_member_crowding(h: &Harness, id: ArticleId) -> (String, f64) {
+    let why = h
+        .store
+        .connect_read_only()
+        .unwrap()
+        .why(id)
+        .unwrap()
+        .unwrap();
+    let best = &why["candidates"][0];
+    (
+        best["best_member"].as_str().unwrap().to_owned(),
+        best["features"]["member_crowding"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn an_articles_crowding_is_stored_and_read_back_after_a_restart() {
+    let mut h = Harness::new(params());
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (id, _) = h.add(&axis(0, 0.05 * i as f32), t0() + hours(i as i64), "en");
+        ids.push(id);
+    }
+    let stored = stored_crowding(&h);
+    assert_eq!(
+        stored[&ids[0]],
+        Some(0.0),
+        "the first article has no neighbours"
+    );
+    assert!(stored[&ids[3]].unwrap() > 0.9, "{stored:?}");
+    h.clusterer = reopen(&h);
+    // Closest to the last one, whose crowding is not 0.
+    let (late, _) = h.add(&axis(0, 0.16), t0() + hours(5), "en");
+    let (member, crowding) = best_member_crowding(&h, late);
+    assert_eq!(member, ids[3].to_string());
+    let kept = f64::from(stored[&ids[3]].unwrap());
+    assert!((crowding - kept).abs() < 1e-6, "{crowding} against {kept}");
+}
+
+#[test]
+fn crowding_missing_from_an_older_store_is_measured_at_start() {
+    let mut h = Harness::new(params());
+    let vectors: Vec<Vec<f32>> = (0..4).map(|i| axis(1, 0.1 * i as f32)).collect();
+    let mut ids = Vec::new();
+    for (i, v) in vectors.iter().enumerate() {
+        ids.push(h.add(v, t0() + hours(i as i64), "en").0);
+    }
+    rusqlite::Connection::open(h._dir.path().join("concord.sqlite3"))
+        .unwrap()
+        .execute("UPDATE articles SET crowding = NULL", [])
+        .unwrap();
+    h.clusterer = reopen(&h);
+    let (late, _) = h.add(&axis(1, 0.05), t0() + hours(5), "en");
+    let (member, crowding) = best_member_crowding(&h, late);
+    let m = ids.iter().position(|id| id.to_string() == member).unwrap();
+    // Measured among all its neighbours, the three others on both sides.
+    let unit = |v: &[f32]| UnitVector::normalize(v.to_vec()).unwrap();
+    let expected = (0..4)
+        .filter(|&j| j != m)
+        .map(|j| f64::from(unit(&vectors[m]).cosine(&unit(&vectors[j]))))
+        .sum::<f64>()
+        / 3.0;
+    assert!(
+        (crowding - expected).abs() < 1e-5,
+        "{crowding} against {expected}"
+    );
+}
+
 #[test]
 fn a_split_pair_is_not_merged_again_even_after_a_restart() {
     let mut h = Harness::new(params());

@@ -427,7 +427,7 @@ fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
                     joined_at: now,
                     pinned: i == 1,
                 })?;
-                tx.set_why(*id, &serde_json::json!({"candidates": i}))?;
+                tx.set_why(*id, &serde_json::json!({"candidates": i}), 0.25 * i as f32)?;
             }
             let mut rec = tx.cluster(c1)?.unwrap();
             rec.size = 2;
@@ -455,14 +455,17 @@ fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
     );
     assert_eq!(reader.meta("nothing").unwrap(), None);
     let mut clustered = Vec::new();
+    let mut crowding = Vec::new();
     reader
         .clustered_articles(|a| {
             clustered.push((a.id, a.title, a.vector.cosine(&vector(9.0)) < 0.999_999));
+            crowding.push(a.crowding);
             Ok(())
         })
         .unwrap();
     assert_eq!(clustered.len(), 3);
     assert_eq!(clustered[1], (ids[1], "Titre 1".to_owned(), true));
+    assert_eq!(crowding, [Some(0.0), Some(0.25), Some(0.5)]);
     let mut whys = Vec::new();
     reader
         .whys(|id, key, why| {
