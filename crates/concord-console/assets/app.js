@@ -373,6 +373,7 @@ const WHY_FEATURES = [
   ['shared_idf', 'shared names (idf)', (v) => v.toFixed(1)],
   ['gram_cosine', 'shared spelling (title 4-grams)', (v) => v.toFixed(2)],
   ['days_to_best', 'days to that member', (v) => v.toFixed(1)],
+  ['crowding', 'crowded neighbourhood (5 best cosines)', (v) => v.toFixed(2)],
   ['ln_size', 'cluster size', (v) => String(Math.round(Math.exp(v)))],
 ];
 

@@ -344,6 +344,7 @@ fn an_analyst_finds_reads_searches_and_corrects_the_2020_event_in_the_console() 
         // It joined the event (the English report came first) and says through what.
         assert!(why.contains("Joined"), "{why}");
         assert!(why.contains("best cosine to a member"), "{why}");
+        assert!(why.contains("crowded neighbourhood"), "{why}");
         c.execute(
             "document.querySelector('tr.why-row').scrollIntoView({block: 'center'});",
             vec![],
