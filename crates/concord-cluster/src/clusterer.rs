@@ -363,8 +363,9 @@ impl Clusterer {
         }
         // Articles placed before the store kept their crowding: measured now, among
         // their neighbours on both sides (which their own decision could not see),
-        // so close to what it was.
+        // so close to what it was, and stored, so once.
         let window = self.params.window_hours.max(self.params.plain_window_hours);
+        let mut measured = Vec::with_capacity(unmeasured.len());
         for (id, published_at, vector) in &unmeasured {
             let hits = index.search(
                 vector,
@@ -376,8 +377,21 @@ impl Clusterer {
             if let Some(meta) = self.articles.get_mut(id) {
                 meta.crowding = crowding;
             }
+            measured.push((*id, crowding));
         }
         drop(index);
+        if !measured.is_empty() {
+            self.db.transaction(|tx| {
+                for (id, crowding) in &measured {
+                    tx.set_crowding(*id, *crowding)?;
+                }
+                Ok(())
+            })?;
+            tracing::info!(
+                articles = measured.len(),
+                "measured the crowding of articles placed before the store kept it"
+            );
+        }
         // A split pair stays apart; either side may since have been merged into
         // another cluster, which inherits the guard.
         self.split_guards.clear();

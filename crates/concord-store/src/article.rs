@@ -557,6 +557,16 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
+    /// Records how crowded an article's neighbourhood is, for an article placed
+    /// before the store kept it (measured at the clusterer's start).
+    pub fn set_crowding(&self, id: ArticleId, crowding: f32) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE articles SET crowding = ?2 WHERE id = ?1",
+            values![id.0 as i64, f64::from(crowding)],
+        )?;
+        Ok(())
+    }
+
     /// Records why the clusterer placed the article (JSON) and how crowded its
     /// neighbourhood was then ([`ClusteredArticle::crowding`]).
     pub fn set_why(

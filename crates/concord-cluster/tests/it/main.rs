@@ -438,6 +438,11 @@ fn crowding_missing_from_an_older_store_is_measured_at_start() {
         .execute("UPDATE articles SET crowding = NULL", [])
         .unwrap();
     h.clusterer = reopen(&h);
+    let stored = stored_crowding(&h);
+    assert!(
+        ids.iter().all(|id| stored[id].is_some()),
+        "measured once and stored: {stored:?}"
+    );
     let (late, _) = h.add(&axis(1, 0.05), t0() + hours(5), "en");
     let (member, crowding) = best_member_crowding(&h, late);
     let m = ids.iter().position(|id| id.to_string() == member).unwrap();
