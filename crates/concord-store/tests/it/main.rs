@@ -447,6 +447,8 @@ fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
         .unwrap();
     db.set_meta("centering", "{\"n\": 3}").unwrap();
     db.set_meta("centering", "{\"n\": 4}").unwrap();
+    // What the clusterer's start writes for an article placed before migration 5.
+    db.transaction(|tx| tx.set_crowding(ids[2], 0.75)).unwrap();
 
     let reader = store.connect_read_only().unwrap();
     assert_eq!(
@@ -465,7 +467,7 @@ fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
         .unwrap();
     assert_eq!(clustered.len(), 3);
     assert_eq!(clustered[1], (ids[1], "Titre 1".to_owned(), true));
-    assert_eq!(crowding, [Some(0.0), Some(0.25), Some(0.5)]);
+    assert_eq!(crowding, [Some(0.0), Some(0.25), Some(0.75)]);
     let mut whys = Vec::new();
     reader
         .whys(|id, key, why| {
