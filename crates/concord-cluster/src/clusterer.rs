@@ -127,15 +127,6 @@ fn article_tokens(stats: &mut TokenStats, title: &str, text: &str, long: bool) -
 /// How many candidates the decision's record keeps, best first.
 const WHY_CANDIDATES: usize = 5;
 
-/// `t` ± `hours`.
-fn window_around(t: Timestamp, hours: f64) -> TimeWindow {
-    let half = SignedDuration::from_secs((hours * 3600.0) as i64);
-    TimeWindow::new(
-        t.checked_sub(half).unwrap_or(Timestamp::MIN),
-        t.checked_add(half).unwrap_or(Timestamp::MAX),
-    )
-}
-
 /// The record of one decision: the rule, its bar, and the best candidates with
 /// their features and scores (the joined one flagged).
 fn why_record(
@@ -342,7 +333,7 @@ impl Clusterer {
                 },
             );
             if a.crowding.is_none() {
-                unmeasured.push((a.id, a.published_at, a.centred.clone()));
+                unmeasured.push((a.id, a.published_at));
             }
             live.insert(a.id);
             if !index.contains(a.id) {
@@ -364,13 +355,19 @@ impl Clusterer {
         // Articles placed before the store kept their crowding: measured now, among
         // their neighbours on both sides (which their own decision could not see),
         // so close to what it was, and stored, so once.
-        let window = self.params.window_hours.max(self.params.plain_window_hours);
+        // The index holds their centred vectors: read one at a time, not kept.
         let mut measured = Vec::with_capacity(unmeasured.len());
-        for (id, published_at, vector) in &unmeasured {
+        for (id, published_at) in &unmeasured {
+            let Some(vector) = index
+                .vector(*id)
+                .and_then(|v| UnitVector::normalize(v.to_vec()).ok())
+            else {
+                continue;
+            };
             let hits = index.search(
-                vector,
+                &vector,
                 rule::CROWDING_HITS + 1,
-                Some(window_around(*published_at, window)),
+                Some(self.neighbour_window(*published_at)),
             )?;
             let crowding =
                 rule::crowding(hits.iter().filter(|h| h.id != *id).map(|h| h.similarity));
@@ -420,7 +417,20 @@ impl Clusterer {
     }
 
     fn window(&self, t: Timestamp, hours: f64) -> TimeWindow {
-        window_around(t, hours)
+        let half = SignedDuration::from_secs((hours * 3600.0) as i64);
+        TimeWindow::new(
+            t.checked_sub(half).unwrap_or(Timestamp::MIN),
+            t.checked_add(half).unwrap_or(Timestamp::MAX),
+        )
+    }
+
+    /// Where an article's neighbours (the hits) are searched: around `t`, as wide
+    /// as either rule looks.
+    fn neighbour_window(&self, t: Timestamp) -> TimeWindow {
+        self.window(
+            t,
+            self.params.window_hours.max(self.params.plain_window_hours),
+        )
     }
 
     /// Candidate clusters for an article with centred vector `x`, from its
@@ -432,10 +442,7 @@ impl Clusterer {
         tokens: &[u32],
         long: bool,
     ) -> Result<(Vec<Candidate>, usize, f32), ClusterError> {
-        let window = self.window(
-            input.published_at,
-            self.params.window_hours.max(self.params.plain_window_hours),
-        );
+        let window = self.neighbour_window(input.published_at);
         let recent = self.window(input.published_at, self.params.recent_hours);
         let index = self.index_read()?;
         let hits = index.search(x, self.params.k, Some(window))?;

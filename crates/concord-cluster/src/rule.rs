@@ -107,12 +107,11 @@ pub fn crowding(similarities: impl Iterator<Item = f32>) -> f32 {
             best.sort_by(|a, b| b.total_cmp(a));
         }
     }
-    let kept: Vec<f32> = best.into_iter().filter(|s| s.is_finite()).collect();
-    if kept.is_empty() {
-        0.0
-    } else {
-        kept.iter().sum::<f32>() / kept.len() as f32
-    }
+    let (sum, n) = best
+        .iter()
+        .filter(|s| s.is_finite())
+        .fold((0.0f32, 0u8), |(sum, n), s| (sum + s, n + 1));
+    if n == 0 { 0.0 } else { sum / f32::from(n) }
 }
 
 /// How many of [`JoinFeatures::NAMES`] (the first ones) the logistic model reads;
