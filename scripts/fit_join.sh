@@ -19,20 +19,15 @@
 # replay weighing the same. Extra CONCORD_* settings in the environment apply to the
 # replays. Takes about half a minute on 2 cores once built.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CONCORD_CACHE_DIR="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CONCORD_CACHE_DIR/target}"
-export CONCORD_CLUSTER__RULE__JOIN_RULE=calibrated
-DATA="${CONCORD_DATA_DIR:-$(cd .. && pwd)/shared/data}"
+# OUT, when relative, is from the repository root (eval_env.sh moves there).
 OUT="${1:-join-features.csv}"
+. "$(dirname "$0")/eval_env.sh" fit_join.sh og2021 pairs
+export CONCORD_CLUSTER__RULE__JOIN_RULE=calibrated
 MERGE_OUT="${OUT%.csv}-merge.csv"
 TREES_OUT="${OUT%.csv}-trees.json"
-OG="$DATA/og2021/og2021_titles_clusters.csv"
+OG="$og2021"
 UNTIL=2021-07-23
-
-models/install.sh
-cargo build --release --locked -p concord
-BIN="$CARGO_TARGET_DIR/release/concord"
+BIN="$concord"
 rm -f "$OUT" "$MERGE_OUT"
 eval_features() {
   "$BIN" eval "$@" --rules concord --json --features "$OUT" --merge-features "$MERGE_OUT" > /dev/null
@@ -42,7 +37,7 @@ for seed in 11 12 13; do eval_features "$OG" --until "$UNTIL" --sample 0.1 --sam
 for seed in 11 12; do eval_features "$OG" --until "$UNTIL" --sample 0.25 --sample-seed "$seed"; done
 eval_features "$OG" --until "$UNTIL" --sample 0.5 --sample-seed 11
 for factor in 2 3; do eval_features "$OG" --until "$UNTIL" --time-scale "$factor"; done
-eval_features "$DATA/semeval-pairs/dev.jsonl"
+eval_features "$pairs"
 "$BIN" fit-join "$OUT"
 "$BIN" fit-join --merge "$MERGE_OUT"
 "$BIN" fit-join --trees "$TREES_OUT" "$OUT"

@@ -23,21 +23,7 @@ fi
 [[ "$out" = /* ]] || out="$PWD/$out"
 extra=("$@")
 
-cd "$(dirname "$0")/.."
-root="$PWD"
-export CONCORD_CACHE_DIR="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CONCORD_CACHE_DIR/target}"
-data="${CONCORD_DATA_DIR:-$root/../shared/data}"
-og2021="$data/og2021/og2021_titles_clusters.csv"
-seeds="$data/seeds"
-pairs="$data/semeval-pairs/dev.jsonl"
-for path in "$og2021" "$seeds" "$pairs"; do
-  [[ -e "$path" ]] || { echo "quality.sh: missing $path (set CONCORD_DATA_DIR)" >&2; exit 1; }
-done
-
-models/install.sh
-cargo build --release --locked -p concord
-concord="$CARGO_TARGET_DIR/release/concord"
+. "$(dirname "$0")/eval_env.sh" quality.sh og2021 seeds pairs
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -26,21 +26,8 @@ if [[ $# -gt 0 ]]; then
   [[ "$out" = /* ]] || out="$PWD/$out"
 fi
 
-cd "$(dirname "$0")/.."
-root="$PWD"
-export CONCORD_CACHE_DIR="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CONCORD_CACHE_DIR/target}"
-data="${CONCORD_DATA_DIR:-$root/../shared/data}"
-og2021="$data/og2021/og2021_titles_clusters.csv"
-pairs="$data/semeval-pairs/dev.jsonl"
-for path in "$og2021" "$pairs"; do
-  [[ -e "$path" ]] || { echo "tuning.sh: missing $path (set CONCORD_DATA_DIR)" >&2; exit 1; }
-done
+. "$(dirname "$0")/eval_env.sh" tuning.sh og2021 pairs
 until_date=2021-07-23
-
-models/install.sh
-cargo build --release --locked -p concord
-concord="$CARGO_TARGET_DIR/release/concord"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
