@@ -4,6 +4,8 @@ use concord_core::Lang;
 use jiff::{Span, Timestamp, civil::Date, tz::TimeZone};
 use serde::Serialize;
 
+use crate::sample::PyRandom;
+
 /// One labelled article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item {
@@ -117,6 +119,37 @@ impl Dataset {
             })
             .collect();
         Dataset { items }
+    }
+
+    /// The same items in the order a feed that delivers each one up to `max_hours`
+    /// late brings them: each arrives at its publication time plus a delay drawn
+    /// uniformly from `[0, max_hours)` (CPython's `random.Random(seed)`, one draw per
+    /// item in replay order), and the replay follows arrival (ties keep replay order).
+    /// Publication times are kept: a late article still says when it was published,
+    /// and the clusterer places it by that. A `max_hours` of 0 (or below, or not
+    /// finite) changes nothing.
+    pub fn delay_arrivals(&self, max_hours: f64, seed: u64) -> Dataset {
+        if !(max_hours.is_finite() && max_hours > 0.0) {
+            return self.clone();
+        }
+        let mut random = PyRandom::new(seed);
+        let max_ms = max_hours * 3_600_000.0;
+        let mut arriving: Vec<(i64, &Item)> = self
+            .items
+            .iter()
+            .map(|item| {
+                // Below max_ms, itself finite: the cast cannot saturate.
+                let delay = (random.random() * max_ms) as i64;
+                (
+                    item.published_at.as_millisecond().saturating_add(delay),
+                    item,
+                )
+            })
+            .collect();
+        arriving.sort_by_key(|(at, _)| *at);
+        Dataset {
+            items: arriving.into_iter().map(|(_, item)| item.clone()).collect(),
+        }
     }
 
     /// The items whose UTC publication date `d` satisfies `from <= d < until`: `from` is

@@ -77,6 +77,21 @@ pub struct EvalArgs {
     /// `scripts/fit_join.sh` fits the join model on. Not with `--split`.
     #[arg(long, value_name = "FACTOR", value_parser = time_scale)]
     time_scale: Option<f64>,
+    /// OG2021 only: replay in the order a feed that delivers each article up to HOURS
+    /// late would bring them (each one's delay drawn uniformly from [0, HOURS) by
+    /// Python's `random.Random(--arrival-seed)`, one draw per article in publication
+    /// order), after the sample, the date filters and `--time-scale`. Publication times
+    /// are kept: how well the clustering holds when reports arrive out of order.
+    #[arg(long, value_name = "HOURS", value_parser = arrival_delay)]
+    arrival_delay: Option<f64>,
+    /// The seed of `--arrival-delay`.
+    #[arg(
+        long,
+        value_name = "SEED",
+        default_value_t = 1,
+        requires = "arrival_delay"
+    )]
+    arrival_seed: u64,
     /// Append, for every decision of the `concord` rule, its recorded candidates to this
     /// CSV file (run, articles, key, label, score, the join model's features): the
     /// training rows of `concord fit-join`. The label (same gold event as the
@@ -106,6 +121,15 @@ fn time_scale(s: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err(format!("expected a factor between 1 and 100, got {s}"))
+    }
+}
+
+fn arrival_delay(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if x > 0.0 && x <= 24.0 * 30.0 {
+        Ok(x)
+    } else {
+        Err(format!("expected hours above 0 and at most 720, got {s}"))
     }
 }
 
@@ -146,6 +170,9 @@ struct Report<'a> {
     /// The sample replayed (OG2021 `--sample`), with how many rows it kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     sample: Option<SampleReport>,
+    /// The arrival delay replayed (OG2021 `--arrival-delay`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arrival_delay: Option<ArrivalDelay>,
     /// Pairs only: how many were scored and how many left out (no label).
     #[serde(skip_serializing_if = "Option::is_none")]
     pairs: Option<PairTotals>,
@@ -157,6 +184,12 @@ struct SampleReport {
     #[serde(flatten)]
     sample: Sample,
     kept: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct ArrivalDelay {
+    max_hours: f64,
+    seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -226,6 +259,16 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
     if args.time_scale.is_some() && (kind != Kind::Og2021 || args.split.is_some()) {
         bail!("--time-scale is for the OG2021 CSV only, without --split");
     }
+    if args.arrival_delay.is_some() && kind != Kind::Og2021 {
+        bail!(
+            "--arrival-delay is for the OG2021 CSV only, not {}",
+            kind.describe()
+        );
+    }
+    let arrival_delay = args.arrival_delay.map(|max_hours| ArrivalDelay {
+        max_hours,
+        seed: args.arrival_seed,
+    });
     if kind == Kind::Pairs && (args.from.is_some() || args.until.is_some() || args.split.is_some())
     {
         bail!("--from, --until and --split do not apply to pairs: their times are made up");
@@ -244,6 +287,9 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(factor) = args.time_scale {
         dataset = dataset.compress_time(factor);
     }
+    if let Some(delay) = arrival_delay {
+        dataset = dataset.delay_arrivals(delay.max_hours, delay.seed);
+    }
     if dataset.is_empty() {
         bail!("no articles in the chosen dates");
     }
@@ -253,6 +299,14 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         println!(
             "sample: {} rows kept (fraction {}, seed {})\n",
             s.kept, s.sample.fraction, s.sample.seed
+        );
+    }
+    if let Some(d) = &arrival_delay
+        && !args.json
+    {
+        println!(
+            "arrivals: each up to {} h late (seed {}), replayed in arrival order\n",
+            d.max_hours, d.seed
         );
     }
     let mut parts: Vec<(String, Dataset)> = Vec::new();
@@ -317,6 +371,12 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
                 if let Some(factor) = args.time_scale {
                     name.push_str(&format!(":time scale {factor}"));
                 }
+                if let Some(delay) = arrival_delay {
+                    name.push_str(&format!(
+                        ":arrivals up to {} h late seed {}",
+                        delay.max_hours, delay.seed
+                    ));
+                }
                 if let Some(path) = args.features.as_deref() {
                     append_features(path, &name, data, &whys, Rows::Join)
                         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -358,6 +418,7 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
             dataset: &args.dataset,
             kind,
             sample,
+            arrival_delay,
             pairs: pair_counts,
             runs: &runs,
         };

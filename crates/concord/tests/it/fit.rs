@@ -1,6 +1,7 @@
 //! `concord eval --features/--merge-features` then `concord fit-join`: the refit
-//! path of the calibrated join model, on the real binary and model, with a small
-//! invented pairs file (the evaluation data never enters the repository).
+//! path of the calibrated join model, and `concord eval`'s replay of late arrivals,
+//! on the real binary and model, with small invented files (the evaluation data
+//! never enters the repository).
 
 use std::{
     ffi::OsStr,
@@ -162,4 +163,82 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
         .output()
         .unwrap();
     assert!(!none.status.success());
+}
+
+/// `concord eval` of an invented OG2021-format file, concord rule, writing its
+/// assignments (in replay order) to `assignments`.
+fn eval_titles(csv: &Path, assignments: &Path, more: &[&str]) -> Output {
+    Command::new(binary())
+        .current_dir(workspace_root())
+        .arg("eval")
+        .arg(csv)
+        .args(["--rules", "concord", "--json", "--assignments"])
+        .arg(assignments)
+        .args(more)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn eval_replays_late_arrivals_in_arrival_order_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("titles.csv");
+    std::fs::write(
+        &csv,
+        "id,uri,lang,published_at,cluster_id,orig_cluster_id,er_event_uri,title\n\
+         0,a,eng,2021-07-01 00:00:00,e1,x,,Storm floods the harbour district overnight\n\
+         1,b,fra,2021-07-01 00:30:00,e1,x,,Une tempête inonde le quartier du port\n\
+         2,c,eng,2021-07-01 01:00:00,e2,x,,City council approves the new tram line\n",
+    )
+    .unwrap();
+    let order = |assignments: &Path| -> Vec<String> {
+        std::fs::read_to_string(assignments)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_owned())
+            .collect()
+    };
+    let on_time = dir.path().join("on-time.csv");
+    let out = eval_titles(&csv, &on_time, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(order(&on_time), ["a", "b", "c"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.get("arrival_delay").is_none(), "{report}");
+
+    // Seed 2 delays a by 1 h 55, b by 1 h 54 and c by 7 min (Python's
+    // random.Random(2)): c arrives first. Every article is still scored.
+    let late = dir.path().join("late.csv");
+    let out = eval_titles(
+        &csv,
+        &late,
+        &["--arrival-delay", "2", "--arrival-seed", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(order(&late), ["c", "a", "b"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["arrival_delay"],
+        serde_json::json!({"max_hours": 2.0, "seed": 2})
+    );
+    assert_eq!(report["runs"][0]["scores"]["articles"], 3);
+
+    // Other datasets' times are not a feed's: refused, naming the option.
+    let out = eval_titles(dir.path(), &late, &["--arrival-delay", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--arrival-delay is for the OG2021 CSV only"),
+        "{err}"
+    );
+    let out = eval_titles(&csv, &late, &["--arrival-delay", "0"]);
+    assert!(!out.status.success());
 }
