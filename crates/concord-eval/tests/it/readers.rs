@@ -90,6 +90,11 @@ fn og2021_errors_name_the_line() {
     ));
 }
 
+/// The items' keys, in replay order.
+fn keys(d: &Dataset) -> Vec<String> {
+    d.items.iter().map(|i| i.key.clone()).collect()
+}
+
 #[test]
 fn date_filters_are_inclusive_from_exclusive_until() {
     let data = parse(
@@ -99,20 +104,19 @@ fn date_filters_are_inclusive_from_exclusive_until() {
          3,d,eng,2021-07-04 12:00:00,g,x,,t\n",
     )
     .unwrap();
-    let keys = |d: Dataset| d.items.into_iter().map(|i| i.key).collect::<Vec<_>>();
     assert_eq!(
-        keys(data.filter_dates(None, Some(date(2021, 7, 2)))),
+        keys(&data.filter_dates(None, Some(date(2021, 7, 2)))),
         ["a", "b"]
     );
     assert_eq!(
-        keys(data.filter_dates(Some(date(2021, 7, 2)), None)),
+        keys(&data.filter_dates(Some(date(2021, 7, 2)), None)),
         ["c", "d"]
     );
     assert_eq!(
-        keys(data.filter_dates(Some(date(2021, 7, 1)), Some(date(2021, 7, 1)))),
+        keys(&data.filter_dates(Some(date(2021, 7, 1)), Some(date(2021, 7, 1)))),
         Vec::<String>::new()
     );
-    assert_eq!(keys(data.filter_dates(None, None)).len(), 4);
+    assert_eq!(keys(&data.filter_dates(None, None)).len(), 4);
     // 2021-07-01 .. 2021-07-04 spans 3 days: the midpoint rounds down to 2021-07-02.
     assert_eq!(data.split_date(), Some(date(2021, 7, 2)));
     assert_eq!(Dataset::default().split_date(), None);
@@ -127,7 +131,6 @@ fn compressed_time_keeps_order_and_events_and_divides_gaps() {
     )
     .unwrap();
     let fast = data.compress_time(2.0);
-    let keys = |d: &Dataset| d.items.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&fast), ["a", "b", "c"]);
     let gold = |d: &Dataset| d.items.iter().map(|i| i.gold.clone()).collect::<Vec<_>>();
     assert_eq!(gold(&fast), gold(&data));
@@ -155,7 +158,6 @@ fn delayed_arrivals_reorder_by_arrival_and_keep_publication_times() {
          3,d,eng,2021-07-03 00:00:00,h,x,,t\n",
     )
     .unwrap();
-    let keys = |d: &Dataset| d.items.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
     // random.Random(1).random() draws 0.134, 0.847, 0.764, 0.255: with delays up to
     // 2 h, a arrives at 00:16, b at 02:12, c at 02:32, d two days later. Up to 4 h,
     // a 00:32, b 03:53, c 04:03: unchanged. Seed 2 (0.956, 0.948, 0.057, ...) up to

@@ -179,6 +179,16 @@ fn eval_titles(csv: &Path, assignments: &Path, more: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The JSON report of an eval that must have succeeded.
+fn succeeded(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn eval_replays_late_arrivals_in_arrival_order_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,31 +210,19 @@ fn eval_replays_late_arrivals_in_arrival_order_and_says_so() {
             .collect()
     };
     let on_time = dir.path().join("on-time.csv");
-    let out = eval_titles(&csv, &on_time, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = succeeded(&eval_titles(&csv, &on_time, &[]));
     assert_eq!(order(&on_time), ["a", "b", "c"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report.get("arrival_delay").is_none(), "{report}");
 
     // Seed 2 delays a by 1 h 55, b by 1 h 54 and c by 7 min (Python's
     // random.Random(2)): c arrives first. Every article is still scored.
     let late = dir.path().join("late.csv");
-    let out = eval_titles(
+    let report = succeeded(&eval_titles(
         &csv,
         &late,
         &["--arrival-delay", "2", "--arrival-seed", "2"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
     assert_eq!(order(&late), ["c", "a", "b"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report["arrival_delay"],
         serde_json::json!({"max_hours": 2.0, "seed": 2})
