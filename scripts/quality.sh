@@ -9,8 +9,9 @@
 # article up to 6 h late (--arrival-delay 6); the seed articles; the rated pairs
 # (dev.jsonl). Writes everything to OUT.json (default quality.json in the current
 # directory) and prints one markdown table, the pairs per language pair, and the samples'
-# means and concord-minus-plain per seed. EVAL ARGS go to every `concord eval` (e.g. --rules concord); configuration
-# overrides go in the environment as usual (CONCORD_CLUSTER__RULE__THRESHOLD=0.5 ...).
+# means and concord-minus-plain per seed. EVAL ARGS go to every `concord eval` (e.g.
+# --rules concord); configuration overrides go in the environment as usual
+# (CONCORD_CLUSTER__RULE__THRESHOLD=0.5 ...).
 # Data: $CONCORD_DATA_DIR, default ../shared/data next to the repository. About a minute
 # and a half on 2 cores once built (measured 1 min 31 s). Any failing eval fails the script.
 set -euo pipefail

@@ -106,31 +106,34 @@ pub struct EvalArgs {
     merge_features: Option<PathBuf>,
 }
 
-fn fraction(s: &str) -> Result<f64, String> {
+/// A number `ok` accepts, or the error clap prints: "expected EXPECTED, got S".
+fn number_in(s: &str, ok: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
     let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if x > 0.0 && x <= 1.0 {
+    if ok(x) {
         Ok(x)
     } else {
-        Err(format!("expected a fraction in (0, 1], got {s}"))
+        Err(format!("expected {expected}, got {s}"))
     }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    number_in(s, |x| x > 0.0 && x <= 1.0, "a fraction in (0, 1]")
 }
 
 fn time_scale(s: &str) -> Result<f64, String> {
-    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if (1.0..=100.0).contains(&x) {
-        Ok(x)
-    } else {
-        Err(format!("expected a factor between 1 and 100, got {s}"))
-    }
+    number_in(
+        s,
+        |x| (1.0..=100.0).contains(&x),
+        "a factor between 1 and 100",
+    )
 }
 
 fn arrival_delay(s: &str) -> Result<f64, String> {
-    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if x > 0.0 && x <= 24.0 * 30.0 {
-        Ok(x)
-    } else {
-        Err(format!("expected hours above 0 and at most 720, got {s}"))
-    }
+    number_in(
+        s,
+        |x| x > 0.0 && x <= 24.0 * 30.0,
+        "hours above 0 and at most 720",
+    )
 }
 
 /// The dataset kinds, told apart by the path.
@@ -250,20 +253,19 @@ pub fn run(figment: Figment, args: &EvalArgs) -> anyhow::Result<()> {
         (Some(fraction), Some(seed)) => Some(Sample { fraction, seed }),
         _ => None,
     };
-    if sample.is_some() && kind != Kind::Og2021 {
-        bail!(
-            "--sample is for the OG2021 CSV only, not {}",
-            kind.describe()
-        );
+    for (option, given) in [
+        ("--sample", sample.is_some()),
+        ("--arrival-delay", args.arrival_delay.is_some()),
+    ] {
+        if given && kind != Kind::Og2021 {
+            bail!(
+                "{option} is for the OG2021 CSV only, not {}",
+                kind.describe()
+            );
+        }
     }
     if args.time_scale.is_some() && (kind != Kind::Og2021 || args.split.is_some()) {
         bail!("--time-scale is for the OG2021 CSV only, without --split");
-    }
-    if args.arrival_delay.is_some() && kind != Kind::Og2021 {
-        bail!(
-            "--arrival-delay is for the OG2021 CSV only, not {}",
-            kind.describe()
-        );
     }
     let arrival_delay = args.arrival_delay.map(|max_hours| ArrivalDelay {
         max_hours,
