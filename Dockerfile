@@ -18,7 +18,7 @@ RUN --mount=type=cache,target=/root/.cache/concord \
     && CARGO_TARGET_DIR=/root/.cache/concord/target cargo build --release --locked -p concord \
     && cp /root/.cache/concord/target/release/concord /usr/local/bin/concord \
     && mkdir -p /out/models \
-    && cp -a models/use-m-v3 models/onnxruntime /out/models/
+    && cp -a models/use-m-v3 models/e5-small models/onnxruntime /out/models/
 
 FROM debian:bookworm-slim
 # curl: the compose healthcheck. The service user (uid and gid 10001) owns only the data

