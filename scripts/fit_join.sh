@@ -4,8 +4,10 @@
 # intercept tables .language and .report_language) and the [cluster.rule.merge_weights]
 # table for config/default.toml, and writes the trees for config/join-trees.json.
 #
-#   scripts/fit_join.sh [OUT.csv]     (merge rows go to OUT-merge.csv, the trees to
-#                                      OUT-trees.json)
+#   scripts/fit_join.sh [OUT.csv]     (merge rows go to OUT-merge.csv, the first trees
+#                                      to OUT-trees.json, the second look's, which read
+#                                      the headline model's cosine, to
+#                                      OUT-headline-trees.json)
 #
 # Replays, with the configured rule but the logistic join (join_rule = "calibrated":
 # the trees are fitted on the logistic's decisions, which scored better on the tuning
@@ -23,8 +25,11 @@ set -euo pipefail
 OUT="${1:-join-features.csv}"
 . "$(dirname "$0")/eval_env.sh" fit_join.sh og2021 pairs
 export CONCORD_CLUSTER__RULE__JOIN_RULE=calibrated
+# Every decision reads the headline cosine: the second look's trees are fitted on all of them.
+export CONCORD_HEADLINE_MODEL__EMBED=every
 MERGE_OUT="${OUT%.csv}-merge.csv"
 TREES_OUT="${OUT%.csv}-trees.json"
+HEADLINE_TREES_OUT="${OUT%.csv}-headline-trees.json"
 OG="$og2021"
 UNTIL=2021-07-23
 BIN="$concord"
@@ -40,4 +45,5 @@ for factor in 2 3; do eval_features "$OG" --until "$UNTIL" --time-scale "$factor
 eval_features "$pairs"
 "$BIN" fit-join "$OUT"
 "$BIN" fit-join --merge "$MERGE_OUT"
-"$BIN" fit-join --trees "$TREES_OUT" "$OUT"
+"$BIN" fit-join --trees "$TREES_OUT" --without-headline "$OUT"
+"$BIN" fit-join --trees "$HEADLINE_TREES_OUT" "$OUT"

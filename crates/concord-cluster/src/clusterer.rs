@@ -3,7 +3,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_core::{ArticleId, ClusterId, Embedding, Lang, UnitVector};
 use concord_index::{TimeWindow, VectorIndex};
 use concord_store::{
     ArticleState, ClusterEventKind, ClusterRecord, ClusterStatus, Db, MembershipRecord,
@@ -40,7 +40,9 @@ pub struct ClusterInput {
     /// The prepared text the model read (title and body): an article-length text
     /// also gives its lead's tokens, and says the article is a full report.
     pub text: String,
-    pub vector: UnitVector,
+    /// The models' vectors: the sentence model's of `text`, the headline model's
+    /// of the title.
+    pub embedding: Embedding,
     pub model: String,
 }
 
@@ -76,8 +78,19 @@ fn unit(v: &[f32]) -> Vec<f32> {
     }
 }
 
+/// Where the clusterer's second look gets the headline vectors it lacks: the
+/// embed worker's headline model, asked synchronously from the cluster thread.
+pub trait HeadlineSource: Send {
+    /// The titles' vectors, in order.
+    fn headlines(&mut self, titles: Vec<String>) -> Result<Vec<UnitVector>, String>;
+}
+
 /// What `assign` decided, handed to the commit.
 struct Decision<'a> {
+    /// The article's headline vector (given with it, or computed for the second look).
+    headline: Option<UnitVector>,
+    /// Members' headline vectors computed for the second look, to keep.
+    fresh_headlines: Vec<(ArticleId, UnitVector)>,
     /// The article's centred vector.
     x: &'a UnitVector,
     tokens: Vec<u32>,
@@ -169,6 +182,10 @@ pub struct Clusterer {
     params: RuleParams,
     /// The join trees (`join_rule = "boosted"` only), read once at open.
     trees: Option<Arc<JoinTrees>>,
+    /// The second look's trees (`headline_trees`; `join_rule = "boosted"` only).
+    headline_trees: Option<Arc<JoinTrees>>,
+    /// Where missing headline vectors come from (none: only those given are read).
+    headline_source: Option<Box<dyn HeadlineSource>>,
     dim: usize,
     index: Arc<RwLock<VectorIndex>>,
     db: Db,
@@ -221,9 +238,19 @@ impl Clusterer {
             )),
             _ => None,
         };
+        let headline_trees = match trees {
+            Some(_) => Some(Arc::new(
+                JoinTrees::load_headline(&params.headline_trees).map_err(|e| {
+                    ClusterError::Invalid(format!("cluster.rule.headline_trees: {e}"))
+                })?,
+            )),
+            None => None,
+        };
         let mut this = Self {
             params,
             trees,
+            headline_trees,
+            headline_source: None,
             dim,
             index,
             db,
@@ -330,6 +357,7 @@ impl Clusterer {
                     tokens: ids,
                     long,
                     crowding: a.crowding.unwrap_or(0.0),
+                    headline: a.headline,
                 },
             );
             if a.crowding.is_none() {
@@ -433,6 +461,13 @@ impl Clusterer {
         )
     }
 
+    /// Lets the second look ask for the headline vectors it lacks (articles
+    /// received without one: `[headline_model] embed = "doubtful"`, or placed before
+    /// the headline model was on).
+    pub fn set_headline_source(&mut self, source: Box<dyn HeadlineSource>) {
+        self.headline_source = Some(source);
+    }
+
     /// Candidate clusters for an article with centred vector `x`, from its
     /// nearest neighbours in the time window, and how many articles the window holds.
     fn candidates(
@@ -496,6 +531,7 @@ impl Clusterer {
             };
             let f = &mut entry.features;
             f.shared_idf = f.shared_idf.max(shared.min(self.params.token_cap));
+
             f.gram_max = f.gram_max.max(gram);
             if hit.similarity > f.best_cosine {
                 let days = apart as f32 / 86_400.0;
@@ -503,6 +539,10 @@ impl Clusterer {
                 f.days_to_best = days * busy;
                 f.days_beyond_recent = (days - recent_days).max(0.0) * busy;
                 let same = meta.lang == input.lang;
+                f.headline_cosine = match (&input.embedding.headline, &meta.headline) {
+                    (Some(a), Some(b)) if a.dim() == b.dim() => Some(a.cosine(b)),
+                    _ => None,
+                };
                 f.other_language = if same { 0.0 } else { 1.0 };
                 f.same_language = input.lang.filter(|_| same);
                 f.both_long = if long && meta.long { 1.0 } else { 0.0 };
@@ -533,10 +573,11 @@ impl Clusterer {
     /// Clusters one embedded article: decide, commit, then update memory and the index.
     pub fn assign(&mut self, input: &ClusterInput) -> Result<Outcome, ClusterError> {
         self.poll_compaction(false)?;
-        if input.vector.dim() != self.dim {
+        let vector = &input.embedding.vector;
+        if vector.dim() != self.dim {
             return Err(ClusterError::Invalid(format!(
                 "vector has {} dimensions, the index {}",
-                input.vector.dim(),
+                vector.dim(),
                 self.dim
             )));
         }
@@ -558,12 +599,21 @@ impl Clusterer {
         });
         let centred = self
             .means
-            .centre(&self.params, input.lang, input.vector.as_slice());
-        let x = UnitVector::normalize(centred).unwrap_or_else(|_| input.vector.clone());
+            .centre(&self.params, input.lang, vector.as_slice());
+        let x = UnitVector::normalize(centred).unwrap_or_else(|_| vector.clone());
         let long = is_long(&input.text);
         let tokens = article_tokens(&mut self.tokens, &input.title, &input.text, long);
-        let (candidates, in_window, crowding) = self.candidates(input, &x, &tokens, long)?;
+        let (mut candidates, in_window, crowding) = self.candidates(input, &x, &tokens, long)?;
         let mut verdict = rule::decide(&self.params, self.trees.as_deref(), &candidates, in_window);
+        let mut headline = input.embedding.headline.clone();
+        let mut fresh_headlines = Vec::new();
+        if let Some(headline_trees) = self.headline_trees.clone()
+            && let Some(in_play) = rule::doubtful(&self.params, &verdict)
+        {
+            fresh_headlines =
+                self.complete_headlines(input, &mut headline, &mut candidates, &in_play)?;
+            verdict = rule::second_look(&self.params, &headline_trees, verdict, &candidates);
+        }
         let pinned_state = pinned_to.and_then(|c| self.clusters.get(&c));
         let why = why_record(&self.params, &verdict, pinned_state.map(|s| s.record.id));
         let pinned = match pinned_state {
@@ -582,6 +632,8 @@ impl Clusterer {
         match self.commit_assignment(
             input,
             Decision {
+                headline,
+                fresh_headlines,
                 x: &x,
                 tokens,
                 join: verdict.join,
@@ -604,6 +656,79 @@ impl Clusterer {
         }
     }
 
+    /// Makes sure the article and the best-linked members of the clusters in play
+    /// have headline vectors (asking the source, in one call, for those that lack
+    /// one), then sets those candidates' headline cosines. Returns the members'
+    /// vectors computed here, for the commit to keep.
+    fn complete_headlines(
+        &mut self,
+        input: &ClusterInput,
+        headline: &mut Option<UnitVector>,
+        candidates: &mut [rule::Candidate],
+        in_play: &[ClusterId],
+    ) -> Result<Vec<(ArticleId, UnitVector)>, ClusterError> {
+        let members: Vec<ArticleId> = candidates
+            .iter()
+            .filter(|c| in_play.contains(&c.cluster))
+            .filter_map(|c| c.best_member)
+            .collect();
+        let mut fresh = Vec::new();
+        if let Some(source) = self.headline_source.as_mut() {
+            let mut wanted: Vec<Option<ArticleId>> = Vec::new();
+            let mut titles = Vec::new();
+            if headline.is_none() {
+                wanted.push(None);
+                titles.push(concord_text::headline(&input.text).to_owned());
+            }
+            for m in &members {
+                if self.articles.get(m).is_some_and(|a| a.headline.is_none())
+                    && !wanted.contains(&Some(*m))
+                    && let Some(a) = self.db.article(*m)?
+                {
+                    wanted.push(Some(*m));
+                    titles.push(concord_text::headline(&a.prepared_text).to_owned());
+                }
+            }
+            if !titles.is_empty() {
+                match source.headlines(titles) {
+                    Ok(vectors) if vectors.len() == wanted.len() => {
+                        for (who, v) in wanted.into_iter().zip(vectors) {
+                            match who {
+                                None => *headline = Some(v),
+                                Some(m) => {
+                                    if let Some(meta) = self.articles.get_mut(&m) {
+                                        meta.headline = Some(v.clone());
+                                    }
+                                    fresh.push((m, v));
+                                }
+                            }
+                        }
+                    }
+                    Ok(vectors) => tracing::warn!(
+                        asked = wanted.len(),
+                        got = vectors.len(),
+                        "headline model answered the wrong number of vectors; no second look"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, article = %input.id, "no headline vectors; no second look");
+                    }
+                }
+            }
+        }
+        for c in candidates
+            .iter_mut()
+            .filter(|c| in_play.contains(&c.cluster))
+        {
+            let member = c.best_member.and_then(|m| self.articles.get(&m));
+            c.features.headline_cosine =
+                match (headline.as_ref(), member.and_then(|m| m.headline.as_ref())) {
+                    (Some(a), Some(b)) if a.dim() == b.dim() => Some(a.cosine(b)),
+                    _ => None,
+                };
+        }
+        Ok(fresh)
+    }
+
     fn commit_assignment(
         &mut self,
         input: &ClusterInput,
@@ -620,6 +745,8 @@ impl Clusterer {
         let params = &*params;
         let split_guards = &*split_guards;
         let Decision {
+            headline,
+            fresh_headlines,
             x,
             tokens,
             join,
@@ -633,14 +760,15 @@ impl Clusterer {
         } = decision;
         let xs = x.as_slice();
         let committed = db.transaction(|tx| {
-            if !tx.set_vectors(
-                input.id,
-                &input.content_hash,
-                &input.model,
-                &input.vector,
-                x,
-            )? {
+            let embedding = Embedding {
+                vector: input.embedding.vector.clone(),
+                headline: headline.clone(),
+            };
+            if !tx.set_vectors(input.id, &input.content_hash, &input.model, &embedding, x)? {
                 return Ok(None);
+            }
+            for (member, v) in &fresh_headlines {
+                tx.set_headline(*member, v)?;
             }
             let (mut state, created, similarity) =
                 match join.and_then(|(c, s)| clusters.get(&c).map(|st| (st, s))) {
@@ -766,6 +894,7 @@ impl Clusterer {
                 tokens,
                 long,
                 crowding,
+                headline,
             },
         );
         self.means.add(
@@ -773,7 +902,7 @@ impl Clusterer {
             input.id,
             input.published_at.as_second(),
             input.lang,
-            input.vector.as_slice(),
+            input.embedding.vector.as_slice(),
         );
         // Completing a batch means inserting it into the graph (the slow part):
         // that runs behind the read lock, so searches go on meanwhile.

@@ -17,7 +17,9 @@ mod state;
 pub mod tokens;
 pub mod trees;
 
-pub use clusterer::{Assignment, ClusterInput, Clusterer, Corrected, Correction, Outcome};
+pub use clusterer::{
+    Assignment, ClusterInput, Clusterer, Corrected, Correction, HeadlineSource, Outcome,
+};
 pub use error::ClusterError;
 pub use rule::MERGE_FEATURE_NAMES;
 pub use rule::{

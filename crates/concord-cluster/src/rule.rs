@@ -41,6 +41,12 @@ pub struct JoinFeatures {
     pub crowding: f32,
     /// The best-linked member's own crowding when it arrived.
     pub member_crowding: f32,
+    /// The headline model's cosine between the article's title and its
+    /// best-linked member's (`[headline_model]`): `None` where either has no
+    /// headline vector (that model off, or a vector stored before it was on),
+    /// and then trees that read it do not decide ([`boosted_probability`]).
+    /// Read by the trees only.
+    pub headline_cosine: Option<f32>,
     /// The language the article and its best-linked member share (`None` when they
     /// differ): the model's intercept for it (`JoinWeights::language`, or
     /// `report_language` for two article-length texts). A multilingual model's
@@ -49,8 +55,9 @@ pub struct JoinFeatures {
 }
 
 impl JoinFeatures {
-    /// The features in `JoinFeatures::NAMES` order.
-    pub fn values(&self) -> [f32; 16] {
+    /// The features in `JoinFeatures::NAMES` order; an absent
+    /// [`JoinFeatures::headline_cosine`] is NaN.
+    pub fn values(&self) -> [f32; 17] {
         [
             self.best_cosine,
             self.centroid_cosine,
@@ -68,11 +75,12 @@ impl JoinFeatures {
             self.gram_max,
             self.crowding,
             self.member_crowding,
+            self.headline_cosine.unwrap_or(f32::NAN),
         ]
     }
 
     /// The names of [`JoinFeatures::values`], as in `[cluster.rule.join_weights]`.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "best_cosine",
         "centroid_cosine",
         "shared_idf",
@@ -89,6 +97,7 @@ impl JoinFeatures {
         "gram_max",
         "crowding",
         "member_crowding",
+        "headline_cosine",
     ];
 }
 
@@ -175,14 +184,18 @@ fn sigmoid(z: f32) -> f32 {
 /// The boosted rule's probability: the trees' for a decision between two texts
 /// that are not both article-length, the logistic's for two reports (the trees
 /// are fitted on headline decisions only; reports' are few, and trees over them
-/// learn the rated pairs' hard negatives rather than the event).
+/// learn the rated pairs' hard negatives rather than the event), and the
+/// logistic's too where an input the trees read is absent (a headline vector
+/// missing on either side).
 pub fn boosted_probability(
     weights: &JoinWeights,
     trees: Option<&JoinTrees>,
     f: &JoinFeatures,
 ) -> f32 {
     match trees {
-        Some(trees) if !reads_report_language(f.both_long) => sigmoid(trees.logit(f)),
+        Some(trees) if !reads_report_language(f.both_long) && trees.can_score(f) => {
+            sigmoid(trees.logit(f))
+        }
         _ => join_probability(weights, f),
     }
 }
@@ -481,6 +494,56 @@ pub fn decide(
             threshold(params, in_window),
         ),
     };
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
+    let join = scored
+        .first()
+        .filter(|s| s.score >= bar)
+        .map(|s| (s.cluster, s.score));
+    Verdict { join, scored, bar }
+}
+
+/// Whether `verdict` (the first trees' decision) is doubtful enough for a second look
+/// with the headline model: its best score is within [`RuleParams::headline_doubt_low`],
+/// [`RuleParams::headline_doubt_high`]). The clusters in play are those scored at least
+/// `headline_doubt_low`.
+pub fn doubtful(params: &RuleParams, verdict: &Verdict) -> Option<Vec<ClusterId>> {
+    let best = verdict.scored.first()?.score;
+    (params.headline_doubt_low..params.headline_doubt_high)
+        .contains(&best)
+        .then(|| {
+            verdict
+                .scored
+                .iter()
+                .filter(|s| s.score >= params.headline_doubt_low)
+                .map(|s| s.cluster)
+                .collect()
+        })
+}
+
+/// The second look at a doubtful decision: each candidate in play whose features
+/// the headline trees can read (a headline cosine on both sides) scored again by
+/// them, the rest kept as scored, then the best at or above the bar joins.
+pub fn second_look(
+    params: &RuleParams,
+    headline_trees: &JoinTrees,
+    verdict: Verdict,
+    candidates: &[Candidate],
+) -> Verdict {
+    let Verdict {
+        mut scored, bar, ..
+    } = verdict;
+    for s in &mut scored {
+        if s.score < params.headline_doubt_low {
+            continue;
+        }
+        let Some(c) = candidates.iter().find(|c| c.cluster == s.cluster) else {
+            continue;
+        };
+        s.features = c.features;
+        if !reads_report_language(c.features.both_long) && headline_trees.can_score(&c.features) {
+            s.score = sigmoid(headline_trees.logit(&c.features));
+        }
+    }
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
     let join = scored
         .first()
@@ -833,5 +896,42 @@ mod tests {
         assert_eq!(v.join.map(|j| j.0), Some(ClusterId(7)));
         c.features.best_cosine = 0.5;
         assert_eq!(decide(&p, Some(&trees), &[c], 100).join, None);
+    }
+
+    #[test]
+    fn trees_that_read_the_headline_cosine_leave_a_decision_without_it_to_the_logistic() {
+        use crate::trees::{NodeFile, TREES_FORMAT, TreesFile};
+        let trees = JoinTrees::from_file(&TreesFile {
+            format: TREES_FORMAT.into(),
+            inputs: vec!["headline_cosine".into()],
+            base: 0.0,
+            fitted: Default::default(),
+            trees: vec![vec![
+                NodeFile::Split {
+                    input: 0,
+                    at: 0.9,
+                    left: 1,
+                    right: 2,
+                },
+                NodeFile::Leaf { leaf: -3.0 },
+                NodeFile::Leaf { leaf: 3.0 },
+            ]],
+        })
+        .unwrap();
+        let w = &params().join_weights;
+        let without = JoinFeatures {
+            best_cosine: 0.6,
+            ..JoinFeatures::default()
+        };
+        assert_eq!(
+            boosted_probability(w, Some(&trees), &without),
+            join_probability(w, &without)
+        );
+        let with = JoinFeatures {
+            headline_cosine: Some(0.95),
+            ..without
+        };
+        let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+        assert!((boosted_probability(w, Some(&trees), &with) - sigmoid(3.0)).abs() < 1e-6);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use concord_core::{ArticleId, ClusterId, Lang};
+use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
 use concord_store::ClusterRecord;
 use serde::Serialize;
 
@@ -108,6 +108,8 @@ pub(crate) struct ArticleMeta {
     pub long: bool,
     /// Its crowding when it arrived ([`crate::rule::JoinFeatures::crowding`]).
     pub crowding: f32,
+    /// The headline model's vector of its title, if it has one.
+    pub headline: Option<UnitVector>,
 }
 
 /// A cluster as the clusterer reports it (for tests and callers).

@@ -18,6 +18,10 @@ use crate::rule::JoinFeatures;
 /// `config/join-trees.json` as built: the trees `join_trees = ""` reads.
 pub const EMBEDDED_TREES: &str = include_str!("../../../config/join-trees.json");
 
+/// `config/join-trees-headline.json`, the second look's trees (`headline_trees`), built
+/// into the binary.
+pub const EMBEDDED_HEADLINE_TREES: &str = include_str!("../../../config/join-trees-headline.json");
+
 /// The `format` a trees file declares; another is refused, not guessed at.
 pub const TREES_FORMAT: &str = "concord-join-trees/1";
 
@@ -108,8 +112,17 @@ impl JoinTrees {
 
     /// `join_trees` as configured: empty for the embedded trees, else a file.
     pub fn load(path: &str) -> Result<Self, TreesError> {
+        Self::load_or(path, EMBEDDED_TREES)
+    }
+
+    /// `headline_trees` as configured: empty for the embedded ones, else a file.
+    pub fn load_headline(path: &str) -> Result<Self, TreesError> {
+        Self::load_or(path, EMBEDDED_HEADLINE_TREES)
+    }
+
+    fn load_or(path: &str, embedded: &str) -> Result<Self, TreesError> {
         if path.is_empty() {
-            return Self::embedded();
+            return Self::parse(embedded);
         }
         let text = std::fs::read_to_string(Path::new(path)).map_err(|source| TreesError::Read {
             path: path.to_owned(),
@@ -226,6 +239,16 @@ impl JoinTrees {
         self.roots.is_empty()
     }
 
+    /// Whether every feature the trees read is present in `f` (finite: an absent
+    /// [`JoinFeatures::headline_cosine`] is NaN).
+    pub fn can_score(&self, f: &JoinFeatures) -> bool {
+        let values = f.values();
+        self.inputs.iter().all(|input| match input {
+            Input::Feature(i) => values[*i].is_finite(),
+            Input::Language(_) => true,
+        })
+    }
+
     /// The log-odds that the article reports the candidate's event.
     pub fn logit(&self, f: &JoinFeatures) -> f32 {
         let values = f.values();
@@ -322,6 +345,24 @@ mod tests {
     }
 
     #[test]
+    fn trees_that_read_an_absent_headline_cosine_cannot_score() {
+        let mut reads_headline = file(vec![vec![split(0, 0.9, 1, 2), leaf(-1.0), leaf(1.0)]]);
+        reads_headline.inputs = vec!["headline_cosine".into()];
+        let trees = JoinTrees::from_file(&reads_headline).unwrap();
+        let absent = JoinFeatures::default();
+        assert!(!trees.can_score(&absent));
+        let present = JoinFeatures {
+            headline_cosine: Some(0.95),
+            ..absent
+        };
+        assert!(trees.can_score(&present));
+        assert_eq!(trees.logit(&present), 0.0);
+        // Trees that do not read it score either.
+        let other = JoinTrees::from_file(&file(vec![vec![leaf(0.5)]])).unwrap();
+        assert!(other.can_score(&absent));
+    }
+
+    #[test]
     fn a_file_that_could_loop_or_point_outside_is_refused() {
         let refused = |trees| JoinTrees::from_file(&file(trees)).unwrap_err().to_string();
         assert!(refused(vec![vec![split(0, 0.5, 0, 1), leaf(0.0)]]).contains("trees[0][0].left"));
@@ -377,6 +418,33 @@ mod tests {
         let trees = JoinTrees::embedded().unwrap();
         assert!(!trees.is_empty());
         assert!(trees.logit(&JoinFeatures::default()).is_finite());
+    }
+
+    #[test]
+    fn the_embedded_headline_trees_read_the_headline_cosine() {
+        let trees = JoinTrees::load_headline("").unwrap();
+        let far = JoinFeatures {
+            best_cosine: 0.35,
+            centroid_cosine: 0.3,
+            days_to_best: 0.2,
+            ln_volume: 1.0,
+            gram_cosine: 0.2,
+            gram_max: 0.2,
+            headline_cosine: Some(0.80),
+            ..JoinFeatures::default()
+        };
+        let near = JoinFeatures {
+            headline_cosine: Some(0.93),
+            ..far
+        };
+        assert!(trees.can_score(&near));
+        assert!(trees.logit(&near) > trees.logit(&far) + 0.5);
+        // Without a headline cosine they do not score at all.
+        let absent = JoinFeatures {
+            headline_cosine: None,
+            ..far
+        };
+        assert!(!trees.can_score(&absent));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub data: DataConfig,
     pub model: ModelConfig,
+    pub headline_model: HeadlineModelConfig,
     pub embed: EmbedConfig,
     pub store: StoreConfig,
     pub index: IndexConfig,
@@ -73,6 +74,30 @@ pub struct ModelConfig {
     pub spin: bool,
     pub languages: Vec<Lang>,
     pub title_affix_min: u32,
+}
+
+/// Which articles' titles the headline model embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadlineEmbed {
+    /// Only those a doubtful decision reads (the article and the best-linked members
+    /// of the clusters in play), when it needs them; each at most once.
+    Doubtful,
+    /// Every article's, on arrival.
+    Every,
+}
+
+/// The second encoder, for titles only (`[headline_model]` in `config/default.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadlineModelConfig {
+    pub enabled: bool,
+    pub embed: HeadlineEmbed,
+    pub name: String,
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub max_tokens: usize,
+    pub intra_threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,6 +246,9 @@ pub struct RuleParams {
     pub join_volume_ceiling: usize,
     pub join_weights: JoinWeights,
     pub join_trees: String,
+    pub headline_trees: String,
+    pub headline_doubt_low: f32,
+    pub headline_doubt_high: f32,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }
@@ -639,6 +667,15 @@ impl Config {
                 "must not be below join_volume_floor",
             );
         }
+        let r = &self.cluster.rule;
+        if !(0.0..=r.join_probability).contains(&r.headline_doubt_low)
+            || !(r.join_probability..=1.0).contains(&r.headline_doubt_high)
+        {
+            return invalid(
+                "cluster.rule.headline_doubt_low",
+                "headline_doubt_low <= join_probability <= headline_doubt_high, within [0, 1]",
+            );
+        }
         let p = self.cluster.rule.join_probability;
         if !(p > 0.0 && p < 1.0) {
             return invalid("cluster.rule.join_probability", "must be in (0, 1)");
@@ -695,6 +732,13 @@ impl Config {
         }
         if self.model.name.trim().is_empty() {
             return invalid("model.name", "must not be empty");
+        }
+        let headline = &self.headline_model;
+        if headline.enabled && !(8..=512).contains(&headline.max_tokens) {
+            return invalid("headline_model.max_tokens", "must be within 8..=512");
+        }
+        if headline.enabled && headline.name.trim().is_empty() {
+            return invalid("headline_model.name", "must not be empty");
         }
         Ok(())
     }

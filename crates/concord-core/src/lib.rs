@@ -13,4 +13,4 @@ pub mod vector;
 pub use config::Config;
 pub use ids::{ArticleId, ClusterId, DeliveryId, SubscriptionId};
 pub use lang::{Lang, LangError};
-pub use vector::{UnitVector, VectorError};
+pub use vector::{Embedding, UnitVector, VectorError};

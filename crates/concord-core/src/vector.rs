@@ -56,6 +56,26 @@ impl UnitVector {
     }
 }
 
+/// What the models make of one article: the sentence model's vector of its prepared
+/// text, and the headline model's vector of its title where that model is configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    pub vector: UnitVector,
+    /// The headline model's vector of the title (`[headline_model]`); `None` when
+    /// that model is off, or for a vector stored before it was on.
+    pub headline: Option<UnitVector>,
+}
+
+impl Embedding {
+    /// The sentence model's vector alone.
+    pub fn text_only(vector: UnitVector) -> Self {
+        Self {
+            vector,
+            headline: None,
+        }
+    }
+}
+
 impl fmt::Debug for UnitVector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UnitVector(dim={})", self.0.len())

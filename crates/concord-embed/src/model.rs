@@ -1,6 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use concord_core::{UnitVector, config::ModelConfig};
+use concord_core::{
+    UnitVector,
+    config::{HeadlineModelConfig, ModelConfig},
+};
 use fastembed::{InitOptionsUserDefined, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
 
 use crate::EmbedError;
@@ -92,10 +95,35 @@ impl std::fmt::Debug for Model {
     }
 }
 
+/// How to open one model folder.
+struct Spec<'a> {
+    files: ModelFiles,
+    name: &'a str,
+    max_tokens: usize,
+    intra_threads: usize,
+    spin: bool,
+}
+
 impl Model {
     /// Loads the model named by `config`, checking every file first.
     pub fn load(config: &ModelConfig) -> Result<Self, EmbedError> {
-        let files = ModelFiles::from_config(config);
+        Self::open(Spec {
+            files: ModelFiles::from_config(config),
+            name: &config.name,
+            max_tokens: config.max_tokens,
+            intra_threads: config.intra_threads,
+            spin: config.spin,
+        })
+    }
+
+    fn open(spec: Spec<'_>) -> Result<Self, EmbedError> {
+        let Spec {
+            files,
+            name,
+            max_tokens,
+            intra_threads,
+            spin,
+        } = spec;
         files.check()?;
         init_runtime(&files.ort_dylib)?;
         let tokenizer_files = TokenizerFiles {
@@ -106,11 +134,11 @@ impl Model {
         };
         let onnx = read_file(&files.onnx())?;
         let user_model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files);
-        let mut options = InitOptionsUserDefined::new().with_max_length(config.max_tokens);
-        if config.intra_threads > 0 {
-            options.intra_threads = Some(config.intra_threads);
+        let mut options = InitOptionsUserDefined::new().with_max_length(max_tokens);
+        if intra_threads > 0 {
+            options.intra_threads = Some(intra_threads);
         }
-        if !config.spin {
+        if !spin {
             options.session_config = vec![
                 ("session.intra_op.allow_spinning".into(), "0".into()),
                 ("session.inter_op.allow_spinning".into(), "0".into()),
@@ -132,7 +160,7 @@ impl Model {
         }
         Ok(Self {
             inner,
-            name: config.name.clone(),
+            name: name.to_owned(),
             dim,
         })
     }
@@ -166,5 +194,84 @@ impl Model {
         raw.into_iter()
             .map(|v| UnitVector::normalize(v).map_err(EmbedError::from))
             .collect()
+    }
+}
+
+/// The second encoder, for titles only (`[headline_model]`): reads the configured
+/// prefix and the title, cut at its own token budget.
+#[derive(Debug)]
+pub struct HeadlineModel {
+    model: Model,
+    prefix: String,
+}
+
+impl HeadlineModel {
+    /// Loads the headline model when `headline.enabled`, with the sentence model's
+    /// runtime and spinning (`model`); `None` when it is off.
+    pub fn load(
+        model: &ModelConfig,
+        headline: &HeadlineModelConfig,
+    ) -> Result<Option<Self>, EmbedError> {
+        if !headline.enabled {
+            return Ok(None);
+        }
+        let inner = Model::open(Spec {
+            files: ModelFiles {
+                dir: headline.dir.clone(),
+                ort_dylib: model.ort_dylib.clone(),
+            },
+            name: &headline.name,
+            max_tokens: headline.max_tokens,
+            intra_threads: headline.intra_threads,
+            spin: model.spin,
+        })?;
+        Ok(Some(Self {
+            model: inner,
+            prefix: headline.prefix.clone(),
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        self.model.name()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// Embeds `titles` (each behind the prefix) in one model call, in order.
+    pub fn embed<S: AsRef<str>>(&mut self, titles: &[S]) -> Result<Vec<UnitVector>, EmbedError> {
+        let texts: Vec<String> = titles
+            .iter()
+            .map(|t| format!("{}{}", self.prefix, t.as_ref()))
+            .collect();
+        self.model.embed(&texts)
+    }
+}
+
+/// The models one embed worker owns: the sentence model for every text, and the
+/// headline model for articles' titles where it is configured.
+#[derive(Debug)]
+pub struct Encoders {
+    pub text: Model,
+    pub headline: Option<HeadlineModel>,
+}
+
+impl Encoders {
+    /// Loads both models as configured.
+    pub fn load(model: &ModelConfig, headline: &HeadlineModelConfig) -> Result<Self, EmbedError> {
+        Ok(Self {
+            text: Model::load(model)?,
+            headline: HeadlineModel::load(model, headline)?,
+        })
+    }
+}
+
+impl From<Model> for Encoders {
+    fn from(text: Model) -> Self {
+        Self {
+            text,
+            headline: None,
+        }
     }
 }

@@ -7,15 +7,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use concord_core::{UnitVector, config::EmbedConfig};
+use concord_core::{Embedding, config::EmbedConfig};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{EmbedError, Model};
+use crate::{EmbedError, Encoders};
 
-type Reply = oneshot::Sender<Result<UnitVector, EmbedError>>;
+type Reply = oneshot::Sender<Result<Embedding, EmbedError>>;
+
+/// What the submitter waits on: the job's embedding.
+pub type EmbedReceiver = oneshot::Receiver<Result<Embedding, EmbedError>>;
 
 struct Job {
     text: String,
+    /// The title for the headline model (ignored when the worker has none).
+    headline: Option<String>,
     reply: Reply,
 }
 
@@ -52,20 +57,14 @@ pub struct EmbedHandle {
 impl EmbedHandle {
     /// Queues `text` without waiting for room: a full queue is [`EmbedError::QueueFull`],
     /// which the API turns into 429 with Retry-After.
-    pub fn try_submit(
-        &self,
-        text: String,
-    ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+    pub fn try_submit(&self, text: String) -> Result<EmbedReceiver, EmbedError> {
         submit_now(&self.tx, text)
     }
 
     /// Queues a query's `text` on the priority lane, which the model serves
     /// before the ingest queue: a search never waits behind the ingest backlog.
     /// A full lane is [`EmbedError::QueueFull`].
-    pub fn try_submit_query(
-        &self,
-        text: String,
-    ) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+    pub fn try_submit_query(&self, text: String) -> Result<EmbedReceiver, EmbedError> {
         submit_now(&self.urgent, text)
     }
 
@@ -89,11 +88,15 @@ impl EmbedHandle {
             .map_err(|_| EmbedError::WorkerGone)
     }
 
-    /// Queues `text`, waiting for room, then waits for its vector.
-    pub async fn embed(&self, text: String) -> Result<UnitVector, EmbedError> {
+    /// Queues `text`, waiting for room, then waits for its embedding.
+    pub async fn embed(&self, text: String) -> Result<Embedding, EmbedError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { text, reply })
+            .send(Job {
+                text,
+                headline: None,
+                reply,
+            })
             .await
             .map_err(|_| EmbedError::WorkerGone)?;
         rx.await.map_err(|_| EmbedError::WorkerGone)?
@@ -114,12 +117,14 @@ impl EmbedHandle {
 }
 
 /// Queues `text` on `lane` without waiting for room.
-fn submit_now(
-    lane: &mpsc::Sender<Job>,
-    text: String,
-) -> Result<oneshot::Receiver<Result<UnitVector, EmbedError>>, EmbedError> {
+fn submit_now(lane: &mpsc::Sender<Job>, text: String) -> Result<EmbedReceiver, EmbedError> {
     let (reply, rx) = oneshot::channel();
-    lane.try_send(Job { text, reply }).map_err(refused)?;
+    lane.try_send(Job {
+        text,
+        headline: None,
+        reply,
+    })
+    .map_err(refused)?;
     Ok(rx)
 }
 
@@ -138,10 +143,15 @@ pub struct EmbedPermit {
 }
 
 impl EmbedPermit {
-    /// Queues `text` in the reserved place; the receiver yields its vector.
-    pub fn submit(self, text: String) -> oneshot::Receiver<Result<UnitVector, EmbedError>> {
+    /// Queues `text` (and the `headline` for the headline model, if the worker has
+    /// one) in the reserved place; the receiver yields its embedding.
+    pub fn submit(self, text: String, headline: Option<String>) -> EmbedReceiver {
         let (reply, rx) = oneshot::channel();
-        self.permit.send(Job { text, reply });
+        self.permit.send(Job {
+            text,
+            headline,
+            reply,
+        });
         rx
     }
 }
@@ -154,14 +164,17 @@ pub struct EmbedWorker {
 }
 
 impl EmbedWorker {
-    /// Moves `model` onto its own thread and returns the handle that feeds it.
-    pub fn spawn(model: Model, config: &EmbedConfig) -> std::io::Result<(Self, EmbedHandle)> {
-        Self::spawn_observed(model, config, Arc::new(NoObserver))
+    /// Moves the models onto their own thread and returns the handle that feeds it.
+    pub fn spawn(
+        models: impl Into<Encoders>,
+        config: &EmbedConfig,
+    ) -> std::io::Result<(Self, EmbedHandle)> {
+        Self::spawn_observed(models.into(), config, Arc::new(NoObserver))
     }
 
     /// As [`EmbedWorker::spawn`], telling `observer` about every batch.
     pub fn spawn_observed(
-        model: Model,
+        models: Encoders,
         config: &EmbedConfig,
         observer: Arc<dyn BatchObserver>,
     ) -> std::io::Result<(Self, EmbedHandle)> {
@@ -172,7 +185,7 @@ impl EmbedWorker {
             tx,
             urgent,
             capacity: config.queue_capacity,
-            dim: model.dim(),
+            dim: models.text.dim(),
             stats: Arc::clone(&stats),
         };
         let limits = BatchLimits {
@@ -182,7 +195,15 @@ impl EmbedWorker {
         };
         let thread = std::thread::Builder::new()
             .name("concord-embed".into())
-            .spawn(move || run(model, Lanes::new(urgent_rx, rx), limits, &stats, &*observer))?;
+            .spawn(move || {
+                run(
+                    models,
+                    Lanes::new(urgent_rx, rx),
+                    limits,
+                    &stats,
+                    &*observer,
+                )
+            })?;
         Ok((Self { thread }, handle))
     }
 
@@ -236,7 +257,7 @@ impl Lanes {
 }
 
 fn run(
-    mut model: Model,
+    mut models: Encoders,
     mut lanes: Lanes,
     limits: BatchLimits,
     stats: &WorkerStats,
@@ -293,7 +314,7 @@ fn run(
                 chars += job.0.text.len();
                 batch.push(job.0);
             }
-            run_batch(&mut model, &mut batch, stats, observer);
+            run_batch(&mut models, &mut batch, stats, observer);
         }
     });
     tracing::debug!("embed worker stopped");
@@ -310,7 +331,7 @@ struct BatchLimits {
 }
 
 fn run_batch(
-    model: &mut Model,
+    models: &mut Encoders,
     batch: &mut Vec<Job>,
     stats: &WorkerStats,
     observer: &dyn BatchObserver,
@@ -321,8 +342,7 @@ fn run_batch(
         return;
     }
     let started = Instant::now();
-    let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
-    let result = model.embed(&texts);
+    let result = embed_batch(models, batch);
     let elapsed = started.elapsed();
     observer.batch(batch.len(), elapsed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -337,9 +357,9 @@ fn run_batch(
         "embedded batch"
     );
     match result {
-        Ok(vectors) => {
-            for (job, vector) in batch.drain(..).zip(vectors) {
-                let _ = job.reply.send(Ok(vector));
+        Ok(embeddings) => {
+            for (job, embedding) in batch.drain(..).zip(embeddings) {
+                let _ = job.reply.send(Ok(embedding));
             }
         }
         Err(error) => {
@@ -349,4 +369,29 @@ fn run_batch(
             }
         }
     }
+}
+
+/// One call of the sentence model over every text of the batch, and one of the
+/// headline model over the titles it carries (when the worker has that model).
+fn embed_batch(models: &mut Encoders, batch: &[Job]) -> Result<Vec<Embedding>, EmbedError> {
+    let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
+    let vectors = models.text.embed(&texts)?;
+    let mut headlines: Vec<Option<concord_core::UnitVector>> = vec![None; batch.len()];
+    if let Some(model) = models.headline.as_mut() {
+        let (at, titles): (Vec<usize>, Vec<&str>) = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| job.headline.as_deref().map(|t| (i, t)))
+            .unzip();
+        if !titles.is_empty() {
+            for (i, vector) in at.into_iter().zip(model.embed(&titles)?) {
+                headlines[i] = Some(vector);
+            }
+        }
+    }
+    Ok(vectors
+        .into_iter()
+        .zip(headlines)
+        .map(|(vector, headline)| Embedding { vector, headline })
+        .collect())
 }

@@ -5,12 +5,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction};
-use concord_core::{
-    ArticleId, ClusterId, Config, Lang,
-    config::{ProcessRole, StoreBackend},
+use concord_cluster::{
+    ClusterInput, ClusterSummary, Clusterer, Corrected, Correction, HeadlineSource,
 };
-use concord_embed::{BatchObserver, EmbedHandle, EmbedWorker, Model, TokenizerBudget};
+use concord_core::{
+    ArticleId, ClusterId, Config, Lang, UnitVector,
+    config::{HeadlineEmbed, ProcessRole, StoreBackend},
+};
+use concord_embed::{
+    BatchObserver, EmbedHandle, EmbedWorker, Encoders, HeadlineLane, HeadlineWorker,
+    TokenizerBudget,
+};
 use concord_index::{IndexParams, VectorIndex};
 use concord_metrics::Metrics;
 use concord_store::{ArticleState, Db, NewArticle, Store, UpsertOutcome, content_hash};
@@ -93,6 +98,8 @@ struct Inner {
     /// text the model reads (`model.title_affix_min`).
     affixes: Mutex<TitleAffixes>,
     model_name: String,
+    /// Whether titles go to the headline model on arrival (`[headline_model] embed`).
+    headline_embed: HeadlineEmbed,
     metrics: Metrics,
     outbox: Arc<tokio::sync::Notify>,
     engine: Engine,
@@ -114,7 +121,18 @@ struct Local {
     /// The cluster thread's lane for read-only queries, served before articles.
     query_tx: mpsc::Sender<Msg>,
     index: Arc<RwLock<VectorIndex>>,
-    workers: Mutex<Option<(EmbedWorker, JoinHandle<()>)>>,
+    workers: Mutex<Option<Workers>>,
+}
+
+/// The threads a local engine joins at shutdown, in this order: the cluster thread
+/// (it drains its queue, asking the models for what it waits on), then the model
+/// threads.
+#[derive(Debug)]
+struct Workers {
+    cluster: JoinHandle<()>,
+    embed: EmbedWorker,
+    /// The headline model's own thread (`[headline_model] embed = "doubtful"`).
+    headline: Option<HeadlineWorker>,
 }
 
 /// Feeds the model's batches into the metrics.
@@ -166,6 +184,7 @@ pub(crate) fn start_clusterer(
     model_name: &str,
     metrics: &Metrics,
     outbox: &Arc<tokio::sync::Notify>,
+    headlines: Option<HeadlineLane>,
 ) -> Result<ClusterParts, IngestError> {
     let dump_dir = index_dir(config);
     let index = match VectorIndex::load(&dump_dir).map(|(index, _)| index) {
@@ -185,12 +204,15 @@ pub(crate) fn start_clusterer(
         }
     };
     let index = Arc::new(RwLock::new(index));
-    let clusterer = Clusterer::open(
+    let mut clusterer = Clusterer::open(
         config.cluster.rule.clone(),
         dim,
         store.connect()?.without_auto_checkpoint()?,
         Arc::clone(&index),
     )?;
+    if let Some(lane) = headlines {
+        clusterer.set_headline_source(Box::new(LaneSource(lane)));
+    }
     let (cluster_tx, cluster_rx) = mpsc::channel(config.cluster.queue_capacity);
     let (query_tx, query_rx) = mpsc::channel(config.cluster.query_queue_capacity);
     let worker = ClusterWorker {
@@ -215,6 +237,15 @@ pub(crate) fn start_clusterer(
     })
 }
 
+/// The clusterer's [`HeadlineSource`]: the embed worker's headline lane.
+struct LaneSource(HeadlineLane);
+
+impl HeadlineSource for LaneSource {
+    fn headlines(&mut self, titles: Vec<String>) -> Result<Vec<UnitVector>, String> {
+        self.0.embed_blocking(titles).map_err(|e| e.to_string())
+    }
+}
+
 /// What ingest needs in either engine: the store, the text preparation (the model's
 /// tokenizer budget) and the publisher affixes learned from every stored title, so a
 /// restart strips what the last run did.
@@ -233,16 +264,48 @@ impl Pipeline {
     /// Opens the store, loads (or rebuilds) the index, rebuilds cluster state,
     /// and starts the embed and cluster workers. Call [`Pipeline::recover`]
     /// next to finish what a previous run left unfinished.
-    pub fn start(config: &Config, model: Model) -> Result<Self, IngestError> {
+    pub fn start(config: &Config, models: impl Into<Encoders>) -> Result<Self, IngestError> {
+        let models: Encoders = models.into();
         let (store, preparer, affixes) = open_ingest(config)?;
-        let dim = model.dim();
-        let model_name = model.name().to_owned();
+        let dim = models.text.dim();
+        let model_name = models.text.name().to_owned();
         let metrics = Metrics::new();
         let outbox = Arc::new(tokio::sync::Notify::new());
-        let parts = start_clusterer(config, &store, dim, &model_name, &metrics, &outbox)?;
+        let spawn_failed = |e: std::io::Error| {
+            IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string()))
+        };
+        // Titles embedded only for doubtful decisions: the headline model gets a thread
+        // of its own, which the cluster thread asks; else the embed worker embeds every
+        // article's title with its text.
+        let (models, headline_worker) = match (models, config.headline_model.embed) {
+            (
+                Encoders {
+                    text,
+                    headline: Some(headline),
+                },
+                HeadlineEmbed::Doubtful,
+            ) => (
+                Encoders::from(text),
+                Some(HeadlineWorker::spawn(headline).map_err(spawn_failed)?),
+            ),
+            (models, _) => (models, None),
+        };
+        let (headline_worker, headlines) = match headline_worker {
+            Some((worker, lane)) => (Some(worker), Some(lane)),
+            None => (None, None),
+        };
         let observer = Arc::new(EmbedMetrics(metrics.clone()));
-        let (embed_worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
-            .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
+        let (embed_worker, embed) =
+            EmbedWorker::spawn_observed(models, &config.embed, observer).map_err(spawn_failed)?;
+        let parts = start_clusterer(
+            config,
+            &store,
+            dim,
+            &model_name,
+            &metrics,
+            &outbox,
+            headlines,
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ingest_db: Arc::new(Mutex::new(store.connect()?)),
@@ -250,6 +313,7 @@ impl Pipeline {
                 preparer,
                 affixes: Mutex::new(affixes),
                 model_name,
+                headline_embed: config.headline_model.embed,
                 metrics,
                 outbox,
                 engine: Engine::Local(Local {
@@ -257,7 +321,11 @@ impl Pipeline {
                     cluster_tx: parts.cluster_tx,
                     query_tx: parts.query_tx,
                     index: parts.index,
-                    workers: Mutex::new(Some((embed_worker, parts.thread))),
+                    workers: Mutex::new(Some(Workers {
+                        embed: embed_worker,
+                        cluster: parts.thread,
+                        headline: headline_worker,
+                    })),
                 }),
             }),
         })
@@ -277,6 +345,7 @@ impl Pipeline {
                 preparer,
                 affixes: Mutex::new(affixes),
                 model_name: config.model.name.clone(),
+                headline_embed: config.headline_model.embed,
                 metrics: Metrics::new(),
                 outbox: Arc::new(tokio::sync::Notify::new()),
                 engine: Engine::Remote(Box::new(Remote::new(config, log))),
@@ -355,6 +424,13 @@ impl Pipeline {
 
     /// An arriving title without the publisher affixes learned so far (its
     /// own counted first): what the model reads of it.
+    /// The headline for the headline model on arrival (`[headline_model] embed =
+    /// "every"`); `None` when the second look asks for it only if it needs it.
+    fn headline_now(&self, prepared_text: &str) -> Option<String> {
+        (self.inner.headline_embed == HeadlineEmbed::Every)
+            .then(|| concord_text::headline(prepared_text).to_owned())
+    }
+
     fn headline(&self, title: &str) -> String {
         let mut affixes = self
             .inner
@@ -455,7 +531,8 @@ impl Pipeline {
         let clustered = match outcome {
             UpsertOutcome::Unchanged(..) => None,
             UpsertOutcome::Inserted(_) | UpsertOutcome::Updated(_) => {
-                let vector = embed_permit.submit(prepared.text.clone());
+                let vector =
+                    embed_permit.submit(prepared.text.clone(), self.headline_now(&prepared.text));
                 let (done, rx) = if want_reply {
                     let (tx, rx) = oneshot::channel();
                     (Some(tx), Some(rx))
@@ -521,8 +598,8 @@ impl Pipeline {
                 .await
                 .map_err(|_| IngestError::ShuttingDown)?;
             let hash = self.content_hash_of(p.id).await?;
-            match (p.state, p.vector) {
-                (ArticleState::Embedded, Some(vector)) => {
+            match (p.state, p.embedding) {
+                (ArticleState::Embedded, Some(embedding)) => {
                     permit.send(Msg::Ready {
                         input: ClusterInput {
                             id: p.id,
@@ -531,7 +608,7 @@ impl Pipeline {
                             lang: p.lang,
                             title: p.title,
                             text: p.prepared_text,
-                            vector,
+                            embedding,
                             model: self.inner.model_name.clone(),
                         },
                         done: None,
@@ -539,7 +616,8 @@ impl Pipeline {
                 }
                 _ => {
                     let embed = local.embed.reserve().await?;
-                    let vector = embed.submit(p.prepared_text.clone());
+                    let vector =
+                        embed.submit(p.prepared_text.clone(), self.headline_now(&p.prepared_text));
                     permit.send(Msg::Embedded {
                         article: Queued {
                             id: p.id,
@@ -631,7 +709,8 @@ impl Pipeline {
             .embed
             .try_submit_query(prepared.text)?
             .await
-            .map_err(|_| IngestError::ShuttingDown)??;
+            .map_err(|_| IngestError::ShuttingDown)??
+            .vector;
         self.ask_query(|done| Msg::Search {
             vector,
             lang,
@@ -718,11 +797,15 @@ impl Pipeline {
             Engine::Remote(_) => None,
         };
         drop(inner);
-        if let Some((embed_worker, cluster_thread)) = workers {
-            if cluster_thread.join().is_err() {
+        if let Some(workers) = workers {
+            if workers.cluster.join().is_err() {
                 tracing::error!("cluster worker panicked");
             }
-            embed_worker.join();
+            workers.embed.join();
+            // Its lane went with the cluster thread.
+            if let Some(headline) = workers.headline {
+                headline.join();
+            }
         }
         true
     }

@@ -13,8 +13,8 @@ use std::{
 };
 
 use concord_cluster::ClusterInput;
-use concord_core::{ArticleId, Config, UnitVector};
-use concord_embed::{EmbedHandle, EmbedWorker, Model};
+use concord_core::{ArticleId, Config, Embedding, UnitVector};
+use concord_embed::{EmbedHandle, EmbedWorker, Encoders};
 use concord_log::{
     ArticleLog, CLUSTER_RPC_SUBJECT, Delivery, EMBED_RPC_SUBJECT, LogConfig, Request,
 };
@@ -133,14 +133,14 @@ async fn answer(delivery: Delivery, done: bool) {
 /// (after the notices in hand are answered) or the log ends.
 pub async fn run_embed(
     config: &Config,
-    model: Model,
+    models: Encoders,
     metrics: Metrics,
     stop: CancellationToken,
 ) -> Result<(), IngestError> {
     let Some((store, log)) = connect(config, &stop).await? else {
         return Ok(());
     };
-    let (name, dim) = (model.name().to_owned(), model.dim());
+    let (name, dim) = (models.text.name().to_owned(), models.text.dim());
     {
         let (store, name) = (store.clone(), name.clone());
         blocking(move || {
@@ -152,7 +152,7 @@ pub async fn run_embed(
         .await?;
     }
     let observer = Arc::new(crate::pipeline::EmbedMetrics(metrics));
-    let (worker, embed) = EmbedWorker::spawn_observed(model, &config.embed, observer)
+    let (worker, embed) = EmbedWorker::spawn_observed(models, &config.embed, observer)
         .map_err(|e| IngestError::Embed(concord_embed::EmbedError::Inference(e.to_string())))?;
     let mut queries = log.serve(EMBED_RPC_SUBJECT).await?;
     let query_embed = embed.clone();
@@ -213,7 +213,7 @@ async fn answer_query(embed: EmbedHandle, request: Request) {
     let answer = match serde_json::from_slice::<EmbedCall>(request.payload()) {
         Ok(call) => match embed.try_submit_query(call.text) {
             Ok(rx) => match rx.await {
-                Ok(Ok(v)) => EmbedAnswer::Vector(v.as_slice().to_vec()),
+                Ok(Ok(e)) => EmbedAnswer::Vector(e.vector.as_slice().to_vec()),
                 Ok(Err(e)) => EmbedAnswer::Failed(WireError::from(IngestError::from(e))),
                 Err(_) => EmbedAnswer::Failed(WireError::ShuttingDown),
             },
@@ -265,11 +265,14 @@ async fn embed_one(store: &Store, log: &ArticleLog, embed: &EmbedHandle, model: 
         ArticleState::Queued => {}
     }
     let vector = match embed.reserve().await {
-        Ok(permit) => permit.submit(article.prepared_text).await,
+        Ok(permit) => {
+            let headline = concord_text::headline(&article.prepared_text).to_owned();
+            permit.submit(article.prepared_text, Some(headline)).await
+        }
         Err(_) => return answer(d, false).await,
     };
-    let vector = match vector {
-        Ok(Ok(v)) => v,
+    let embedding = match vector {
+        Ok(Ok(embedding)) => embedding,
         Ok(Err(error)) => {
             tracing::warn!(article = %id, %error, "embedding failed; retrying");
             return answer(d, false).await;
@@ -281,7 +284,7 @@ async fn embed_one(store: &Store, log: &ArticleLog, embed: &EmbedHandle, model: 
         blocking(move || {
             Ok(store
                 .connect()?
-                .transaction(|tx| tx.set_embedding(id, &hash, &model, &vector))?)
+                .transaction(|tx| tx.set_embedding(id, &hash, &model, &embedding))?)
         })
         .await
     };
@@ -363,7 +366,8 @@ pub async fn run_cluster(
             Arc::clone(&outbox),
             model.clone(),
         );
-        blocking(move || start_clusterer(&config, &store, dim, &model, &metrics, &outbox)).await?
+        blocking(move || start_clusterer(&config, &store, dim, &model, &metrics, &outbox, None))
+            .await?
     };
     let ClusterParts {
         cluster_tx,
@@ -503,8 +507,8 @@ async fn cluster_one(store: &Store, cluster_tx: &mpsc::Sender<Msg>, model: &str,
             let Some(a) = db.article(id)? else {
                 return Ok(None);
             };
-            let vector = db.vectors(id)?.map(|(v, _)| v);
-            Ok(Some((a, vector)))
+            let embedding = db.embedding(id)?;
+            Ok(Some((a, embedding)))
         })
         .await
     };
@@ -516,7 +520,7 @@ async fn cluster_one(store: &Store, cluster_tx: &mpsc::Sender<Msg>, model: &str,
             return answer(d, false).await;
         }
     };
-    let vector: UnitVector = match (article.state, vector) {
+    let embedding: Embedding = match (article.state, vector) {
         (ArticleState::Embedded, Some(v)) if article.content_hash == notice.content_hash => v,
         // Clustered already (a repeat), updated since, deleted: nothing to do.
         _ => return answer(d, true).await,
@@ -529,7 +533,7 @@ async fn cluster_one(store: &Store, cluster_tx: &mpsc::Sender<Msg>, model: &str,
         lang: article.lang,
         title: article.title,
         text: article.prepared_text,
-        vector,
+        embedding,
         model: model.to_owned(),
     };
     if cluster_tx

@@ -7,7 +7,7 @@ use std::{
 
 use concord_cluster::{ClusterInput, ClusterSummary, Clusterer, Corrected, Correction, Outcome};
 use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
-use concord_embed::EmbedError;
+use concord_embed::EmbedReceiver;
 use concord_index::VectorIndex;
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
@@ -34,7 +34,7 @@ pub(crate) enum Msg {
     /// Wait for the vector, then cluster.
     Embedded {
         article: Queued,
-        vector: oneshot::Receiver<Result<UnitVector, EmbedError>>,
+        vector: EmbedReceiver,
         done: Option<oneshot::Sender<ClusterReply>>,
     },
     /// Already has a vector (recovery after a restart).
@@ -220,14 +220,14 @@ impl ClusterWorker {
                 done,
             } => {
                 let reply = match vector.blocking_recv() {
-                    Ok(Ok(vector)) => self.assign(ClusterInput {
+                    Ok(Ok(embedding)) => self.assign(ClusterInput {
                         id: article.id,
                         content_hash: article.content_hash,
                         published_at: article.published_at,
                         lang: article.lang,
                         title: article.title,
                         text: article.text,
-                        vector,
+                        embedding,
                         model: self.model.clone(),
                     }),
                     Ok(Err(e)) => {

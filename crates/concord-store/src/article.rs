@@ -1,4 +1,4 @@
-use concord_core::{ArticleId, Lang, UnitVector};
+use concord_core::{ArticleId, Embedding, Lang, UnitVector};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -137,6 +137,9 @@ pub struct ClusteredArticle {
     pub vector: UnitVector,
     /// The clusterer's centred vector, frozen when the article arrived.
     pub centred: UnitVector,
+    /// The headline model's vector of the title (`None`: that model was off, or
+    /// the article was embedded before the store kept it).
+    pub headline: Option<UnitVector>,
     /// How crowded its neighbourhood was when it was placed (the clusterer's
     /// measure); `None` for articles placed before the store recorded it.
     pub crowding: Option<f32>,
@@ -151,7 +154,8 @@ pub struct PendingArticle {
     pub lang: Option<Lang>,
     pub title: String,
     pub prepared_text: String,
-    pub vector: Option<UnitVector>,
+    /// The models' vectors, when the article is `embedded`.
+    pub embedding: Option<Embedding>,
 }
 
 const ARTICLE_COLUMNS: &str = "id, external_id, source, url, lang, lang_source, model_supports_lang, \
@@ -287,7 +291,7 @@ impl Db {
     /// Articles not yet clustered, oldest first: what a restart must finish.
     pub fn pending_articles(&self) -> Result<Vec<PendingArticle>, StoreError> {
         self.c().query_vec(
-            "SELECT id, state, published_at, lang, title, prepared_text, vector FROM articles
+            "SELECT id, state, published_at, lang, title, prepared_text, vector, hvector FROM articles
              WHERE state IN ('queued', 'embedded') ORDER BY id",
             values![],
             |r| {
@@ -300,8 +304,14 @@ impl Db {
                     lang: parse_lang("articles", r.get(3)?)?,
                     title: r.get(4)?,
                     prepared_text: r.get(5)?,
-                    vector: match (state, vector) {
-                        (ArticleState::Embedded, Some(b)) => Some(vector_from_blob(&b)?),
+                    embedding: match (state, vector) {
+                        (ArticleState::Embedded, Some(b)) => Some(Embedding {
+                            vector: vector_from_blob(&b)?,
+                            headline: r
+                                .get::<Option<Vec<u8>>>(7)?
+                                .map(|h| vector_from_blob(&h))
+                                .transpose()?,
+                        }),
                         _ => None,
                     },
                 })
@@ -363,8 +373,8 @@ impl Db {
         mut f: impl FnMut(ClusteredArticle) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.c().query_each(
-            "SELECT id, published_at, lang, title, vector, cvector, prepared_text, crowding FROM articles
-             WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
+            "SELECT id, published_at, lang, title, vector, cvector, prepared_text, crowding, hvector
+             FROM articles WHERE state = 'clustered' AND vector IS NOT NULL ORDER BY id",
             values![],
             |r| {
                 let vector = vector_from_blob(&r.get::<Vec<u8>>(4)?)?;
@@ -380,6 +390,10 @@ impl Db {
                     prepared_text: r.get(6)?,
                     vector,
                     centred,
+                    headline: r
+                        .get::<Option<Vec<u8>>>(8)?
+                        .map(|h| vector_from_blob(&h))
+                        .transpose()?,
                     crowding: r.get::<Option<f64>>(7)?.map(|c| c as f32),
                 })
             },
@@ -403,6 +417,23 @@ impl Db {
                 };
                 Ok(Some((v, c)))
             }
+            _ => Ok(None),
+        }
+    }
+
+    /// The models' vectors of one article, as an embed worker stored them.
+    pub fn embedding(&self, id: ArticleId) -> Result<Option<Embedding>, StoreError> {
+        type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Blobs> = self.c().query_opt(
+            "SELECT vector, hvector FROM articles WHERE id = ?1",
+            values![id.0 as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        match row {
+            Some((Some(v), h)) => Ok(Some(Embedding {
+                vector: vector_from_blob(&v)?,
+                headline: h.map(|h| vector_from_blob(&h)).transpose()?,
+            })),
             _ => Ok(None),
         }
     }
@@ -514,23 +545,25 @@ impl Tx<'_> {
         }
     }
 
-    /// Stores both vectors of an article being clustered, unless its content
-    /// changed meanwhile (then `false`: a newer version is queued).
+    /// Stores the vectors of an article being clustered (the models' and the
+    /// centred one), unless its content changed meanwhile (then `false`: a newer
+    /// version is queued).
     pub fn set_vectors(
         &self,
         id: ArticleId,
         expected_hash: &str,
         model: &str,
-        vector: &UnitVector,
+        embedding: &Embedding,
         centred: &UnitVector,
     ) -> Result<bool, StoreError> {
         let n = self.conn.execute(
-            "UPDATE articles SET vector = ?1, cvector = ?2, model = ?3, state = 'embedded'
-             WHERE id = ?4 AND content_hash = ?5 AND state IN ('queued', 'embedded', 'clustered')",
+            "UPDATE articles SET vector = ?1, cvector = ?2, model = ?3, hvector = ?4, state = 'embedded'
+             WHERE id = ?5 AND content_hash = ?6 AND state IN ('queued', 'embedded', 'clustered')",
             values![
-                &vector_to_blob(vector),
+                &vector_to_blob(&embedding.vector),
                 &vector_to_blob(centred),
                 model,
+                &embedding.headline.as_ref().map(vector_to_blob),
                 id.0 as i64,
                 expected_hash
             ],
@@ -547,14 +580,30 @@ impl Tx<'_> {
         id: ArticleId,
         expected_hash: &str,
         model: &str,
-        vector: &UnitVector,
+        embedding: &Embedding,
     ) -> Result<bool, StoreError> {
         let n = self.conn.execute(
-            "UPDATE articles SET vector = ?1, cvector = NULL, model = ?2, state = 'embedded'
-             WHERE id = ?3 AND content_hash = ?4 AND state = 'queued'",
-            values![&vector_to_blob(vector), model, id.0 as i64, expected_hash],
+            "UPDATE articles SET vector = ?1, cvector = NULL, model = ?2, hvector = ?3, state = 'embedded'
+             WHERE id = ?4 AND content_hash = ?5 AND state = 'queued'",
+            values![
+                &vector_to_blob(&embedding.vector),
+                model,
+                &embedding.headline.as_ref().map(vector_to_blob),
+                id.0 as i64,
+                expected_hash
+            ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Keeps the headline model's vector of an article's title, computed after it
+    /// was placed (when a later decision first needed it).
+    pub fn set_headline(&self, id: ArticleId, headline: &UnitVector) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE articles SET hvector = ?2 WHERE id = ?1",
+            values![id.0 as i64, &vector_to_blob(headline)],
+        )?;
+        Ok(())
     }
 
     /// Records how crowded an article's neighbourhood is, for an article placed

@@ -146,6 +146,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE articles ADD COLUMN crowding REAL;
     "#,
+    // 6: the headline model's vector of each article's title (f32 little-endian, like
+    // `vector`), which the join trees compare; NULL where that model was off.
+    r#"
+    ALTER TABLE articles ADD COLUMN hvector BLOB;
+    "#,
 ];
 
 /// PostgreSQL's twin of each migration above, in the same order.
@@ -281,6 +286,10 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     // 5: how crowded each article's neighbourhood was when it was placed.
     r#"
     ALTER TABLE articles ADD COLUMN crowding DOUBLE PRECISION;
+    "#,
+    // 6: the headline model's vector of each article's title.
+    r#"
+    ALTER TABLE articles ADD COLUMN hvector BYTEA;
     "#,
 ];
 

@@ -424,6 +424,12 @@ impl<'a> From<&'a Option<String>> for Value<'a> {
     }
 }
 
+impl<'a> From<&'a Option<Vec<u8>>> for Value<'a> {
+    fn from(v: &'a Option<Vec<u8>>) -> Self {
+        v.as_deref().map_or(Self::Null, Self::Blob)
+    }
+}
+
 impl rusqlite::ToSql for Value<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef};

@@ -76,6 +76,13 @@ pub struct PreparedText {
     pub tokens: usize,
 }
 
+/// The headline of a prepared text ([`PreparedText::text`]): its first line, the
+/// cleaned title (or, where the title was page furniture, the body's first line).
+/// What the headline model reads.
+pub fn headline(prepared_text: &str) -> &str {
+    prepared_text.lines().next().unwrap_or("")
+}
+
 /// Why an article gives no text to embed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrepareError {
@@ -190,6 +197,37 @@ mod tests {
     use super::*;
 
     const ROOMY: WhitespaceBudget = WhitespaceBudget { max_tokens: 10_000 };
+
+    #[test]
+    fn the_headline_is_the_cleaned_title_or_else_the_first_body_line() {
+        let prepared = |title: &str, body: &str| {
+            prepare(
+                &ArticleInput {
+                    title,
+                    body,
+                    lang: None,
+                },
+                &[],
+                &ROOMY,
+            )
+            .unwrap()
+            .text
+        };
+        let text = prepared(
+            "Wang Yi launches a data security initiative",
+            "Beijing, 8 Sept.\nMore.",
+        );
+        assert_eq!(
+            headline(&text),
+            "Wang Yi launches a data security initiative"
+        );
+        let text = prepared(
+            "Dernière mise à jour à 09h10 le 14/09",
+            "La Chine lance une initiative.",
+        );
+        assert_eq!(headline(&text), "La Chine lance une initiative.");
+        assert_eq!(headline(""), "");
+    }
 
     #[test]
     fn a_headline_that_reads_like_furniture_is_kept_when_nothing_else_is_left() {

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use concord_embed::{Model, TokenizerBudget};
+use concord_embed::{HeadlineModel, Model, TokenizerBudget};
 use figment::Figment;
 
 use crate::{config, serve::split_title};
@@ -145,17 +145,45 @@ fn embed(figment: Figment, args: &EmbedBenchArgs) -> anyhow::Result<()> {
             titles.peak_rss_mib, articles.peak_rss_mib
         );
     }
+    // The headline model reads every article's title once more.
+    if let Some(mut headline) = HeadlineModel::load(&config.model, &config.headline_model)
+        .context("cannot load the headline model")?
+    {
+        println!(
+            "\nheadline model {} dim {} (prefix {:?}, budget {} tokens), rss {:.0} MiB",
+            headline.name(),
+            headline.dim(),
+            config.headline_model.prefix,
+            config.headline_model.max_tokens,
+            current_rss_mib()
+        );
+        println!("\n| texts | batch | headline model texts/s | peak RSS MiB |\n|---|---|---|---|");
+        for &batch in &args.batch_sizes {
+            let (rate, rss) =
+                measure_with(&titles, batch, |chunk| headline.embed(chunk).map(drop))?;
+            println!("| title | {batch} | {rate:.0} | {rss:.0} |");
+        }
+    }
     Ok(())
 }
 
 /// Texts/s embedding `texts` in batches of `batch`, and the peak RSS (MiB) meanwhile.
 fn measure(model: &mut Model, texts: &[String], batch: usize) -> anyhow::Result<(f64, f64)> {
+    measure_with(texts, batch, |chunk| model.embed(chunk).map(drop))
+}
+
+/// [`measure`] for any model call `embed`.
+fn measure_with(
+    texts: &[String],
+    batch: usize,
+    mut embed: impl FnMut(&[String]) -> Result<(), concord_embed::EmbedError>,
+) -> anyhow::Result<(f64, f64)> {
     // Warm up this shape once, then measure from a fresh peak.
-    model.embed(&texts[..batch.min(texts.len())])?;
+    embed(&texts[..batch.min(texts.len())])?;
     reset_peak_rss();
     let t = Instant::now();
     for chunk in texts.chunks(batch) {
-        model.embed(chunk)?;
+        embed(chunk)?;
     }
     Ok((
         texts.len() as f64 / t.elapsed().as_secs_f64(),

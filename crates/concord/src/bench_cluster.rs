@@ -9,7 +9,7 @@ use std::{
 use anyhow::Context;
 use clap::Args;
 use concord_cluster::{ClusterInput, Clusterer};
-use concord_core::{ArticleId, Lang, UnitVector};
+use concord_core::{ArticleId, Embedding, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
 use concord_store::{NewArticle, Store, Synchronous, content_hash};
 use cpu_time::ThreadTime;
@@ -142,7 +142,7 @@ pub fn run(figment: Figment, args: &ClusterBenchArgs) -> anyhow::Result<()> {
                 lang: Some(lang),
                 text: String::new(),
                 title,
-                vector,
+                embedding: Embedding::text_only(vector),
                 model: "synthetic".into(),
             })?;
             latencies.push(t.elapsed());

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Args;
 use concord_core::{Config, config::RuleKind};
-use concord_embed::Model;
+use concord_embed::Encoders;
 use concord_eval::{
     Dataset, Item, Scores,
     pairs::{self, PairScores, ScoredPair},
@@ -472,8 +472,9 @@ async fn replay_once(
         None => dir.path().to_path_buf(),
     };
     config.index.dump_every_inserts = 0;
-    let model = Model::load(&config.model).context("cannot load the model")?;
-    let pipeline = Pipeline::start(&config, model)?;
+    let models =
+        Encoders::load(&config.model, &config.headline_model).context("cannot load the models")?;
+    let pipeline = Pipeline::start(&config, models)?;
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -762,8 +763,15 @@ fn append_features(
             let Some(other) = member.and_then(|k| gold.get(k)) else {
                 continue;
             };
-            let values: Option<Vec<f64>> =
-                names.iter().map(|n| c["features"][*n].as_f64()).collect();
+            // An absent input (`headline_cosine` without a headline vector) is
+            // null in the record and NaN in the file.
+            let values: Option<Vec<f64>> = names
+                .iter()
+                .map(|n| match &c["features"][*n] {
+                    serde_json::Value::Null => Some(f64::NAN),
+                    v => v.as_f64(),
+                })
+                .collect();
             let Some(values) = values else {
                 continue;
             };

@@ -44,6 +44,12 @@ pub struct FitArgs {
     /// as config/join-trees.json) rather than print a table.
     #[arg(long, value_name = "OUT.json", conflicts_with = "merge")]
     trees: Option<PathBuf>,
+    /// With `--trees`: leave out the headline model's input (`headline_cosine`): the
+    /// first trees (`join_trees`), which decide before the headline model is asked. Without
+    /// it the trees read it (`headline_trees`, the second look) and are fitted on the rows
+    /// that have it.
+    #[arg(long, requires = "trees")]
+    without_headline: bool,
     /// Trees: rounds (one tree each).
     #[arg(long, default_value_t = 400)]
     iterations: usize,
@@ -66,8 +72,9 @@ pub struct FitArgs {
 /// apart or a more crowded neighbourhood (the article's or its best member's)
 /// never raises them.
 /// Without these, trees learn the tuning days' accidents (a cosine band).
-const MONOTONE: [(&str, i8); 9] = [
+const MONOTONE: [(&str, i8); 10] = [
     ("best_cosine", 1),
+    ("headline_cosine", 1),
     ("centroid_cosine", 1),
     ("shared_idf", 1),
     ("gram_cosine", 1),
@@ -206,9 +213,10 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
 }
 
 /// `fit-join --trees`: the headline rows (`both_long`, column `long`, says not two
-/// reports), the 12 features (less the two that are constant on headlines) and a 0/1
-/// input per shared language with `--min-language-rows` rows, boosted trees fitted
-/// and written as a trees file.
+/// reports) whose every input is present, the features (less the two that are constant
+/// on headlines, and `headline_cosine` with `--without-headline`) and a 0/1 input per
+/// shared language with `--min-language-rows` rows, boosted trees fitted and written as
+/// a trees file.
 fn fit_trees(
     args: &FitArgs,
     out: &std::path::Path,
@@ -220,6 +228,7 @@ fn fit_trees(
     let headline = |x: &[f64]| !reads_report_language(x[long] as f32);
     let kept: Vec<usize> = (0..names.len())
         .filter(|&i| !matches!(names[i], "both_long" | "long_cosine"))
+        .filter(|&i| !(args.without_headline && names[i] == "headline_cosine"))
         .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     // A shared language's row is in the headline group (`false`) by the same test.
@@ -247,7 +256,7 @@ fn fit_trees(
     let train: Vec<(Vec<f64>, bool, f64)> = rows
         .iter()
         .zip(languages)
-        .filter(|((x, _, _), _)| headline(x))
+        .filter(|((x, _, _), _)| headline(x) && kept.iter().all(|&i| x[i].is_finite()))
         .map(|((x, y, w), lang)| {
             let shared = lang.as_ref().map(|(_, l)| l.as_str());
             let mut v: Vec<f64> = kept.iter().map(|&i| x[i]).collect();

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context;
 use concord_core::Config;
-use concord_embed::Model;
+use concord_embed::Encoders;
 use concord_metrics::Metrics;
 use concord_pipeline::roles::{open_shared_store, run_cluster, run_embed};
 use concord_webhooks::{Dispatcher, DispatcherConfig};
@@ -140,22 +140,24 @@ pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<(
     };
     run_role(config, runtime, stop, probe, |token| async move {
         let started = Instant::now();
-        let model_config = config.model.clone();
-        let loading = tokio::task::spawn_blocking(move || Model::load(&model_config));
-        let model = tokio::select! {
+        let (model_config, headline_config) = (config.model.clone(), config.headline_model.clone());
+        let loading =
+            tokio::task::spawn_blocking(move || Encoders::load(&model_config, &headline_config));
+        let models = tokio::select! {
             biased;
             () = token.cancelled() => return Ok(()),
-            model = loading => model.context("model load panicked")?.context("cannot start the embedding model")?,
+            models = loading => models.context("model load panicked")?.context("cannot start the embedding models")?,
         };
         tracing::info!(
-            model = model.name(),
-            dim = model.dim(),
+            model = models.text.name(),
+            dim = models.text.dim(),
+            headline_model = models.headline.as_ref().map(|h| h.name()),
             millis = started.elapsed().as_millis() as u64,
-            "model loaded"
+            "models loaded"
         );
         ready.store(true, Ordering::Relaxed);
         tokio::select! {
-            r = run_embed(config, model, metrics, token) => r.context("embed worker failed"),
+            r = run_embed(config, models, metrics, token) => r.context("embed worker failed"),
             () = stop.deadline_passed(budget) => {
                 tracing::warn!(secs = budget.as_secs(), "shutdown deadline passed; notices in hand go to other workers");
                 Ok(())

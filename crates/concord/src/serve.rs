@@ -10,7 +10,7 @@ use concord_core::{
     Config,
     config::{ProcessRole, ServerConfig},
 };
-use concord_embed::Model;
+use concord_embed::Encoders;
 use concord_feeds::SinkOutcome;
 use concord_pipeline::{ArticleSubmission, IngestError, Pipeline};
 use concord_server::{AppState, FeedOut, FeedStatus, Keys, WebhookSettings, app};
@@ -255,16 +255,17 @@ async fn start_up(config: &Config, stop: &Stop) -> anyhow::Result<Option<Pipelin
         .spawn(move || {
             let started = Instant::now();
             tracing::info!(dir = %config.model.dir.display(), "loading the model");
-            let result = Model::load(&config.model)
-                .context("cannot start the embedding model")
-                .and_then(|model| {
+            let result = Encoders::load(&config.model, &config.headline_model)
+                .context("cannot start the embedding models")
+                .and_then(|models| {
                     tracing::info!(
-                        model = model.name(),
-                        dim = model.dim(),
+                        model = models.text.name(),
+                        dim = models.text.dim(),
+                        headline_model = models.headline.as_ref().map(|h| h.name()),
                         millis = started.elapsed().as_millis(),
-                        "model loaded"
+                        "models loaded"
                     );
-                    Pipeline::start(&config, model).context("cannot open the store and index")
+                    Pipeline::start(&config, models).context("cannot open the store and index")
                 });
             if result.is_ok() {
                 tracing::info!(millis = started.elapsed().as_millis(), "pipeline ready");

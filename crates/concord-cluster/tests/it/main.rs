@@ -8,10 +8,10 @@ use std::{
 };
 
 use concord_cluster::{
-    Centering, ClusterError, ClusterInput, Clusterer, Correction, JoinRule, JoinWeights, MergeRule,
-    MergeWeights, Outcome, RuleKind, RuleParams,
+    Centering, ClusterError, ClusterInput, Clusterer, Correction, HeadlineSource, JoinRule,
+    JoinWeights, MergeRule, MergeWeights, Outcome, RuleKind, RuleParams,
 };
-use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_core::{ArticleId, ClusterId, Embedding, Lang, UnitVector};
 use concord_index::{IndexParams, VectorIndex};
 use concord_store::{NewArticle, Store, Synchronous, content_hash};
 use jiff::{SignedDuration, Timestamp};
@@ -79,6 +79,9 @@ fn params() -> RuleParams {
             report_language: Default::default(),
         },
         join_trees: String::new(),
+        headline_trees: String::new(),
+        headline_doubt_low: 0.2,
+        headline_doubt_high: 0.8,
         plain_threshold: 0.65,
         plain_window_hours: 24.0,
     }
@@ -112,6 +115,17 @@ impl Harness {
 
     /// Stores an article and clusters it; returns its id and outcome.
     fn add(&mut self, v: &[f32], at: Timestamp, lang: &str) -> (ArticleId, Outcome) {
+        self.add_with_headline(v, None, at, lang)
+    }
+
+    /// [`Harness::add`] with a headline model's vector of the title.
+    fn add_with_headline(
+        &mut self,
+        v: &[f32],
+        headline: Option<&[f32]>,
+        at: Timestamp,
+        lang: &str,
+    ) -> (ArticleId, Outcome) {
         self.next += 1;
         let title = format!("article {}", self.next);
         let hash = content_hash(&title, "", None, at, None);
@@ -147,7 +161,10 @@ impl Harness {
                 lang: Some(lang),
                 title: format!("title {}", self.next),
                 text: format!("title {}", self.next),
-                vector: UnitVector::normalize(v.to_vec()).unwrap(),
+                embedding: Embedding {
+                    vector: UnitVector::normalize(v.to_vec()).unwrap(),
+                    headline: headline.map(|h| UnitVector::normalize(h.to_vec()).unwrap()),
+                },
                 model: "test".into(),
             })
             .unwrap();
@@ -425,6 +442,150 @@ fn an_articles_crowding_is_stored_and_read_back_after_a_restart() {
     assert!((crowding - kept).abs() < 1e-6, "{crowding} against {kept}");
 }
 
+/// The headline cosine the best candidate of `id`'s stored decision read.
+fn best_headline_cosine(h: &Harness, id: ArticleId) -> Option<f64> {
+    let why = h
+        .store
+        .connect_read_only()
+        .unwrap()
+        .why(id)
+        .unwrap()
+        .unwrap();
+    why["candidates"][0]["features"]["headline_cosine"].as_f64()
+}
+
+#[test]
+fn the_headline_cosine_is_read_where_both_titles_have_a_vector_even_after_a_restart() {
+    let mut h = Harness::new(params());
+    let headline = |a: f32| vec![a.cos(), a.sin(), 0.0];
+    let (first, _) = h.add_with_headline(&axis(0, 0.0), Some(&headline(0.0)), t0(), "en");
+    let (second, _) =
+        h.add_with_headline(&axis(0, 0.05), Some(&headline(0.5)), t0() + hours(1), "en");
+    let read = best_headline_cosine(&h, second).expect("both have a headline vector");
+    assert!((read - f64::from(0.5f32.cos())).abs() < 1e-4, "{read}");
+    h.clusterer = reopen(&h);
+    let (third, _) =
+        h.add_with_headline(&axis(0, 0.02), Some(&headline(1.0)), t0() + hours(2), "en");
+    let member = best_member_crowding(&h, third).0;
+    let expected = if member == first.to_string() {
+        1.0f32
+    } else {
+        0.5
+    };
+    let read = best_headline_cosine(&h, third).expect("kept across the restart");
+    assert!(
+        (read - f64::from(expected.cos())).abs() < 1e-4,
+        "{read} for {member}"
+    );
+    // An article without one (that model off) reads none, and is decided all the same.
+    let (fourth, outcome) = h.add(&axis(0, 0.03), t0() + hours(3), "en");
+    assert_eq!(best_headline_cosine(&h, fourth), None);
+    assert!(matches!(outcome, Outcome::Assigned(_)));
+}
+
+/// A headline model by rule: the title ending in number `n` gets the unit
+/// vector at angle `angles[n]`; every call is recorded.
+struct FakeHeadlines {
+    angles: HashMap<u64, f32>,
+    calls: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+}
+
+impl HeadlineSource for FakeHeadlines {
+    fn headlines(&mut self, titles: Vec<String>) -> Result<Vec<UnitVector>, String> {
+        self.calls.lock().unwrap().push(titles.clone());
+        titles
+            .iter()
+            .map(|t| {
+                let n: u64 = t
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("no number")?;
+                let a = self.angles.get(&n).copied().ok_or("unknown title")?;
+                Ok(UnitVector::normalize(vec![a.cos(), a.sin(), 0.0]).unwrap())
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_them() {
+    // First trees: p = 0.45 for every candidate (doubtful, under the bar of 0.5);
+    // second look: p near 1 where the titles' cosine passes 0.9, near 0 below.
+    let dir = tempfile::tempdir().unwrap();
+    let fast = dir.path().join("fast.json");
+    std::fs::write(
+        &fast,
+        r#"{"format":"concord-join-trees/1","inputs":["best_cosine"],"base":-0.2,"trees":[[{"leaf":0.0}]]}"#,
+    )
+    .unwrap();
+    let second = dir.path().join("second.json");
+    std::fs::write(
+        &second,
+        r#"{"format":"concord-join-trees/1","inputs":["headline_cosine"],"base":0.0,
+            "trees":[[{"input":0,"at":0.9,"left":1,"right":2},{"leaf":-5.0},{"leaf":5.0}]]}"#,
+    )
+    .unwrap();
+    let mut p = params();
+    p.join_rule = JoinRule::Boosted;
+    p.join_trees = fast.display().to_string();
+    p.headline_trees = second.display().to_string();
+    p.headline_doubt_low = 0.3;
+    p.headline_doubt_high = 0.55;
+    // Decisions only: these toy vectors' clusters would merge by their centroids.
+    p.merge_threshold = 2.0;
+    p.merge_threshold_cross_lang = 2.0;
+    let mut h = Harness::new(p);
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Titles 1 and 2 report one event (cosine 0.995), title 3 another (0.54).
+    let angles = HashMap::from([(1, 0.0), (2, 0.1), (3, 1.0)]);
+    h.clusterer.set_headline_source(Box::new(FakeHeadlines {
+        angles,
+        calls: Arc::clone(&calls),
+    }));
+    let (first, a) = h.add(&axis(0, 0.0), t0(), "en");
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "no candidates, no doubt, no call"
+    );
+    let (second, b) = h.add(&axis(0, 0.05), t0() + hours(1), "en");
+    assert_eq!(
+        Harness::cluster(&a),
+        Harness::cluster(&b),
+        "joined on the second look"
+    );
+    // The arriving article's title and its best-linked member's, in one call.
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![vec!["title 2".to_owned(), "article 1".to_owned()]]
+    );
+    let read = best_headline_cosine(&h, second).unwrap();
+    assert!((read - f64::from(0.1f32.cos())).abs() < 1e-4, "{read}");
+    let (_, c) = h.add(&axis(0, 0.03), t0() + hours(2), "en");
+    assert_ne!(
+        Harness::cluster(&a),
+        Harness::cluster(&c),
+        "kept apart on the second look"
+    );
+    // Only the new title was asked for: the members' vectors were kept.
+    assert_eq!(calls.lock().unwrap()[1], vec!["title 3".to_owned()]);
+    // And stored: a restart reads them back (no source now, and none is asked).
+    let mut kept = HashMap::new();
+    h.store
+        .connect_read_only()
+        .unwrap()
+        .clustered_articles(|a| {
+            kept.insert(a.id, a.headline.is_some());
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        kept[&first],
+        "the member's vector, computed for the second look"
+    );
+    assert!(kept[&second], "the article's own");
+}
+
 #[test]
 fn crowding_missing_from_an_older_store_is_measured_at_start() {
     let mut h = Harness::new(params());
@@ -570,7 +731,7 @@ fn a_moved_article_stays_put_when_its_content_is_updated() {
             lang: stored.lang,
             title: stored.title.clone(),
             text: stored.title.clone(),
-            vector: UnitVector::normalize(axis(1, 0.02)).unwrap(),
+            embedding: Embedding::text_only(UnitVector::normalize(axis(1, 0.02)).unwrap()),
             model: "test".into(),
         })
         .unwrap();

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod headline;
 mod model;
 mod worker;
 
@@ -19,6 +20,7 @@ pub fn config() -> Config {
     let root = workspace_root();
     config.model.dir = root.join(&config.model.dir);
     config.model.ort_dylib = root.join(&config.model.ort_dylib);
+    config.headline_model.dir = root.join(&config.headline_model.dir);
     config
 }
 

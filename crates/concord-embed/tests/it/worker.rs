@@ -26,11 +26,11 @@ async fn worker_batches_queued_texts_and_answers_each_caller() {
         .collect();
     let mut vectors = Vec::new();
     for rx in receivers {
-        vectors.push(rx.await.unwrap().unwrap());
+        vectors.push(rx.await.unwrap().unwrap().vector);
     }
     assert_eq!(vectors.len(), texts.len());
     // Each caller got its own text's vector, not a neighbour's.
-    let direct = handle.embed("trois".to_owned()).await.unwrap();
+    let direct = handle.embed("trois".to_owned()).await.unwrap().vector;
     assert!(direct.cosine(&vectors[2]) > 0.9999);
     assert!(direct.cosine(&vectors[0]) < 0.999);
     let stats = handle.stats();
@@ -82,7 +82,7 @@ async fn a_query_overtakes_the_ingest_backlog() {
     let query = handle
         .try_submit_query("data security initiative".to_owned())
         .unwrap();
-    let vector = query.await.unwrap().unwrap();
+    let vector = query.await.unwrap().unwrap().vector;
     assert_eq!(vector.dim(), 512);
     // In FIFO order the query would come after all 200; served first, it
     // comes back while most of the backlog still waits (batches of 4).

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use concord_core::{ArticleId, ClusterId, Lang, UnitVector};
+use concord_core::{ArticleId, ClusterId, Embedding, Lang, UnitVector};
 use concord_store::{
     ArticleState, ClusterEventKind, ClusterOrder, ClusterQuery, ClusterRecord, ClusterStatus,
     Correction, MembershipRecord, NewArticle, Store, StoreError, Synchronous, UpsertOutcome,
@@ -172,9 +172,13 @@ fn vectors_round_trip_and_stale_vectors_are_refused(b: Backend) {
     let mut db = store.connect().unwrap();
     let a = article("v-1", "Vecteur");
     let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
-    let (v, x) = (vector(1.0), vector(2.0));
+    let (v, x, h) = (vector(1.0), vector(2.0), vector(5.0));
+    let embedding = Embedding {
+        vector: v.clone(),
+        headline: Some(h.clone()),
+    };
     let set = |db: &mut concord_store::Db, hash: &str| {
-        db.transaction(|tx| tx.set_vectors(id, hash, "m", &v, &x))
+        db.transaction(|tx| tx.set_vectors(id, hash, "m", &embedding, &x))
             .unwrap()
     };
     assert!(!set(&mut db, "stale-hash"));
@@ -184,7 +188,16 @@ fn vectors_round_trip_and_stale_vectors_are_refused(b: Backend) {
     assert!((centred.cosine(&x) - 1.0).abs() < 1e-6);
     let pending = db.pending_articles().unwrap();
     assert_eq!(pending[0].state, ArticleState::Embedded);
-    assert!(pending[0].vector.is_some());
+    let stored = pending[0]
+        .embedding
+        .as_ref()
+        .expect("an embedded article's vectors");
+    assert!((stored.vector.cosine(&v) - 1.0).abs() < 1e-6);
+    let headline = stored
+        .headline
+        .as_ref()
+        .expect("the headline vector is kept");
+    assert!((headline.cosine(&h) - 1.0).abs() < 1e-6);
 }
 
 fn a_failed_transaction_writes_nothing(b: Backend) {
@@ -416,7 +429,7 @@ fn a_clustering_decision_reads_back_the_same_on_every_reader(b: Backend) {
                     *id,
                     &a.content_hash,
                     "m",
-                    &vector(i as f32),
+                    &Embedding::text_only(vector(i as f32)),
                     &vector(9.0)
                 )?);
                 tx.set_article_state(*id, ArticleState::Clustered)?;
@@ -669,8 +682,12 @@ fn an_embed_worker_stores_a_vector_once_and_only_for_the_current_content(b: Back
     let a = article("e-1", "Plongement");
     let id = db.upsert_article(&a, Timestamp::now()).unwrap().id();
     let v = vector(3.0);
+    let embedding = Embedding {
+        vector: v.clone(),
+        headline: Some(vector(4.0)),
+    };
     let mut set = |hash: &str| {
-        db.transaction(|tx| tx.set_embedding(id, hash, "m", &v))
+        db.transaction(|tx| tx.set_embedding(id, hash, "m", &embedding))
             .unwrap()
     };
     assert!(!set("stale-hash"), "another version's vector");
@@ -683,8 +700,10 @@ fn an_embed_worker_stores_a_vector_once_and_only_for_the_current_content(b: Back
     assert!((back.cosine(&v) - 1.0).abs() < 1e-6);
     // No centred vector until the clusterer places it: the model's stands in.
     assert!((centred.cosine(&v) - 1.0).abs() < 1e-6);
+    assert_eq!(db.embedding(id).unwrap(), Some(embedding.clone()));
     let pending = db.pending_articles().unwrap();
     assert_eq!(pending[0].state, ArticleState::Embedded);
+    assert_eq!(pending[0].embedding, Some(embedding));
 }
 
 fn unfinished_articles_are_found_by_state_and_age(b: Backend) {
@@ -702,7 +721,7 @@ fn unfinished_articles_are_found_by_state_and_age(b: Backend) {
         .upsert_article(&article("u-3", "Nouveau"), t1)
         .unwrap()
         .id();
-    let v = vector(1.0);
+    let v = Embedding::text_only(vector(1.0));
     db.transaction(|tx| tx.set_embedding(old2, &article("u-2", "Ancien 2").content_hash, "m", &v))
         .unwrap();
     let cutoff = at("2024-05-01T12:01:00Z");
