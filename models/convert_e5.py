@@ -70,6 +70,8 @@ import sys
 
 import numpy as np
 
+from tokenizer_util import char_class
+
 CONVERTER_VERSION = "1.0.0"
 
 OPSET = 17
@@ -185,24 +187,6 @@ def q4_tensor(e5, name, nout, nin):
 # --------------------------------------------------------------------------
 # tokenizer.json
 # --------------------------------------------------------------------------
-def _char_class(codepoints, negate=False):
-    """Onig character class for a set of code points, as compact ranges."""
-    cps = sorted(codepoints)
-    ranges = []
-    start = prev = cps[0]
-    for c in cps[1:]:
-        if c == prev + 1:
-            prev = c
-            continue
-        ranges.append((start, prev))
-        start = prev = c
-    ranges.append((start, prev))
-    parts = []
-    for a, b in ranges:
-        parts.append(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}")
-    return "[" + ("^" if negate else "") + "".join(parts) + "]"
-
-
 def precompiled_charsmap(mapping):
     """SentencePiece precompiled charsmap (what HF's ``Precompiled`` normalizer
     reads) for a {single character: replacement} map: u32 trie size in bytes,
@@ -313,9 +297,9 @@ def build_tokenizer(e5):
     tok = Tokenizer(models.Unigram(vocab, unk_id=unk, byte_fallback=False))
     steps = []
     if deleted:
-        steps.append(normalizers.Replace(Regex(_char_class(deleted)), ""))
+        steps.append(normalizers.Replace(Regex(char_class(deleted)), ""))
     if to_space:
-        steps.append(normalizers.Replace(Regex(_char_class(to_space)), " "))
+        steps.append(normalizers.Replace(Regex(char_class(to_space)), " "))
     if rest:
         steps.append(normalizers.Precompiled(precompiled_charsmap(rest)))
     steps += [
@@ -326,7 +310,7 @@ def build_tokenizer(e5):
     ]
     tok.normalizer = normalizers.Sequence(steps)
     tok.pre_tokenizer = pre_tokenizers.Split(
-        Regex(_char_class(covered, negate=True)), behavior="isolated")
+        Regex(char_class(covered, negate=True)), behavior="isolated")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
         pair="<s> $A </s> </s> $B </s>",

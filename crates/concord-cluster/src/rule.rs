@@ -846,27 +846,31 @@ mod tests {
         assert_eq!(v.join, None);
     }
 
-    #[test]
-    fn the_boosted_rule_scores_headlines_by_the_trees_and_reports_by_the_logistic() {
+    /// One tree of one split: log-odds `high` above `at` on `input`, `-high` at or below.
+    fn one_split(input: &str, at: f32, high: f32) -> JoinTrees {
         use crate::trees::{NodeFile, TREES_FORMAT, TreesFile};
-        // One tree: log-odds +2 above best cosine 0.5, -2 at or below it.
-        let trees = JoinTrees::from_file(&TreesFile {
+        JoinTrees::from_file(&TreesFile {
             format: TREES_FORMAT.into(),
-            inputs: vec!["best_cosine".into()],
+            inputs: vec![input.into()],
             base: 0.0,
             fitted: Default::default(),
             trees: vec![vec![
                 NodeFile::Split {
                     input: 0,
-                    at: 0.5,
+                    at,
                     left: 1,
                     right: 2,
                 },
-                NodeFile::Leaf { leaf: -2.0 },
-                NodeFile::Leaf { leaf: 2.0 },
+                NodeFile::Leaf { leaf: -high },
+                NodeFile::Leaf { leaf: high },
             ]],
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_boosted_rule_scores_headlines_by_the_trees_and_reports_by_the_logistic() {
+        let trees = one_split("best_cosine", 0.5, 2.0);
         let mut p = params();
         p.join_rule = JoinRule::Boosted;
         let w = &p.join_weights;
@@ -899,25 +903,48 @@ mod tests {
     }
 
     #[test]
+    fn only_a_best_score_within_the_doubt_window_gets_a_second_look_at_the_clusters_in_play() {
+        let mut p = params();
+        p.headline_doubt_low = 0.3;
+        p.headline_doubt_high = 0.55;
+        let verdict = |scores: &[f32]| Verdict {
+            join: None,
+            scored: scores
+                .iter()
+                .zip(1..)
+                .map(|(&score, id)| Scored {
+                    cluster: ClusterId(id),
+                    score,
+                    best_member: None,
+                    features: JoinFeatures::default(),
+                })
+                .collect(),
+            bar: 0.4,
+        };
+        assert_eq!(doubtful(&p, &verdict(&[0.29, 0.1])), None);
+        assert_eq!(doubtful(&p, &verdict(&[0.55, 0.4])), None, "a sure join");
+        assert_eq!(doubtful(&p, &verdict(&[])), None);
+        assert_eq!(
+            doubtful(&p, &verdict(&[0.5, 0.3, 0.29])),
+            Some(vec![ClusterId(1), ClusterId(2)])
+        );
+        // The second look rescored the one it can read; the other keeps its score.
+        let trees = one_split("headline_cosine", 0.9, 3.0);
+        let mut near = cand(2, 0.0, 0.0, true);
+        near.features.headline_cosine = Some(0.95);
+        let looked = second_look(
+            &p,
+            &trees,
+            verdict(&[0.5, 0.3]),
+            &[cand(1, 0.0, 0.0, true), near],
+        );
+        assert_eq!(looked.join.map(|j| j.0), Some(ClusterId(2)));
+        assert_eq!(looked.scored[1].score, 0.5);
+    }
+
+    #[test]
     fn trees_that_read_the_headline_cosine_leave_a_decision_without_it_to_the_logistic() {
-        use crate::trees::{NodeFile, TREES_FORMAT, TreesFile};
-        let trees = JoinTrees::from_file(&TreesFile {
-            format: TREES_FORMAT.into(),
-            inputs: vec!["headline_cosine".into()],
-            base: 0.0,
-            fitted: Default::default(),
-            trees: vec![vec![
-                NodeFile::Split {
-                    input: 0,
-                    at: 0.9,
-                    left: 1,
-                    right: 2,
-                },
-                NodeFile::Leaf { leaf: -3.0 },
-                NodeFile::Leaf { leaf: 3.0 },
-            ]],
-        })
-        .unwrap();
+        let trees = one_split("headline_cosine", 0.9, 3.0);
         let w = &params().join_weights;
         let without = JoinFeatures {
             best_cosine: 0.6,

@@ -277,6 +277,14 @@ fn fit_trees(
         monotone,
         ..BoostParams::default()
     };
+    if train.is_empty() {
+        bail!(
+            "no headline rows with every input present: the trees read {}; a replay with \
+             [headline_model] embed = \"every\" (scripts/fit_join.sh) gives every row the \
+             headline cosine, or pass --without-headline",
+            inputs.join(", ")
+        );
+    }
     let model = boost::fit(&train, &params)?;
     let positives = train.iter().filter(|r| r.1).count();
     let before = boost::log_loss(&train, |_| model.base);

@@ -153,7 +153,7 @@ pub fn embed(config: &Config, runtime: Runtime, stop: &Stop) -> anyhow::Result<(
             dim = models.text.dim(),
             headline_model = models.headline.as_ref().map(|h| h.name()),
             millis = started.elapsed().as_millis() as u64,
-            "models loaded"
+            "model loaded"
         );
         ready.store(true, Ordering::Relaxed);
         tokio::select! {

@@ -263,7 +263,7 @@ async fn start_up(config: &Config, stop: &Stop) -> anyhow::Result<Option<Pipelin
                         dim = models.text.dim(),
                         headline_model = models.headline.as_ref().map(|h| h.name()),
                         millis = started.elapsed().as_millis(),
-                        "models loaded"
+                        "model loaded"
                     );
                     Pipeline::start(&config, models).context("cannot open the store and index")
                 });

@@ -401,9 +401,8 @@ fn stored_crowding(h: &Harness) -> HashMap<ArticleId, Option<f32>> {
     out
 }
 
-/// The best candidate of `id`'s stored decision: its best-linked member and the
-/// crowding the decision read for that member.
-fn best_member_crowding(h: &Harness, id: ArticleId) -> (String, f64) {
+/// The best candidate of `id`'s stored decision record.
+fn best_candidate(h: &Harness, id: ArticleId) -> serde_json::Value {
     let why = h
         .store
         .connect_read_only()
@@ -411,7 +410,13 @@ fn best_member_crowding(h: &Harness, id: ArticleId) -> (String, f64) {
         .why(id)
         .unwrap()
         .unwrap();
-    let best = &why["candidates"][0];
+    why["candidates"][0].clone()
+}
+
+/// The best candidate of `id`'s stored decision: its best-linked member and the
+/// crowding the decision read for that member.
+fn best_member_crowding(h: &Harness, id: ArticleId) -> (String, f64) {
+    let best = best_candidate(h, id);
     (
         best["best_member"].as_str().unwrap().to_owned(),
         best["features"]["member_crowding"].as_f64().unwrap(),
@@ -444,14 +449,7 @@ fn an_articles_crowding_is_stored_and_read_back_after_a_restart() {
 
 /// The headline cosine the best candidate of `id`'s stored decision read.
 fn best_headline_cosine(h: &Harness, id: ArticleId) -> Option<f64> {
-    let why = h
-        .store
-        .connect_read_only()
-        .unwrap()
-        .why(id)
-        .unwrap()
-        .unwrap();
-    why["candidates"][0]["features"]["headline_cosine"].as_f64()
+    best_candidate(h, id)["features"]["headline_cosine"].as_f64()
 }
 
 #[test]

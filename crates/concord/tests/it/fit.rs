@@ -17,7 +17,10 @@ use super::{binary, workspace_root};
 fn eval_pairs(more: &[&OsStr], trees: Option<&Path>) -> Output {
     let pairs = workspace_root().join("crates/concord-eval/tests/fixtures/pairs.jsonl");
     let mut eval = Command::new(binary());
+    // Every title through the headline model, as scripts/fit_join.sh's replays: the
+    // second look's trees are fitted on rows that carry its cosine.
     eval.current_dir(workspace_root())
+        .env("CONCORD_HEADLINE_MODEL__EMBED", "every")
         .arg("eval")
         .arg(&pairs)
         .args(["--rules", "concord", "--json"])
@@ -138,6 +141,25 @@ fn eval_writes_labelled_candidate_rows_and_fit_join_prints_the_weight_table() {
     assert_eq!(file.inputs[0], "best_cosine");
     // Constant on headline rows: not an input.
     assert!(!file.inputs.iter().any(|i| i == "both_long"), "{text}");
+    // The second look's trees read the headline model's cosine; the first trees do not.
+    assert!(file.inputs.iter().any(|i| i == "headline_cosine"), "{text}");
+    let first = dir.path().join("first-trees.json");
+    fit_join(&[
+        "--iterations".as_ref(),
+        "5".as_ref(),
+        "--min-leaf-rows".as_ref(),
+        "1".as_ref(),
+        "--trees".as_ref(),
+        first.as_ref(),
+        "--without-headline".as_ref(),
+        rows.as_ref(),
+    ]);
+    let first_text = std::fs::read_to_string(&first).unwrap();
+    let first_file: concord_cluster::trees::TreesFile = serde_json::from_str(&first_text).unwrap();
+    assert!(
+        !first_file.inputs.iter().any(|i| i == "headline_cosine"),
+        "{first_text}"
+    );
     concord_cluster::trees::JoinTrees::parse(&text).unwrap();
     let replay = eval_pairs(&[], Some(&trees));
     assert!(
