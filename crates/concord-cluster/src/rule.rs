@@ -462,7 +462,7 @@ pub fn decide(
         best_member: c.best_member,
         features: c.features,
     };
-    let (mut scored, bar): (Vec<Scored>, f32) = match (params.kind, params.join_rule) {
+    let (scored, bar): (Vec<Scored>, f32) = match (params.kind, params.join_rule) {
         (RuleKind::Plain, _) => (
             candidates
                 .iter()
@@ -494,6 +494,12 @@ pub fn decide(
             threshold(params, in_window),
         ),
     };
+    ranked(scored, bar)
+}
+
+/// The verdict over `scored`: best first (ties: the older cluster), joined when the
+/// best reaches `bar`.
+fn ranked(mut scored: Vec<Scored>, bar: f32) -> Verdict {
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
     let join = scored
         .first()
@@ -544,12 +550,7 @@ pub fn second_look(
             s.score = sigmoid(headline_trees.logit(&c.features));
         }
     }
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
-    let join = scored
-        .first()
-        .filter(|s| s.score >= bar)
-        .map(|s| (s.cluster, s.score));
-    Verdict { join, scored, bar }
+    ranked(scored, bar)
 }
 
 #[cfg(test)]
