@@ -85,6 +85,15 @@ pub trait HeadlineSource: Send {
     fn headlines(&mut self, titles: Vec<String>) -> Result<Vec<UnitVector>, String>;
 }
 
+/// [`rule::JoinFeatures::headline_cosine`] of two titles' headline vectors: none
+/// unless both have one (of one model).
+fn headline_cosine(a: Option<&UnitVector>, b: Option<&UnitVector>) -> Option<f32> {
+    match (a, b) {
+        (Some(a), Some(b)) if a.dim() == b.dim() => Some(a.cosine(b)),
+        _ => None,
+    }
+}
+
 /// What `assign` decided, handed to the commit.
 struct Decision<'a> {
     /// The article's headline vector (given with it, or computed for the second look).
@@ -531,7 +540,6 @@ impl Clusterer {
             };
             let f = &mut entry.features;
             f.shared_idf = f.shared_idf.max(shared.min(self.params.token_cap));
-
             f.gram_max = f.gram_max.max(gram);
             if hit.similarity > f.best_cosine {
                 let days = apart as f32 / 86_400.0;
@@ -539,10 +547,8 @@ impl Clusterer {
                 f.days_to_best = days * busy;
                 f.days_beyond_recent = (days - recent_days).max(0.0) * busy;
                 let same = meta.lang == input.lang;
-                f.headline_cosine = match (&input.embedding.headline, &meta.headline) {
-                    (Some(a), Some(b)) if a.dim() == b.dim() => Some(a.cosine(b)),
-                    _ => None,
-                };
+                f.headline_cosine =
+                    headline_cosine(input.embedding.headline.as_ref(), meta.headline.as_ref());
                 f.other_language = if same { 0.0 } else { 1.0 };
                 f.same_language = input.lang.filter(|_| same);
                 f.both_long = if long && meta.long { 1.0 } else { 0.0 };
@@ -721,10 +727,7 @@ impl Clusterer {
         {
             let member = c.best_member.and_then(|m| self.articles.get(&m));
             c.features.headline_cosine =
-                match (headline.as_ref(), member.and_then(|m| m.headline.as_ref())) {
-                    (Some(a), Some(b)) if a.dim() == b.dim() => Some(a.cosine(b)),
-                    _ => None,
-                };
+                headline_cosine(headline.as_ref(), member.and_then(|m| m.headline.as_ref()));
         }
         Ok(fresh)
     }

@@ -1,10 +1,7 @@
 //! The headline model's own thread, for the clusterer's second look.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     thread::JoinHandle,
     time::Instant,
 };
@@ -20,12 +17,12 @@ struct HeadlineJob {
     reply: oneshot::Sender<Result<Vec<UnitVector>, EmbedError>>,
 }
 
-/// What the headline thread has done; read it for metrics and benchmarks.
+/// What the headline thread has done, logged when it stops.
 #[derive(Debug, Default)]
-pub struct HeadlineStats {
-    pub calls: AtomicU64,
-    pub titles: AtomicU64,
-    pub busy_micros: AtomicU64,
+struct HeadlineStats {
+    calls: AtomicU64,
+    titles: AtomicU64,
+    busy_micros: AtomicU64,
 }
 
 /// Asks the headline thread for titles' vectors and waits for them on the calling
@@ -34,7 +31,6 @@ pub struct HeadlineStats {
 #[derive(Debug, Clone)]
 pub struct HeadlineLane {
     tx: mpsc::Sender<HeadlineJob>,
-    stats: Arc<HeadlineStats>,
 }
 
 impl HeadlineLane {
@@ -45,10 +41,6 @@ impl HeadlineLane {
             .blocking_send(HeadlineJob { titles, reply })
             .map_err(|_| EmbedError::WorkerGone)?;
         rx.blocking_recv().map_err(|_| EmbedError::WorkerGone)?
-    }
-
-    pub fn stats(&self) -> &HeadlineStats {
-        &self.stats
     }
 }
 
@@ -66,11 +58,8 @@ impl HeadlineWorker {
     /// the cluster thread).
     pub fn spawn(mut model: HeadlineModel) -> std::io::Result<(Self, HeadlineLane)> {
         let (tx, mut rx) = mpsc::channel::<HeadlineJob>(4);
-        let stats = Arc::new(HeadlineStats::default());
-        let lane = HeadlineLane {
-            tx,
-            stats: Arc::clone(&stats),
-        };
+        let stats = HeadlineStats::default();
+        let lane = HeadlineLane { tx };
         let thread = std::thread::Builder::new()
             .name("concord-headline".into())
             .spawn(move || {

@@ -1,9 +1,10 @@
-//! The sentence model: loading it offline, owning it on one thread, batching.
+//! The models: loading them offline, owning each on a thread, batching.
 //!
-//! Owns: model files on disk (the sentence model and the optional headline model) (checked at start-up with one clear error that
-//! names the install command), ONNX Runtime initialisation, the embed worker
-//! thread and its bounded queue, and the tokenizer-backed token budget used by
-//! text preparation.
+//! Owns: the model files on disk, the sentence model's and the optional headline
+//! model's (checked at start-up with one clear error that names the install
+//! command), ONNX Runtime initialisation, the embed worker thread and its bounded
+//! queue, the headline model's thread for the clusterer's second look, and the
+//! tokenizer-backed token budget used by text preparation.
 //! Must not: know about HTTP, SQL, clusters, or prepare text itself.
 
 mod budget;
@@ -14,7 +15,7 @@ mod worker;
 
 pub use budget::TokenizerBudget;
 pub use error::EmbedError;
-pub use headline::{HeadlineLane, HeadlineStats, HeadlineWorker};
+pub use headline::{HeadlineLane, HeadlineWorker};
 pub use model::{Encoders, HeadlineModel, Model, ModelFiles};
 pub use worker::{
     BatchObserver, EmbedHandle, EmbedPermit, EmbedReceiver, EmbedWorker, WorkerStats,

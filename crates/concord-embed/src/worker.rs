@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use concord_core::{Embedding, config::EmbedConfig};
+use concord_core::{Embedding, UnitVector, config::EmbedConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{EmbedError, Encoders};
@@ -376,7 +376,7 @@ fn run_batch(
 fn embed_batch(models: &mut Encoders, batch: &[Job]) -> Result<Vec<Embedding>, EmbedError> {
     let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
     let vectors = models.text.embed(&texts)?;
-    let mut headlines: Vec<Option<concord_core::UnitVector>> = vec![None; batch.len()];
+    let mut headlines: Vec<Option<UnitVector>> = vec![None; batch.len()];
     if let Some(model) = models.headline.as_mut() {
         let (at, titles): (Vec<usize>, Vec<&str>) = batch
             .iter()

@@ -277,22 +277,18 @@ impl Pipeline {
         // Titles embedded only for doubtful decisions: the headline model gets a thread
         // of its own, which the cluster thread asks; else the embed worker embeds every
         // article's title with its text.
-        let (models, headline_worker) = match (models, config.headline_model.embed) {
+        let (models, headline_worker, headlines) = match (models, config.headline_model.embed) {
             (
                 Encoders {
                     text,
                     headline: Some(headline),
                 },
                 HeadlineEmbed::Doubtful,
-            ) => (
-                Encoders::from(text),
-                Some(HeadlineWorker::spawn(headline).map_err(spawn_failed)?),
-            ),
-            (models, _) => (models, None),
-        };
-        let (headline_worker, headlines) = match headline_worker {
-            Some((worker, lane)) => (Some(worker), Some(lane)),
-            None => (None, None),
+            ) => {
+                let (worker, lane) = HeadlineWorker::spawn(headline).map_err(spawn_failed)?;
+                (Encoders::from(text), Some(worker), Some(lane))
+            }
+            (models, _) => (models, None, None),
         };
         let observer = Arc::new(EmbedMetrics(metrics.clone()));
         let (embed_worker, embed) =
@@ -422,8 +418,6 @@ impl Pipeline {
             .prepare(&ArticleInput { title, body, lang })?)
     }
 
-    /// An arriving title without the publisher affixes learned so far (its
-    /// own counted first): what the model reads of it.
     /// The headline for the headline model on arrival (`[headline_model] embed =
     /// "every"`); `None` when the second look asks for it only if it needs it.
     fn headline_now(&self, prepared_text: &str) -> Option<String> {
@@ -431,6 +425,8 @@ impl Pipeline {
             .then(|| concord_text::headline(prepared_text).to_owned())
     }
 
+    /// An arriving title without the publisher affixes learned so far (its
+    /// own counted first): what the model reads of it.
     fn headline(&self, title: &str) -> String {
         let mut affixes = self
             .inner

@@ -204,6 +204,11 @@ pub(crate) fn vector_to_blob(v: &UnitVector) -> Vec<u8> {
     v.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// [`vector_from_blob`] of a nullable column (`hvector`: NULL is no vector).
+fn optional_vector_from_blob(blob: Option<Vec<u8>>) -> Result<Option<UnitVector>, StoreError> {
+    blob.map(|b| vector_from_blob(&b)).transpose()
+}
+
 pub(crate) fn vector_from_blob(blob: &[u8]) -> Result<UnitVector, StoreError> {
     if !blob.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt {
@@ -307,10 +312,7 @@ impl Db {
                     embedding: match (state, vector) {
                         (ArticleState::Embedded, Some(b)) => Some(Embedding {
                             vector: vector_from_blob(&b)?,
-                            headline: r
-                                .get::<Option<Vec<u8>>>(7)?
-                                .map(|h| vector_from_blob(&h))
-                                .transpose()?,
+                            headline: optional_vector_from_blob(r.get(7)?)?,
                         }),
                         _ => None,
                     },
@@ -390,10 +392,7 @@ impl Db {
                     prepared_text: r.get(6)?,
                     vector,
                     centred,
-                    headline: r
-                        .get::<Option<Vec<u8>>>(8)?
-                        .map(|h| vector_from_blob(&h))
-                        .transpose()?,
+                    headline: optional_vector_from_blob(r.get(8)?)?,
                     crowding: r.get::<Option<f64>>(7)?.map(|c| c as f32),
                 })
             },
@@ -432,7 +431,7 @@ impl Db {
         match row {
             Some((Some(v), h)) => Ok(Some(Embedding {
                 vector: vector_from_blob(&v)?,
-                headline: h.map(|h| vector_from_blob(&h)).transpose()?,
+                headline: optional_vector_from_blob(h)?,
             })),
             _ => Ok(None),
         }
