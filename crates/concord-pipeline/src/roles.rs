@@ -394,10 +394,12 @@ pub async fn run_cluster(
                 if let Err(error) = lease.confirm() {
                     tracing::error!(%error, "the clusterer lease is lost; stopping");
                     lost.cancel();
-                    break;
+                    return;
                 }
             }
-            drop(lease);
+            if let Err(error) = lease.release() {
+                tracing::warn!(%error, "releasing the clusterer lease failed; it goes with the session");
+            }
         })
     };
     let mut requests = log.serve(CLUSTER_RPC_SUBJECT).await?;

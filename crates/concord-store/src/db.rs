@@ -360,7 +360,9 @@ pub(crate) fn from_millis(table: &'static str, ms: i64) -> Result<jiff::Timestam
     })
 }
 
-/// A held lease (see [`Store::try_lease`]); dropping it frees it.
+/// A held lease (see [`Store::try_lease`]). [`Lease::release`] frees it at once;
+/// dropping it frees it when its session has closed, a moment later, since the close
+/// runs on a thread of its own.
 #[derive(Debug)]
 pub struct Lease {
     session: PgSession,
@@ -392,6 +394,17 @@ impl Lease {
         } else {
             Err(StoreError::LeaseLost(self.key))
         }
+    }
+
+    /// Frees the lease before returning, so a standby polling for it can take it on its
+    /// next try (a drop frees it only once the session's close reaches the server).
+    /// Blocking. On an error the lease is still freed when the session closes.
+    pub fn release(mut self) -> Result<(), StoreError> {
+        let key = self.key;
+        self.session
+            .client()
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])?;
+        Ok(())
     }
 }
 
@@ -552,8 +565,14 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        drop(second);
-        assert!(store.try_lease(15).unwrap().is_some(), "freed on drop");
+        second.release().unwrap();
+        let third = store.try_lease(15).unwrap().expect("freed by release");
+        drop(third);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while store.try_lease(15).unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "never freed on drop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let sqlite = tempfile::tempdir().unwrap();
         let err = Store::open(sqlite.path(), Synchronous::Normal)
             .unwrap()
