@@ -614,11 +614,18 @@ impl Clusterer {
         let mut headline = input.embedding.headline.clone();
         let mut fresh_headlines = Vec::new();
         if let Some(headline_trees) = self.headline_trees.clone()
-            && let Some(in_play) = rule::doubtful(&self.params, &verdict)
+            && let Some(in_play) = rule::doubtful(&self.params, &verdict, in_window)
         {
             fresh_headlines =
                 self.complete_headlines(input, &mut headline, &mut candidates, &in_play)?;
-            verdict = rule::second_look(&self.params, &headline_trees, verdict, &candidates);
+            verdict = rule::second_look(
+                &self.params,
+                &headline_trees,
+                verdict,
+                &candidates,
+                &in_play,
+                in_window,
+            );
         }
         let pinned_state = pinned_to.and_then(|c| self.clusters.get(&c));
         let why = why_record(&self.params, &verdict, pinned_state.map(|s| s.record.id));

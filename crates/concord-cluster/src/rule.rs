@@ -446,6 +446,58 @@ pub fn merge_score(params: &RuleParams, pair: &MergePair, in_window: usize) -> f
     }
 }
 
+/// Whether a window holding `in_window` articles (within `recent_hours`) is quiet:
+/// at most [`RuleParams::quiet_volume`]. There an event has few reports, so a wrong
+/// join costs more than a missed one, and the second look is cheap: every
+/// title decision gets it ([`doubtful`]) and a title joins at
+/// [`RuleParams::quiet_join_probability`] ([`Bars`]).
+pub fn quiet(params: &RuleParams, in_window: usize) -> bool {
+    in_window <= params.quiet_volume
+}
+
+/// The bars a candidate's score must reach to join, by the model that scored it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bars {
+    /// For a candidate scored by the trees (not two article-length texts).
+    pub titles: f32,
+    /// For two article-length texts, which the logistic scores at every volume.
+    pub reports: f32,
+}
+
+impl Bars {
+    /// The configured rule's bars for a window holding `in_window` articles.
+    pub fn new(params: &RuleParams, in_window: usize) -> Self {
+        match (params.kind, params.join_rule) {
+            (RuleKind::Plain, _) => Self::one(params.plain_threshold),
+            (RuleKind::Concord, JoinRule::Threshold) => Self::one(threshold(params, in_window)),
+            (RuleKind::Concord, JoinRule::Calibrated | JoinRule::Boosted) => Self {
+                titles: if quiet(params, in_window) {
+                    params.quiet_join_probability
+                } else {
+                    params.join_probability
+                },
+                reports: params.join_probability,
+            },
+        }
+    }
+
+    fn one(bar: f32) -> Self {
+        Self {
+            titles: bar,
+            reports: bar,
+        }
+    }
+
+    /// The bar for one scored candidate.
+    pub fn of(&self, s: &Scored) -> f32 {
+        if reads_report_language(s.features.both_long) {
+            self.reports
+        } else {
+            self.titles
+        }
+    }
+}
+
 /// Decides for one article. Ties break towards the older (smaller) cluster id,
 /// so the outcome never depends on hash-map order.
 /// With `join_rule = "boosted"`, `trees` score the candidates (without them, the
@@ -462,45 +514,37 @@ pub fn decide(
         best_member: c.best_member,
         features: c.features,
     };
-    let (scored, bar): (Vec<Scored>, f32) = match (params.kind, params.join_rule) {
-        (RuleKind::Plain, _) => (
-            candidates
-                .iter()
-                .filter_map(|c| c.best_plain.map(|s| record(c, s)))
-                .collect(),
-            params.plain_threshold,
-        ),
+    let scored: Vec<Scored> = match (params.kind, params.join_rule) {
+        (RuleKind::Plain, _) => candidates
+            .iter()
+            .filter_map(|c| c.best_plain.map(|s| record(c, s)))
+            .collect(),
         (RuleKind::Concord, rule @ (JoinRule::Calibrated | JoinRule::Boosted)) => {
             // The calibrated rule is the boosted one without trees.
             let trees = trees.filter(|_| rule == JoinRule::Boosted);
-            (
-                candidates
-                    .iter()
-                    .map(|c| {
-                        record(
-                            c,
-                            boosted_probability(&params.join_weights, trees, &c.features),
-                        )
-                    })
-                    .collect(),
-                params.join_probability,
-            )
-        }
-        (RuleKind::Concord, JoinRule::Threshold) => (
             candidates
                 .iter()
-                .map(|c| record(c, score(params, c)))
-                .collect(),
-            threshold(params, in_window),
-        ),
+                .map(|c| {
+                    record(
+                        c,
+                        boosted_probability(&params.join_weights, trees, &c.features),
+                    )
+                })
+                .collect()
+        }
+        (RuleKind::Concord, JoinRule::Threshold) => candidates
+            .iter()
+            .map(|c| record(c, score(params, c)))
+            .collect(),
     };
-    ranked(scored, bar)
+    ranked(scored, Bars::new(params, in_window))
 }
 
 /// The verdict over `scored`: best first (ties: the older cluster), joined when the
-/// best reaches `bar`.
-fn ranked(mut scored: Vec<Scored>, bar: f32) -> Verdict {
+/// best reaches its bar.
+fn ranked(mut scored: Vec<Scored>, bars: Bars) -> Verdict {
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
+    let bar = scored.first().map_or(bars.titles, |s| bars.of(s));
     let join = scored
         .first()
         .filter(|s| s.score >= bar)
@@ -509,37 +553,54 @@ fn ranked(mut scored: Vec<Scored>, bar: f32) -> Verdict {
 }
 
 /// Whether `verdict` (the first trees' decision) is doubtful enough for a second look
-/// with the headline model: its best score is within [`RuleParams::headline_doubt_low`],
-/// [`RuleParams::headline_doubt_high`]). The clusters in play are those scored at least
-/// `headline_doubt_low`.
-pub fn doubtful(params: &RuleParams, verdict: &Verdict) -> Option<Vec<ClusterId>> {
+/// with the headline model, and the clusters in play (those scored at least the low
+/// end). In a [`quiet`] window it is when its best score reaches
+/// [`RuleParams::quiet_doubt_low`]; else when it is within
+/// [`RuleParams::headline_doubt_low`], [`RuleParams::headline_doubt_high`]).
+pub fn doubtful(
+    params: &RuleParams,
+    verdict: &Verdict,
+    in_window: usize,
+) -> Option<Vec<ClusterId>> {
     let best = verdict.scored.first()?.score;
-    (params.headline_doubt_low..params.headline_doubt_high)
-        .contains(&best)
-        .then(|| {
-            verdict
-                .scored
-                .iter()
-                .filter(|s| s.score >= params.headline_doubt_low)
-                .map(|s| s.cluster)
-                .collect()
-        })
+    let low = if quiet(params, in_window) {
+        params.quiet_doubt_low
+    } else {
+        params.headline_doubt_low
+    };
+    let high = if quiet(params, in_window) {
+        f32::INFINITY
+    } else {
+        params.headline_doubt_high
+    };
+    if !(low..high).contains(&best) {
+        return None;
+    }
+    Some(
+        verdict
+            .scored
+            .iter()
+            .filter(|s| s.score >= low)
+            .map(|s| s.cluster)
+            .collect(),
+    )
 }
 
-/// The second look at a doubtful decision: each candidate in play whose features
-/// the headline trees can read (a headline cosine on both sides) scored again by
-/// them, the rest kept as scored, then the best at or above the bar joins.
+/// The second look at a doubtful decision: each candidate in play (see [`doubtful`])
+/// whose features the headline trees can read (a headline cosine on both sides)
+/// scored again by them, the rest kept as scored, then the best at or above its bar
+/// joins.
 pub fn second_look(
     params: &RuleParams,
     headline_trees: &JoinTrees,
     verdict: Verdict,
     candidates: &[Candidate],
+    in_play: &[ClusterId],
+    in_window: usize,
 ) -> Verdict {
-    let Verdict {
-        mut scored, bar, ..
-    } = verdict;
+    let mut scored = verdict.scored;
     for s in &mut scored {
-        if s.score < params.headline_doubt_low {
+        if !in_play.contains(&s.cluster) {
             continue;
         }
         let Some(c) = candidates.iter().find(|c| c.cluster == s.cluster) else {
@@ -550,7 +611,7 @@ pub fn second_look(
             s.score = sigmoid(headline_trees.logit(&c.features));
         }
     }
-    ranked(scored, bar)
+    ranked(scored, Bars::new(params, in_window))
 }
 
 #[cfg(test)]
@@ -770,16 +831,19 @@ mod tests {
         let prob = |c: &Candidate| join_probability(&p.join_weights, &c.features);
         assert!(prob(&strong) > p.join_probability, "{}", prob(&strong));
         assert!(prob(&weak) < p.join_probability, "{}", prob(&weak));
-        let v = decide(&p, None, &[weak.clone(), strong.clone()], 100);
+        let busy = p.quiet_volume + 1;
+        let v = decide(&p, None, &[weak.clone(), strong.clone()], busy);
         assert_eq!(v.join.map(|j| j.0), Some(ClusterId(9)));
         assert_eq!(v.scored.len(), 2);
         assert_eq!(v.scored[0].cluster, ClusterId(9), "best first");
         assert_eq!(v.bar, p.join_probability);
-        assert_eq!(decide(&p, None, &[weak], 100).join, None);
-        // The window's volume enters as a feature, not as the bar: the bar stays put.
+        assert_eq!(decide(&p, None, &[weak], busy).join, None);
+        // The window's volume enters as a feature, not as a sliding bar: beyond a
+        // quiet window the bar stays put.
+        assert_eq!(decide(&p, None, &[], 50_000).bar, v.bar);
         assert_eq!(
-            decide(&p, None, &[], 5000).bar,
-            decide(&p, None, &[], 2).bar
+            decide(&p, None, &[], p.quiet_volume).bar,
+            p.quiet_join_probability
         );
     }
 
@@ -903,12 +967,8 @@ mod tests {
         assert_eq!(decide(&p, Some(&trees), &[c], 100).join, None);
     }
 
-    #[test]
-    fn only_a_best_score_within_the_doubt_window_gets_a_second_look_at_the_clusters_in_play() {
-        let mut p = params();
-        p.headline_doubt_low = 0.3;
-        p.headline_doubt_high = 0.55;
-        let verdict = |scores: &[f32]| Verdict {
+    fn scored_verdict(scores: &[f32]) -> Verdict {
+        Verdict {
             join: None,
             scored: scores
                 .iter()
@@ -921,26 +981,100 @@ mod tests {
                 })
                 .collect(),
             bar: 0.4,
-        };
-        assert_eq!(doubtful(&p, &verdict(&[0.29, 0.1])), None);
-        assert_eq!(doubtful(&p, &verdict(&[0.55, 0.4])), None, "a sure join");
-        assert_eq!(doubtful(&p, &verdict(&[])), None);
+        }
+    }
+
+    fn boosted_params() -> RuleParams {
+        let mut p = params();
+        p.join_rule = JoinRule::Boosted;
+        p.join_probability = 0.4;
+        p.headline_doubt_low = 0.3;
+        p.headline_doubt_high = 0.55;
+        p.quiet_volume = 100;
+        p.quiet_doubt_low = 0.1;
+        p.quiet_join_probability = 0.5;
+        p
+    }
+
+    #[test]
+    fn only_a_best_score_within_the_doubt_window_gets_a_second_look_at_the_clusters_in_play() {
+        let p = boosted_params();
+        let busy = 500;
+        let verdict = scored_verdict;
+        assert_eq!(doubtful(&p, &verdict(&[0.29, 0.1]), busy), None);
         assert_eq!(
-            doubtful(&p, &verdict(&[0.5, 0.3, 0.29])),
+            doubtful(&p, &verdict(&[0.55, 0.4]), busy),
+            None,
+            "a sure join"
+        );
+        assert_eq!(doubtful(&p, &verdict(&[]), busy), None);
+        assert_eq!(
+            doubtful(&p, &verdict(&[0.5, 0.3, 0.29]), busy),
             Some(vec![ClusterId(1), ClusterId(2)])
         );
         // The second look rescored the one it can read; the other keeps its score.
         let trees = one_split("headline_cosine", 0.9, 3.0);
         let mut near = cand(2, 0.0, 0.0, true);
         near.features.headline_cosine = Some(0.95);
+        let in_play = [ClusterId(1), ClusterId(2)];
         let looked = second_look(
             &p,
             &trees,
             verdict(&[0.5, 0.3]),
             &[cand(1, 0.0, 0.0, true), near],
+            &in_play,
+            busy,
         );
         assert_eq!(looked.join.map(|j| j.0), Some(ClusterId(2)));
         assert_eq!(looked.scored[1].score, 0.5);
+    }
+
+    #[test]
+    fn in_a_quiet_window_every_title_decision_from_the_low_end_gets_a_second_look() {
+        let p = boosted_params();
+        let verdict = scored_verdict;
+        assert_eq!(
+            doubtful(&p, &verdict(&[0.9, 0.2, 0.05]), 100),
+            Some(vec![ClusterId(1), ClusterId(2)]),
+            "a sure join is looked at again where the window is quiet"
+        );
+        assert_eq!(doubtful(&p, &verdict(&[0.9, 0.2]), 101), None);
+        assert_eq!(
+            doubtful(&p, &verdict(&[0.09]), 100),
+            None,
+            "a sure new event"
+        );
+    }
+
+    #[test]
+    fn in_a_quiet_window_a_title_needs_the_quiet_bar_and_two_reports_the_usual_one() {
+        let p = boosted_params();
+        let title = |score| Scored {
+            cluster: ClusterId(3),
+            score,
+            best_member: None,
+            features: JoinFeatures::default(),
+        };
+        let report = |score| Scored {
+            features: JoinFeatures {
+                both_long: 1.0,
+                ..JoinFeatures::default()
+            },
+            ..title(score)
+        };
+        let quiet = Bars::new(&p, 100);
+        let busy = Bars::new(&p, 101);
+        assert_eq!(ranked(vec![title(0.45)], quiet).join, None);
+        assert_eq!(ranked(vec![title(0.45)], quiet).bar, 0.5);
+        assert!(ranked(vec![title(0.5)], quiet).join.is_some());
+        assert!(ranked(vec![title(0.45)], busy).join.is_some());
+        assert!(ranked(vec![report(0.45)], quiet).join.is_some());
+        assert_eq!(ranked(vec![report(0.45)], quiet).bar, 0.4);
+        let plain = RuleParams {
+            kind: RuleKind::Plain,
+            ..p
+        };
+        assert_eq!(Bars::new(&plain, 2).titles, plain.plain_threshold);
     }
 
     #[test]

@@ -249,6 +249,9 @@ pub struct RuleParams {
     pub headline_trees: String,
     pub headline_doubt_low: f32,
     pub headline_doubt_high: f32,
+    pub quiet_volume: usize,
+    pub quiet_doubt_low: f32,
+    pub quiet_join_probability: f32,
     pub plain_threshold: f32,
     pub plain_window_hours: f64,
 }
@@ -679,6 +682,15 @@ impl Config {
         let p = self.cluster.rule.join_probability;
         if !(p > 0.0 && p < 1.0) {
             return invalid("cluster.rule.join_probability", "must be in (0, 1)");
+        }
+        if !(r.quiet_join_probability > 0.0 && r.quiet_join_probability < 1.0) {
+            return invalid("cluster.rule.quiet_join_probability", "must be in (0, 1)");
+        }
+        if !(0.0..=r.quiet_join_probability).contains(&r.quiet_doubt_low) {
+            return invalid(
+                "cluster.rule.quiet_doubt_low",
+                "must be within [0, quiet_join_probability]",
+            );
         }
         if !(2..=255).contains(&self.index.m) {
             return invalid("index.m", "must be between 2 and 255");

@@ -653,7 +653,7 @@ fn print_summary(runs: &[Run]) {
 fn print_knobs(config: &Config) {
     let rule = &config.cluster.rule;
     println!(
-        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) join={:?} at p>={} (trees: {}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
+        "\nknobs: window_hours={} k={} drift={}/day after {}h centering={:?} shrink={} lag={}h (after {}) balance={} link_weight={} threshold={} density_slope={} density_ref={} cross_lang_bonus={} token_weight={} token_cap={} title_affix_min={} (model {}) join={:?} at p>={} (trees: {}; second look in [{}, {}), quiet at <={} articles: from {}, titles join at p>={}) merge={:?} (weights {:?}; threshold rule {}/{}; min size {}); plain: cosine>={} within {}h",
         rule.window_hours,
         rule.k,
         rule.drift_per_day,
@@ -679,6 +679,11 @@ fn print_knobs(config: &Config) {
         } else {
             rule.join_trees.as_str()
         },
+        rule.headline_doubt_low,
+        rule.headline_doubt_high,
+        rule.quiet_volume,
+        rule.quiet_doubt_low,
+        rule.quiet_join_probability,
         rule.merge_rule,
         rule.merge_weights,
         rule.merge_threshold,

@@ -82,6 +82,10 @@ fn params() -> RuleParams {
         headline_trees: String::new(),
         headline_doubt_low: 0.2,
         headline_doubt_high: 0.8,
+        // No window is quiet unless a test says so: these streams hold a few articles.
+        quiet_volume: 0,
+        quiet_doubt_low: 0.1,
+        quiet_join_probability: 0.5,
         plain_threshold: 0.65,
         plain_window_hours: 24.0,
     }
@@ -582,6 +586,49 @@ fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_the
         "the member's vector, computed for the second look"
     );
     assert!(kept[&second], "the article's own");
+}
+
+#[test]
+fn in_a_quiet_window_even_a_sure_title_join_takes_the_second_look() {
+    // First trees: p = 0.9 for every candidate (sure); second look as above.
+    let dir = tempfile::tempdir().unwrap();
+    let sure = dir.path().join("sure.json");
+    std::fs::write(
+        &sure,
+        r#"{"format":"concord-join-trees/1","inputs":["best_cosine"],"base":2.2,"trees":[[{"leaf":0.0}]]}"#,
+    )
+    .unwrap();
+    let second = dir.path().join("second.json");
+    std::fs::write(
+        &second,
+        r#"{"format":"concord-join-trees/1","inputs":["headline_cosine"],"base":0.0,
+            "trees":[[{"input":0,"at":0.9,"left":1,"right":2},{"leaf":-5.0},{"leaf":5.0}]]}"#,
+    )
+    .unwrap();
+    let together = |quiet_volume: usize| {
+        let mut p = params();
+        p.join_rule = JoinRule::Boosted;
+        p.join_trees = sure.display().to_string();
+        p.headline_trees = second.display().to_string();
+        p.headline_doubt_low = 0.3;
+        p.headline_doubt_high = 0.55;
+        p.quiet_volume = quiet_volume;
+        p.merge_threshold = 2.0;
+        p.merge_threshold_cross_lang = 2.0;
+        let mut h = Harness::new(p);
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Titles 1 and 3 report different events (headline cosine 0.54).
+        h.clusterer.set_headline_source(Box::new(FakeHeadlines {
+            angles: HashMap::from([(1, 0.0), (2, 1.0)]),
+            calls: Arc::clone(&calls),
+        }));
+        let (_, a) = h.add(&axis(0, 0.0), t0(), "en");
+        let (_, b) = h.add(&axis(0, 0.05), t0() + hours(1), "en");
+        let asked = calls.lock().unwrap().len();
+        (Harness::cluster(&a) == Harness::cluster(&b), asked)
+    };
+    assert_eq!(together(0), (true, 0), "a busy window trusts a sure join");
+    assert_eq!(together(1000), (false, 1), "a quiet one looks again");
 }
 
 #[test]
