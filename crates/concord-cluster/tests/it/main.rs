@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
     sync::{Arc, RwLock},
 };
 
@@ -510,24 +511,34 @@ impl HeadlineSource for FakeHeadlines {
     }
 }
 
-#[test]
-fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_them() {
-    // First trees: p = 0.45 for every candidate (doubtful, under the bar of 0.5);
-    // second look: p near 1 where the titles' cosine passes 0.9, near 0 below.
-    let dir = tempfile::tempdir().unwrap();
-    let fast = dir.path().join("fast.json");
+/// Writes two trees files into `dir`: first trees whose logit is `first_logit` for every
+/// candidate, and second-look trees at p near 1 where the titles' headline cosine passes
+/// 0.9, near 0 below. Returns their paths.
+fn two_looks(dir: &Path, first_logit: f32) -> (PathBuf, PathBuf) {
+    let first = dir.join("first.json");
     std::fs::write(
-        &fast,
-        r#"{"format":"concord-join-trees/1","inputs":["best_cosine"],"base":-0.2,"trees":[[{"leaf":0.0}]]}"#,
+        &first,
+        format!(
+            r#"{{"format":"concord-join-trees/1","inputs":["best_cosine"],"base":{first_logit},"trees":[[{{"leaf":0.0}}]]}}"#
+        ),
     )
     .unwrap();
-    let second = dir.path().join("second.json");
+    let second = dir.join("second.json");
     std::fs::write(
         &second,
         r#"{"format":"concord-join-trees/1","inputs":["headline_cosine"],"base":0.0,
             "trees":[[{"input":0,"at":0.9,"left":1,"right":2},{"leaf":-5.0},{"leaf":5.0}]]}"#,
     )
     .unwrap();
+    (first, second)
+}
+
+#[test]
+fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_them() {
+    // First trees: p = 0.45 for every candidate (doubtful, under the bar of 0.5);
+    // second look: p near 1 where the titles' cosine passes 0.9, near 0 below.
+    let dir = tempfile::tempdir().unwrap();
+    let (fast, second) = two_looks(dir.path(), -0.2);
     let mut p = params();
     p.join_rule = JoinRule::Boosted;
     p.join_trees = fast.display().to_string();
@@ -592,19 +603,7 @@ fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_the
 fn in_a_quiet_window_even_a_sure_title_join_takes_the_second_look() {
     // First trees: p = 0.9 for every candidate (sure); second look as above.
     let dir = tempfile::tempdir().unwrap();
-    let sure = dir.path().join("sure.json");
-    std::fs::write(
-        &sure,
-        r#"{"format":"concord-join-trees/1","inputs":["best_cosine"],"base":2.2,"trees":[[{"leaf":0.0}]]}"#,
-    )
-    .unwrap();
-    let second = dir.path().join("second.json");
-    std::fs::write(
-        &second,
-        r#"{"format":"concord-join-trees/1","inputs":["headline_cosine"],"base":0.0,
-            "trees":[[{"input":0,"at":0.9,"left":1,"right":2},{"leaf":-5.0},{"leaf":5.0}]]}"#,
-    )
-    .unwrap();
+    let (sure, second) = two_looks(dir.path(), 2.2);
     let together = |quiet_volume: usize| {
         let mut p = params();
         p.join_rule = JoinRule::Boosted;
