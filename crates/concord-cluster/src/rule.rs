@@ -563,15 +563,10 @@ pub fn doubtful(
     in_window: usize,
 ) -> Option<Vec<ClusterId>> {
     let best = verdict.scored.first()?.score;
-    let low = if quiet(params, in_window) {
-        params.quiet_doubt_low
+    let (low, high) = if quiet(params, in_window) {
+        (params.quiet_doubt_low, f32::INFINITY)
     } else {
-        params.headline_doubt_low
-    };
-    let high = if quiet(params, in_window) {
-        f32::INFINITY
-    } else {
-        params.headline_doubt_high
+        (params.headline_doubt_low, params.headline_doubt_high)
     };
     if !(low..high).contains(&best) {
         return None;

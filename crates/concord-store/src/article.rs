@@ -22,6 +22,9 @@ pub enum ArticleState {
     Deleted,
 }
 
+/// A model vector blob and the nullable blob read beside it ([`Db::vector_beside`]).
+type VectorBeside = (Vec<u8>, Option<Vec<u8>>);
+
 impl ArticleState {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -401,14 +404,8 @@ impl Db {
 
     /// The model's vector and the clusterer's centred vector of one article.
     pub fn vectors(&self, id: ArticleId) -> Result<Option<(UnitVector, UnitVector)>, StoreError> {
-        type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
-        let row: Option<Blobs> = self.c().query_opt(
-            "SELECT vector, cvector FROM articles WHERE id = ?1",
-            values![id.0 as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        match row {
-            Some((Some(v), c)) => {
+        match self.vector_beside(id, "SELECT vector, cvector FROM articles WHERE id = ?1")? {
+            Some((v, c)) => {
                 let v = vector_from_blob(&v)?;
                 let c = match c {
                     Some(c) => vector_from_blob(&c)?,
@@ -416,25 +413,34 @@ impl Db {
                 };
                 Ok(Some((v, c)))
             }
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
 
     /// The models' vectors of one article, as an embed worker stored them.
     pub fn embedding(&self, id: ArticleId) -> Result<Option<Embedding>, StoreError> {
-        type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
-        let row: Option<Blobs> = self.c().query_opt(
-            "SELECT vector, hvector FROM articles WHERE id = ?1",
-            values![id.0 as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        match row {
-            Some((Some(v), h)) => Ok(Some(Embedding {
+        match self.vector_beside(id, "SELECT vector, hvector FROM articles WHERE id = ?1")? {
+            Some((v, h)) => Ok(Some(Embedding {
                 vector: vector_from_blob(&v)?,
                 headline: optional_vector_from_blob(h)?,
             })),
-            _ => Ok(None),
+            None => Ok(None),
         }
+    }
+
+    /// One article's model vector blob and the nullable blob beside it, as `sql`
+    /// (`SELECT vector, <column> FROM articles WHERE id = ?1`) reads them; `None`
+    /// where the article or its vector is missing.
+    fn vector_beside(
+        &self,
+        id: ArticleId,
+        sql: &'static str,
+    ) -> Result<Option<VectorBeside>, StoreError> {
+        type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Blobs> = self
+            .c()
+            .query_opt(sql, values![id.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(row.and_then(|(v, other)| v.map(|v| (v, other))))
     }
 
     /// Counts of articles by state.
