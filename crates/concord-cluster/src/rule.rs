@@ -540,15 +540,18 @@ pub fn decide(
     ranked(scored, Bars::new(params, in_window))
 }
 
-/// The verdict over `scored`: best first (ties: the older cluster), joined when the
-/// best reaches its bar.
+/// The verdict over `scored`: best first (ties: the older cluster), joined to the
+/// best candidate that reaches its own bar. Titles and reports can have different
+/// bars (in a quiet window), so the best-scored candidate may miss its bar while the
+/// next one clears its own: that one joins. `bar` is the joined candidate's bar, or
+/// the best-scored one's when none joins.
 fn ranked(mut scored: Vec<Scored>, bars: Bars) -> Verdict {
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
-    let bar = scored.first().map_or(bars.titles, |s| bars.of(s));
-    let join = scored
-        .first()
-        .filter(|s| s.score >= bar)
-        .map(|s| (s.cluster, s.score));
+    let cleared = scored.iter().find(|s| s.score >= bars.of(s));
+    let bar = cleared
+        .or(scored.first())
+        .map_or(bars.titles, |s| bars.of(s));
+    let join = cleared.map(|s| (s.cluster, s.score));
     Verdict { join, scored, bar }
 }
 
@@ -1065,6 +1068,21 @@ mod tests {
         assert!(ranked(vec![title(0.45)], busy).join.is_some());
         assert!(ranked(vec![report(0.45)], quiet).join.is_some());
         assert_eq!(ranked(vec![report(0.45)], quiet).bar, 0.4);
+        // The best-scored candidate (a title at 0.45) misses the quiet bar; the next
+        // (a report at 0.42) clears its own, 0.4: the report joins.
+        let mixed = ranked(
+            vec![
+                report(0.42),
+                Scored {
+                    cluster: ClusterId(7),
+                    ..title(0.45)
+                },
+            ],
+            quiet,
+        );
+        assert_eq!(mixed.join, Some((ClusterId(3), 0.42)));
+        assert_eq!(mixed.bar, 0.4);
+        assert_eq!(mixed.scored[0].cluster, ClusterId(7), "still best first");
         let plain = RuleParams {
             kind: RuleKind::Plain,
             ..p
