@@ -556,10 +556,13 @@ fn ranked(mut scored: Vec<Scored>, bars: Bars) -> Verdict {
 }
 
 /// Whether `verdict` (the first trees' decision) is doubtful enough for a second look
-/// with the headline model, and the clusters in play (those scored at least the low
-/// end). In a [`quiet`] window it is when its best score reaches
-/// [`RuleParams::quiet_doubt_low`]; else when it is within
-/// [`RuleParams::headline_doubt_low`], [`RuleParams::headline_doubt_high`]).
+/// with the headline model, and the clusters in play: those scored at least the low
+/// end whose score the headline trees can change, i.e. not two article-length texts
+/// (those stay on the logistic, [`second_look`]). In a [`quiet`] window it is when its
+/// best score reaches [`RuleParams::quiet_doubt_low`]; else when it is within
+/// [`RuleParams::headline_doubt_low`], [`RuleParams::headline_doubt_high`]). None
+/// when no candidate would be in play: a look that can change no score would only
+/// spend the headline model's time (a report among reports).
 pub fn doubtful(
     params: &RuleParams,
     verdict: &Verdict,
@@ -574,14 +577,13 @@ pub fn doubtful(
     if !(low..high).contains(&best) {
         return None;
     }
-    Some(
-        verdict
-            .scored
-            .iter()
-            .filter(|s| s.score >= low)
-            .map(|s| s.cluster)
-            .collect(),
-    )
+    let in_play: Vec<ClusterId> = verdict
+        .scored
+        .iter()
+        .filter(|s| s.score >= low && !reads_report_language(s.features.both_long))
+        .map(|s| s.cluster)
+        .collect();
+    (!in_play.is_empty()).then_some(in_play)
 }
 
 /// The second look at a doubtful decision: each candidate in play (see [`doubtful`])
@@ -1042,6 +1044,23 @@ mod tests {
             None,
             "a sure new event"
         );
+    }
+
+    #[test]
+    fn two_reports_are_never_in_play_so_a_look_among_reports_alone_is_skipped() {
+        let p = boosted_params();
+        let report = |v: Verdict, i: usize| {
+            let mut v = v;
+            v.scored[i].features.both_long = 1.0;
+            v
+        };
+        // Doubtful by its best score, but every candidate is a report: no look.
+        let reports = report(report(scored_verdict(&[0.45, 0.35]), 0), 1);
+        assert_eq!(doubtful(&p, &reports, 500), None);
+        assert_eq!(doubtful(&p, &reports, 100), None, "quiet too");
+        // A report beside a title member: only the title's cluster is in play.
+        let mixed = report(scored_verdict(&[0.45, 0.35]), 0);
+        assert_eq!(doubtful(&p, &mixed, 500), Some(vec![ClusterId(2)]));
     }
 
     #[test]
