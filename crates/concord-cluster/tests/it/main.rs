@@ -131,7 +131,30 @@ impl Harness {
         at: Timestamp,
         lang: &str,
     ) -> (ArticleId, Outcome) {
+        self.add_full(v, headline, at, lang, None)
+    }
+
+    /// [`Harness::add`] for an article-length text: its title line, then `body`.
+    fn add_report(
+        &mut self,
+        v: &[f32],
+        at: Timestamp,
+        lang: &str,
+        body: &str,
+    ) -> (ArticleId, Outcome) {
+        self.add_full(v, None, at, lang, Some(body))
+    }
+
+    fn add_full(
+        &mut self,
+        v: &[f32],
+        headline: Option<&[f32]>,
+        at: Timestamp,
+        lang: &str,
+        body: Option<&str>,
+    ) -> (ArticleId, Outcome) {
         self.next += 1;
+        let after_title = body.map(|b| format!("\n{b}")).unwrap_or_default();
         let title = format!("article {}", self.next);
         let hash = content_hash(&title, "", None, at, None);
         let lang = Lang::parse(lang).unwrap();
@@ -150,7 +173,7 @@ impl Harness {
                     published_at: at,
                     title: title.clone(),
                     content_hash: hash.clone(),
-                    prepared_text: title,
+                    prepared_text: format!("{title}{after_title}"),
                     truncated: false,
                 },
                 Timestamp::now(),
@@ -165,7 +188,7 @@ impl Harness {
                 published_at: at,
                 lang: Some(lang),
                 title: format!("title {}", self.next),
-                text: format!("title {}", self.next),
+                text: format!("title {}{after_title}", self.next),
                 embedding: Embedding {
                     vector: UnitVector::normalize(v.to_vec()).unwrap(),
                     headline: headline.map(|h| UnitVector::normalize(h.to_vec()).unwrap()),
@@ -628,6 +651,48 @@ fn in_a_quiet_window_even_a_sure_title_join_takes_the_second_look() {
     };
     assert_eq!(together(0), (true, 0), "a busy window trusts a sure join");
     assert_eq!(together(1000), (false, 1), "a quiet one looks again");
+}
+
+#[test]
+fn a_decision_between_two_reports_never_asks_the_headline_model() {
+    // Two article-length texts are scored by the logistic, which reads no headline
+    // cosine: even where every decision gets a second look (a quiet window from the
+    // low end 0), theirs asks the headline model for nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let (doubtful, second) = two_looks(dir.path(), -0.2);
+    let mut p = params();
+    p.join_rule = JoinRule::Boosted;
+    p.join_trees = doubtful.display().to_string();
+    p.headline_trees = second.display().to_string();
+    p.headline_doubt_low = 0.3;
+    p.headline_doubt_high = 0.55;
+    p.quiet_volume = 1000;
+    p.quiet_doubt_low = 0.0;
+    p.merge_threshold = 2.0;
+    p.merge_threshold_cross_lang = 2.0;
+    let mut h = Harness::new(p);
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    h.clusterer.set_headline_source(Box::new(FakeHeadlines {
+        angles: HashMap::from([(1, 0.0), (2, 0.0), (3, 0.0)]),
+        calls: Arc::clone(&calls),
+    }));
+    let body = "the council voted on the budget after a long debate ".repeat(6);
+    let (_, a) = h.add_report(&axis(0, 0.0), t0(), "en", &body);
+    let (_, b) = h.add_report(&axis(0, 0.05), t0() + hours(1), "en", &body);
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "asked for {:?}",
+        calls.lock().unwrap()
+    );
+    assert_eq!(
+        Harness::cluster(&a),
+        Harness::cluster(&b),
+        "the logistic joins them"
+    );
+    // A headline beside them is looked at: a title against a report's title.
+    h.add(&axis(0, 0.03), t0() + hours(2), "en");
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(calls.lock().unwrap()[0][0], "title 3");
 }
 
 #[test]
