@@ -4,7 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, RwLock},
 };
 
@@ -534,10 +534,11 @@ impl HeadlineSource for FakeHeadlines {
     }
 }
 
-/// Writes two trees files into `dir`: first trees whose logit is `first_logit` for every
-/// candidate, and second-look trees at p near 1 where the titles' headline cosine passes
-/// 0.9, near 0 below. Returns their paths.
-fn two_looks(dir: &Path, first_logit: f32) -> (PathBuf, PathBuf) {
+/// The boosted rule with two trees files written into `dir`: first trees whose logit is
+/// `first_logit` for every candidate, and second-look trees at p near 1 where the titles'
+/// headline cosine passes 0.9, near 0 below; the doubt window [0.3, 0.55), and no merges
+/// (these toy vectors' clusters would merge by their centroids: decisions only).
+fn two_looks(dir: &Path, first_logit: f32) -> RuleParams {
     let first = dir.join("first.json");
     std::fs::write(
         &first,
@@ -553,7 +554,15 @@ fn two_looks(dir: &Path, first_logit: f32) -> (PathBuf, PathBuf) {
             "trees":[[{"input":0,"at":0.9,"left":1,"right":2},{"leaf":-5.0},{"leaf":5.0}]]}"#,
     )
     .unwrap();
-    (first, second)
+    let mut p = params();
+    p.join_rule = JoinRule::Boosted;
+    p.join_trees = first.display().to_string();
+    p.headline_trees = second.display().to_string();
+    p.headline_doubt_low = 0.3;
+    p.headline_doubt_high = 0.55;
+    p.merge_threshold = 2.0;
+    p.merge_threshold_cross_lang = 2.0;
+    p
 }
 
 #[test]
@@ -561,17 +570,7 @@ fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_the
     // First trees: p = 0.45 for every candidate (doubtful, under the bar of 0.5);
     // second look: p near 1 where the titles' cosine passes 0.9, near 0 below.
     let dir = tempfile::tempdir().unwrap();
-    let (fast, second) = two_looks(dir.path(), -0.2);
-    let mut p = params();
-    p.join_rule = JoinRule::Boosted;
-    p.join_trees = fast.display().to_string();
-    p.headline_trees = second.display().to_string();
-    p.headline_doubt_low = 0.3;
-    p.headline_doubt_high = 0.55;
-    // Decisions only: these toy vectors' clusters would merge by their centroids.
-    p.merge_threshold = 2.0;
-    p.merge_threshold_cross_lang = 2.0;
-    let mut h = Harness::new(p);
+    let mut h = Harness::new(two_looks(dir.path(), -0.2));
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Titles 1 and 2 report one event (cosine 0.995), title 3 another (0.54).
     let angles = HashMap::from([(1, 0.0), (2, 0.1), (3, 1.0)]);
@@ -626,18 +625,12 @@ fn a_doubtful_decision_asks_for_the_headline_vectors_it_lacks_once_and_keeps_the
 fn in_a_quiet_window_even_a_sure_title_join_takes_the_second_look() {
     // First trees: p = 0.9 for every candidate (sure); second look as above.
     let dir = tempfile::tempdir().unwrap();
-    let (sure, second) = two_looks(dir.path(), 2.2);
+    let sure = two_looks(dir.path(), 2.2);
     let together = |quiet_volume: usize| {
-        let mut p = params();
-        p.join_rule = JoinRule::Boosted;
-        p.join_trees = sure.display().to_string();
-        p.headline_trees = second.display().to_string();
-        p.headline_doubt_low = 0.3;
-        p.headline_doubt_high = 0.55;
-        p.quiet_volume = quiet_volume;
-        p.merge_threshold = 2.0;
-        p.merge_threshold_cross_lang = 2.0;
-        let mut h = Harness::new(p);
+        let mut h = Harness::new(RuleParams {
+            quiet_volume,
+            ..sure.clone()
+        });
         let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
         // Titles 1 and 3 report different events (headline cosine 0.54).
         h.clusterer.set_headline_source(Box::new(FakeHeadlines {
@@ -659,18 +652,11 @@ fn a_decision_between_two_reports_never_asks_the_headline_model() {
     // cosine: even where every decision gets a second look (a quiet window from the
     // low end 0), theirs asks the headline model for nothing.
     let dir = tempfile::tempdir().unwrap();
-    let (doubtful, second) = two_looks(dir.path(), -0.2);
-    let mut p = params();
-    p.join_rule = JoinRule::Boosted;
-    p.join_trees = doubtful.display().to_string();
-    p.headline_trees = second.display().to_string();
-    p.headline_doubt_low = 0.3;
-    p.headline_doubt_high = 0.55;
-    p.quiet_volume = 1000;
-    p.quiet_doubt_low = 0.0;
-    p.merge_threshold = 2.0;
-    p.merge_threshold_cross_lang = 2.0;
-    let mut h = Harness::new(p);
+    let mut h = Harness::new(RuleParams {
+        quiet_volume: 1000,
+        quiet_doubt_low: 0.0,
+        ..two_looks(dir.path(), -0.2)
+    });
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
     h.clusterer.set_headline_source(Box::new(FakeHeadlines {
         angles: HashMap::from([(1, 0.0), (2, 0.0), (3, 0.0)]),
