@@ -45,15 +45,19 @@ one() {
   "$concord" eval "$@" --rules "${rules:-concord}" --json >"$work/$name.json"
 }
 
+# The 10% samples' seeds, shared by the plain samples and the sparse-and-crowded ones
+# (the Python below reads the same range).
+seeds_10pct=(21 22 23 24 25 26 27 28 29 30 31)
+
 one tuning "$og2021" --until "$until_date"
-for seed in 21 22 23 24 25 26 27 28 29 30 31; do
+for seed in "${seeds_10pct[@]}"; do
   one "s10-$seed" "$og2021" --until "$until_date" --sample 0.1 --sample-seed "$seed"
 done
 for seed in 24 25 26 27; do
   one "s25-$seed" "$og2021" --until "$until_date" --sample 0.25 --sample-seed "$seed"
 done
 one pairs "$pairs"
-for seed in 21 22 23 24 25 26 27 28 29 30 31; do
+for seed in "${seeds_10pct[@]}"; do
   rules=plain,concord one "t3s10-$seed" "$og2021" --until "$until_date" --time-scale 3 --sample 0.1 --sample-seed "$seed"
 done
 
@@ -73,14 +77,15 @@ def f1(name):
 
 
 tuning = run("tuning")["scores"]
-s10 = {seed: f1(f"s10-{seed}") for seed in range(21, 32)}
+seeds_10pct = range(21, 32)
+s10 = {seed: f1(f"s10-{seed}") for seed in seeds_10pct}
 s25 = {seed: f1(f"s25-{seed}") for seed in range(24, 28)}
 accuracy = run("pairs")["pairs"]["accuracy"]
 mean = lambda xs: sum(xs) / len(xs)
 s10_all, s10_first = mean(list(s10.values())), mean([s10[s] for s in (21, 22, 23)])
-s10_precision = mean([run(f"s10-{seed}")["scores"]["bcubed"]["precision"] for seed in range(21, 32)])
-crowded = {seed: run(f"t3s10-{seed}")["scores"]["bcubed"] for seed in range(21, 32)}
-crowded_plain = {seed: run(f"t3s10-{seed}", "plain")["scores"]["bcubed"] for seed in range(21, 32)}
+s10_precision = mean([run(f"s10-{seed}")["scores"]["bcubed"]["precision"] for seed in seeds_10pct])
+crowded = {seed: run(f"t3s10-{seed}")["scores"]["bcubed"] for seed in seeds_10pct}
+crowded_plain = {seed: run(f"t3s10-{seed}", "plain")["scores"]["bcubed"] for seed in seeds_10pct}
 result = {
     "tuning_half": {
         "bcubed_f1": tuning["bcubed"]["f1"],
