@@ -419,7 +419,8 @@ pub fn merge_features(params: &RuleParams, pair: &MergePair, in_window: usize) -
         ln(pair.max_size),
         if pair.share_a_language { 0.0 } else { 1.0 },
         pair.days_apart,
-        ln_density(params, in_window),
+        // Held within the volumes the weights were fitted on, as the join model reads it.
+        ln_volume(params, in_window),
     ]
 }
 
@@ -804,6 +805,15 @@ mod tests {
         );
         assert!(s(&pair(99, 0.0, true)) >= 0.0);
         assert!(s(&pair(10, 0.0, true)) < 0.0);
+        // The volume as the join model reads it: a feed quieter than join_volume_floor
+        // merges no more readily than one at the floor, nor a day busier than the
+        // ceiling less readily than one at it.
+        let at = |n| merge_score(&p, &pair(70, 0.0, true), n);
+        assert_eq!(at(2), at(p.join_volume_floor));
+        assert!(at(p.join_volume_floor) > at(p.join_volume_floor + 5));
+        assert_eq!(at(p.join_volume_ceiling * 10), at(p.join_volume_ceiling));
+        let features = merge_features(&p, &pair(70, 0.0, true), 1);
+        assert_eq!(features[6], ln_volume(&p, p.join_volume_floor));
         // The threshold rule reads the cosine only.
         p.merge_rule = MergeRule::Threshold;
         let c = p.merge_threshold + 0.01;
