@@ -201,13 +201,14 @@ pub fn boosted_probability(
 }
 
 /// `ln(in_window / density_ref)`: how busy the window is, as the hand-set
-/// threshold and the merge score read it.
+/// threshold reads it.
 pub fn ln_density(params: &RuleParams, in_window: usize) -> f32 {
     (in_window.max(1) as f32 / params.density_ref).ln()
 }
 
 /// [`ln_density`] with `in_window` held within [`join_volume_floor`,
-/// `join_volume_ceiling`], the volume of the window as the join model reads it:
+/// `join_volume_ceiling`], the volume of the window as the join model and the
+/// linear merge score read it:
 /// within the volumes of the data the weights were fitted on, so neither a feed of
 /// two articles nor a day busier than any it saw is extrapolated to.
 pub fn ln_volume(params: &RuleParams, in_window: usize) -> f32 {
